@@ -1,0 +1,1 @@
+"""Shared building blocks for psychotherapy-in-silico: prompts, personas, transcripts, ratings."""

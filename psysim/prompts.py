@@ -1,0 +1,62 @@
+"""Prompt files: versioned YAML/text templates kept apart from code.
+
+Templates are Jinja2 with ``StrictUndefined`` so that a missing variable fails loudly
+instead of silently producing an empty prompt section.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import Environment, StrictUndefined
+
+PROMPTS_DIR = Path(__file__).parent / "prompts"
+DEFAULT_GUIDELINES = PROMPTS_DIR / "guidelines_working_alliance.md"
+DEFAULT_GENERIC_FEEDBACK = PROMPTS_DIR / "generic_feedback.txt"
+
+_jinja = Environment(undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
+
+
+@lru_cache(maxsize=None)
+def load_prompts(name: str) -> dict[str, Any]:
+    """Load ``prompts/<name>.yaml`` (a mapping of template names to template text)."""
+    path = PROMPTS_DIR / f"{name}.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or "version" not in data:
+        raise ValueError(f"{path}: expected a YAML mapping with a 'version' key")
+    return data
+
+
+def render(template: str, **variables: Any) -> str:
+    """Render a Jinja2 template string with strict undefined variables."""
+    return _jinja.from_string(template).render(**variables).strip()
+
+
+def prompt(name: str, key: str, **variables: Any) -> str:
+    """Render template ``key`` of prompt file ``name``."""
+    templates = load_prompts(name)
+    if key not in templates:
+        raise KeyError(f"{PROMPTS_DIR / name}.yaml has no template '{key}'")
+    return render(templates[key], **variables)
+
+
+def text_or_file(value: str | None, default_file: Path) -> str:
+    """Resolve a task argument that may be literal text or a path to a text file.
+
+    ``None`` reads the shipped default. A value naming an existing file is read from it;
+    anything else is taken as the text itself, so ``-T generic_feedback="Be warmer."`` works.
+    """
+    if value is None:
+        return default_file.read_text(encoding="utf-8").strip()
+    candidate = Path(value).expanduser()
+    try:
+        is_file = candidate.is_file()
+    except OSError:  # e.g. a long literal text is not a valid path
+        is_file = False
+    text = candidate.read_text(encoding="utf-8").strip() if is_file else value.strip()
+    if not text:
+        raise ValueError(f"empty text given (from {value!r})")
+    return text

@@ -1,0 +1,5 @@
+"""Scorers: Client-LLM ratings turned into Inspect scores."""
+
+from scorers.client_satisfaction import client_satisfaction
+
+__all__ = ["client_satisfaction"]

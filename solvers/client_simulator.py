@@ -1,0 +1,87 @@
+"""The Client agent: its turn in a session and its satisfaction rating after a session."""
+
+from __future__ import annotations
+
+from inspect_ai.model import ChatMessageSystem, ChatMessageUser, get_model
+
+from psysim.generation import CallSettings, StopRecord, generate_reply, strip_speaker_label
+from psysim.personas import Persona
+from psysim.prompts import prompt
+from psysim.rating import RatingResult, ask_rating
+from psysim.transcript import Turn, as_messages, format_sessions
+from solvers.course import SessionRecord
+
+
+def client_system_prompt(persona: Persona, previous_sessions: list[Turn]) -> str:
+    return prompt(
+        "client",
+        "system",
+        persona=prompt("client", "persona", p=persona),
+        previous_sessions=format_sessions(previous_sessions),
+    )
+
+
+async def client_turn(
+    persona: Persona,
+    session: int,
+    session_so_far: list[Turn],
+    previous_sessions: list[Turn],
+    call: CallSettings,
+    max_tokens: int,
+    stops: list[StopRecord],
+) -> str:
+    """Next client utterance; the client remembers all earlier sessions."""
+    messages = [
+        ChatMessageSystem(content=client_system_prompt(persona, previous_sessions)),
+        *as_messages(session_so_far, perspective="client"),
+    ]
+    text, _ = await generate_reply(
+        get_model(role="client"),
+        messages,
+        call.config(max_tokens=max_tokens),
+        role="client",
+        step=f"session_{session}_turn_{len(session_so_far) // 2 + 1}",
+        stops=stops,
+    )
+    return strip_speaker_label(text, "Client")
+
+
+async def client_satisfaction_rating(
+    persona: Persona,
+    session: int,
+    all_turns: list[Turn],
+    earlier: list[SessionRecord],
+    baseline: float,
+    call: CallSettings,
+    rating_format: str,
+    max_attempts: int,
+    stops: list[StopRecord],
+) -> RatingResult:
+    """The client's 0-100 satisfaction after ``session``, seeing all sessions and its earlier ratings."""
+    messages = [
+        ChatMessageSystem(content=client_system_prompt(persona, [])),
+        ChatMessageUser(
+            content=prompt(
+                "rating",
+                "user",
+                session=session,
+                transcript=format_sessions(all_turns),
+                baseline=f"{baseline:g}",
+                earlier_ratings=[
+                    {"session": r.session, "value": None if r.rating is None else f"{r.rating:g}"}
+                    for r in earlier
+                ],
+            )
+        ),
+    ]
+    return await ask_rating(
+        get_model(role="client"),
+        messages,
+        call.config(),
+        rating_format=rating_format,
+        max_attempts=max_attempts,
+        reask=lambda error: prompt("rating", "reask", error=error),
+        role="client",
+        step=f"session_{session}_rating",
+        stops=stops,
+    )

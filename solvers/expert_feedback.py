@@ -1,0 +1,35 @@
+"""The Expert agent: a supervisor's feedback on one session, against written guidelines."""
+
+from __future__ import annotations
+
+from inspect_ai.model import ChatMessageSystem, ChatMessageUser, get_model
+
+from psysim.generation import CallSettings, StopRecord, generate_reply
+from psysim.prompts import prompt
+from psysim.transcript import Turn, format_dialogue
+
+
+async def expert_feedback(
+    session: int,
+    session_turns: list[Turn],
+    guidelines: str,
+    call: CallSettings,
+    max_tokens: int,
+    stops: list[StopRecord],
+) -> str:
+    """Feedback for the therapist on ``session`` (the full dialogue of that session)."""
+    messages = [
+        ChatMessageSystem(content=prompt("expert", "system", guidelines=guidelines)),
+        ChatMessageUser(
+            content=prompt("expert", "user", session=session, transcript=format_dialogue(session_turns))
+        ),
+    ]
+    text, _ = await generate_reply(
+        get_model(role="expert"),
+        messages,
+        call.config(max_tokens=max_tokens),
+        role="expert",
+        step=f"session_{session}_feedback",
+        stops=stops,
+    )
+    return text

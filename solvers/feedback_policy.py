@@ -1,0 +1,45 @@
+"""Feedback conditions: what the therapist reads before the next session.
+
+A new condition is one function added to ``FEEDBACK_POLICIES``.
+"""
+
+from __future__ import annotations
+
+from typing import Awaitable, Callable
+
+from psysim.generation import CallSettings, StopRecord
+from psysim.transcript import Turn
+from solvers.course import CourseSettings
+from solvers.expert_feedback import expert_feedback
+
+FeedbackPolicy = Callable[
+    [int, list[Turn], CourseSettings, CallSettings, list[StopRecord]], Awaitable[str | None]
+]
+
+
+async def _expert(
+    session: int, turns: list[Turn], settings: CourseSettings, call: CallSettings, stops: list[StopRecord]
+) -> str | None:
+    return await expert_feedback(
+        session, turns, settings.guidelines, call, settings.feedback_max_tokens, stops
+    )
+
+
+async def _generic(
+    session: int, turns: list[Turn], settings: CourseSettings, call: CallSettings, stops: list[StopRecord]
+) -> str | None:
+    return settings.generic_feedback
+
+
+async def _none(
+    session: int, turns: list[Turn], settings: CourseSettings, call: CallSettings, stops: list[StopRecord]
+) -> str | None:
+    return None
+
+
+FEEDBACK_POLICIES: dict[str, FeedbackPolicy] = {
+    "expert": _expert,
+    "none": _none,
+    "generic": _generic,
+}
+CONDITIONS: tuple[str, ...] = tuple(FEEDBACK_POLICIES)

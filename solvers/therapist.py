@@ -1,0 +1,44 @@
+"""The Therapist agent's turn in a session."""
+
+from __future__ import annotations
+
+from inspect_ai.model import ChatMessageSystem, ChatMessageUser, get_model
+
+from psysim.generation import CallSettings, StopRecord, generate_reply, strip_speaker_label
+from psysim.prompts import prompt
+from psysim.transcript import Turn, as_messages, format_dialogue
+
+
+async def therapist_turn(
+    session: int,
+    session_so_far: list[Turn],
+    previous_session: list[Turn],
+    feedback: str | None,
+    call: CallSettings,
+    max_tokens: int,
+    stops: list[StopRecord],
+) -> str:
+    """Next therapist utterance, given this session so far, the previous session and feedback."""
+    system = prompt(
+        "therapist",
+        "system",
+        session=session,
+        previous_session=format_dialogue(previous_session),
+        feedback=feedback,
+    )
+    # The therapist opens the session: a user cue first, so the input never ends (or starts)
+    # with an assistant message (vLLM would continue that message instead of replying).
+    messages = [
+        ChatMessageSystem(content=system),
+        ChatMessageUser(content=prompt("therapist", "session_opening", session=session)),
+        *as_messages(session_so_far, perspective="therapist"),
+    ]
+    text, _ = await generate_reply(
+        get_model(role="therapist"),
+        messages,
+        call.config(max_tokens=max_tokens),
+        role="therapist",
+        step=f"session_{session}_turn_{len(session_so_far) // 2 + 1}",
+        stops=stops,
+    )
+    return strip_speaker_label(text, "Therapist")

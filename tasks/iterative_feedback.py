@@ -1,0 +1,102 @@
+"""Experiment 1: a Therapist improves across sessions with feedback, rated by the Client.
+
+    inspect eval tasks/iterative_feedback.py --model vllm/meta-llama/Llama-3.1-70B-Instruct
+
+Roles: ``therapist``, ``client``, ``expert`` (unbound roles fall back to ``--model``).
+"""
+
+from __future__ import annotations
+
+from inspect_ai import Task, task
+
+from psysim.personas import persona_dataset
+from psysim.prompts import DEFAULT_GENERIC_FEEDBACK, DEFAULT_GUIDELINES, text_or_file
+from psysim.rating import RATING_FORMATS
+from scorers.client_satisfaction import client_satisfaction
+from solvers.course import CourseSettings
+from solvers.feedback_policy import CONDITIONS
+from solvers.therapy_sessions import therapy_sessions
+
+DEFAULT_SESSIONS = 6  # the study's number of sessions
+DEFAULT_TURNS = 4  # therapist-client exchanges per session (the study does not fix one)
+DEFAULT_BASELINE = 30  # satisfaction stated to the client before session 1, as in the study
+DEFAULT_TEMPERATURE = 0.1  # the study's temperature for all agents
+DEFAULT_TURN_MAX_TOKENS = 300
+DEFAULT_FEEDBACK_MAX_TOKENS = 600
+
+
+@task
+def iterative_feedback(
+    condition: str = "expert",
+    sessions: int = DEFAULT_SESSIONS,
+    turns: int = DEFAULT_TURNS,
+    baseline: float = DEFAULT_BASELINE,
+    temperature: float = DEFAULT_TEMPERATURE,
+    personas: str | None = None,
+    guidelines: str | None = None,
+    generic_feedback: str | None = None,
+    rating_format: str = "auto",
+    max_rating_attempts: int = 3,
+    seed: int | None = 0,
+    turn_max_tokens: int = DEFAULT_TURN_MAX_TOKENS,
+    feedback_max_tokens: int = DEFAULT_FEEDBACK_MAX_TOKENS,
+) -> Task:
+    """Sequential therapy sessions with Client ratings and per-condition therapist feedback.
+
+    Args:
+        condition: ``expert`` (Expert LLM feedback), ``none`` (no feedback) or ``generic``
+            (fixed non-specific feedback; the Expert is not called).
+        sessions: Sessions per simulated client (paper: 6).
+        turns: Therapist-client exchanges per session; the therapist speaks first.
+        baseline: Satisfaction (0-100) stated to the client before the first session (paper: 30).
+        temperature: Sampling temperature for every role (paper: 0.1).
+        personas: Persona file (native YAML/JSON, CACTUS or ConsistentMI); default: the shipped
+            original personas.
+        guidelines: Expert guidelines, as text or a path to a text file; default: the working
+            alliance guidelines shipped with the prompts.
+        generic_feedback: Feedback text (or file) for the ``generic`` condition.
+        rating_format: ``auto``, ``json_schema`` (OpenAI/vLLM structured output),
+            ``json_object`` (llama-cpp-python server) or ``text`` (prompt + strict parser).
+        max_rating_attempts: Times the client is asked before a rating is recorded as missing.
+        seed: Base seed; each epoch uses ``seed + epoch``. ``None`` for no seed.
+        turn_max_tokens: Max tokens of one therapist or client turn.
+        feedback_max_tokens: Max tokens of the Expert's feedback.
+    """
+    if condition not in CONDITIONS:
+        raise ValueError(f"condition must be one of {', '.join(CONDITIONS)}; got {condition!r}")
+    if rating_format not in RATING_FORMATS:
+        raise ValueError(f"rating_format must be one of {', '.join(RATING_FORMATS)}; got {rating_format!r}")
+    for name, value, low in (
+        ("sessions", sessions, 1),
+        ("turns", turns, 1),
+        ("max_rating_attempts", max_rating_attempts, 1),
+        ("turn_max_tokens", turn_max_tokens, 1),
+        ("feedback_max_tokens", feedback_max_tokens, 1),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+    if not isinstance(baseline, (int, float)) or not 0 <= baseline <= 100:
+        raise ValueError(f"baseline must be a number from 0 to 100; got {baseline!r}")
+    if not isinstance(temperature, (int, float)) or temperature < 0:
+        raise ValueError(f"temperature must be a number >= 0; got {temperature!r}")
+
+    settings = CourseSettings(
+        condition=condition,
+        sessions=sessions,
+        turns=turns,
+        baseline=float(baseline),
+        guidelines=text_or_file(guidelines, DEFAULT_GUIDELINES),
+        generic_feedback=text_or_file(generic_feedback, DEFAULT_GENERIC_FEEDBACK),
+        rating_format=rating_format,
+        max_rating_attempts=max_rating_attempts,
+        turn_max_tokens=turn_max_tokens,
+        feedback_max_tokens=feedback_max_tokens,
+        temperature=float(temperature),
+        seed=seed,
+    )
+    return Task(
+        dataset=persona_dataset(personas),
+        solver=therapy_sessions(settings),
+        scorer=client_satisfaction(sessions=sessions, baseline=float(baseline)),
+        metadata={"experiment": "iterative_feedback", "condition": condition},
+    )

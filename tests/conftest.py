@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).parent))  # tests/mock_roles.py
+
+
+@pytest.fixture(autouse=True)
+def _isolated_inspect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own generate cache and no stray provider configuration."""
+    monkeypatch.setenv("INSPECT_CACHE_DIR", str(tmp_path / "inspect-cache"))
+    monkeypatch.setenv("INSPECT_LOG_DIR", str(tmp_path / "logs"))
+    for var in ("INSPECT_EVAL_MODEL", "VLLM_BASE_URL", "INSPECT_EVAL_MODEL_ROLES"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def shared_file(*parts: str) -> Path:
+    """A file under ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.is_file():
+        pytest.skip(f"shared data not present: {path} (see ../shared/data/README.md)")
+    return path
