@@ -143,6 +143,8 @@ def parse_rating(text: str) -> tuple[float | None, str | None]:
 
 
 def _rating_from_json(data: object) -> float | str:
+    if isinstance(data, (int, float)) and not isinstance(data, bool):
+        return float(data)  # a bare number such as "72" is valid JSON too
     if not isinstance(data, dict):
         return "JSON reply is not an object"
     keys = {key.lower(): key for key in data}

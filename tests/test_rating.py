@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pytest
+from inspect_ai.model import GenerateConfig, get_model
+
+from psysim.rating import parse_rating, rating_config, resolve_rating_format
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('{"rating": 72}', 72.0),
+        ('  {"Rating": 0}\n', 0.0),
+        ('```json\n{"rating": 100}\n```', 100.0),
+        ("72", 72.0),
+        ("72/100", 72.0),
+        ("Rating: 95", 95.0),
+        ("RATING: 95", 95.0),
+        ("rating = 40.", 40.0),
+        ("I feel heard.\nRating: 65\nThat is my honest view.", 65.0),
+        ('Sure, here it is: {"rating": 55}', 55.0),
+        ('{"rating": 55} Rating: 55', 55.0),  # the same number twice is not ambiguous
+        ('{"rating": 62.5}', 62.5),
+    ],
+)
+def test_parse_rating_accepts(text: str, expected: float) -> None:
+    assert parse_rating(text) == (expected, None)
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("", "empty reply"),
+        ("It went well, I think.", "no rating found"),
+        ("I'd say 70, maybe 80", "no rating found"),  # loose numbers in prose are not a rating
+        ('{"rating": 150}', "out of range"),
+        ('{"rating": -5}', "out of range"),
+        ("101", "out of range"),
+        ("Rating: 70\nRating: 80", "ambiguous"),
+        ('{"score": 70}', "no 'rating' field"),
+        ('{"rating": "high"}', "not a number"),
+        ('{"rating": true}', "not a number"),
+        ("[70]", "not an object"),
+        ('{"rating": NaN}', "out of range"),
+    ],
+)
+def test_parse_rating_rejects(text: str, reason: str) -> None:
+    value, error = parse_rating(text)
+    assert value is None
+    assert reason in error
+
+
+def test_out_of_range_is_never_clamped() -> None:
+    assert parse_rating("100.5")[0] is None
+    assert parse_rating("0")[0] == 0.0
+
+
+def test_rating_format_by_provider() -> None:
+    assert resolve_rating_format("auto", get_model("mockllm/model")) == "json_schema"
+    assert resolve_rating_format("text", get_model("mockllm/model")) == "text"
+
+
+def test_rating_config_per_format() -> None:
+    base = GenerateConfig(temperature=0.1, seed=3)
+    schema = rating_config(base, "json_schema")
+    assert schema.response_schema is not None and schema.temperature == 0.1 and schema.seed == 3
+    props = schema.response_schema.json_schema.properties["rating"]
+    assert props.minimum == 0 and props.maximum == 100 and props.type == "integer"
+    obj = rating_config(base, "json_object")
+    assert obj.response_schema is None
+    assert obj.extra_body["response_format"]["type"] == "json_object"
+    assert obj.extra_body["response_format"]["schema"]["required"] == ["rating"]
+    assert rating_config(base, "text") == base

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from psysim.personas import PersonaFileError
+from tasks.iterative_feedback import iterative_feedback
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({"condition": "supervisor"}, "condition must be one of expert, none, generic"),
+        ({"sessions": 0}, "sessions must be an integer >= 1"),
+        ({"sessions": 2.5}, "sessions must be an integer"),
+        ({"turns": -1}, "turns must be an integer >= 1"),
+        ({"baseline": 130}, "baseline must be a number from 0 to 100"),
+        ({"temperature": -0.1}, "temperature must be a number >= 0"),
+        ({"rating_format": "xml"}, "rating_format must be one of"),
+        ({"max_rating_attempts": 0}, "max_rating_attempts must be an integer >= 1"),
+        ({"generic_feedback": "  "}, "empty text"),
+    ],
+)
+def test_invalid_args_are_rejected_before_any_call(args: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        iterative_feedback(**args)
+
+
+def test_bad_persona_file_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("personas:\n  - id: a\n")
+    with pytest.raises(PersonaFileError, match="p.yaml: entry 0 \\(id 'a'\\): field 'presenting_problem'"):
+        iterative_feedback(personas=str(path))
+
+
+def test_defaults_follow_the_paper() -> None:
+    task = iterative_feedback()
+    assert len(task.dataset) >= 12
+    assert task.metadata == {"experiment": "iterative_feedback", "condition": "expert"}
