@@ -1,0 +1,59 @@
+"""The README's command, through Inspect's real vllm/ provider, against a local fake server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from inspect_ai.log import list_eval_logs, read_eval_log
+
+from fake_openai_server import FakeOpenAIServer, role_of
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_cli_run_through_vllm_provider(tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    with FakeOpenAIServer() as server:
+        env = os.environ | {
+            "VLLM_BASE_URL": server.base_url,
+            "VLLM_API_KEY": "local",
+            "INSPECT_LOG_DIR": str(log_dir),
+        }
+        result = subprocess.run(
+            [
+                sys.executable, "-m", "inspect_ai", "eval", "tasks/iterative_feedback.py",
+                "--model", "vllm/fake-llama",
+                "-T", "sessions=2", "-T", "turns=2", "--limit", "1", "--display", "plain",
+            ],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        requests = list(server.requests)
+
+    [info] = list_eval_logs(str(log_dir))
+    log = read_eval_log(info)
+    assert log.status == "success"
+    value = log.samples[0].scores["client_satisfaction"].value
+    assert value == {"session_1": 64.0, "session_2": 64.0, "final": 64.0, "gain": 34.0}
+
+    # what the provider actually sent: per-role temperature and seed; a JSON schema for ratings
+    by_role: dict[str, list[dict]] = {}
+    for body in requests:
+        by_role.setdefault(role_of(body["messages"]), []).append(body)
+    assert sorted(by_role) == ["client", "expert", "therapist"]
+    assert len(by_role["therapist"]) == 4 and len(by_role["expert"]) == 1
+    assert all(b["temperature"] == 0.1 and b["seed"] == 1 for bodies in by_role.values() for b in bodies)
+    ratings = [b for b in by_role["client"] if b.get("response_format")]
+    assert len(ratings) == 2
+    assert ratings[0]["response_format"]["type"] == "json_schema"
+    schema = ratings[0]["response_format"]["json_schema"]["schema"]
+    # Inspect's OpenAI-compatible providers drop minimum/maximum from schemas; the 0-100
+    # range is enforced by our parser (out-of-range -> missing), the integer type by the server
+    assert schema["properties"]["rating"]["type"] == "integer" and schema["required"] == ["rating"]
+    # every request ends with a user message (vLLM would otherwise continue the last assistant turn)
+    assert all(b["messages"][-1]["role"] == "user" for b in requests)
+    # the expert's feedback reached the therapist in session 2
+    assert any("FAKE-EXPERT" in b["messages"][0]["content"] for b in by_role["therapist"])
