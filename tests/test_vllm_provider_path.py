@@ -57,3 +57,32 @@ def test_cli_run_through_vllm_provider(tmp_path: Path) -> None:
     assert all(b["messages"][-1]["role"] == "user" for b in requests)
     # the expert's feedback reached the therapist in session 2
     assert any("FAKE-EXPERT" in b["messages"][0]["content"] for b in by_role["therapist"])
+
+
+def test_paper_run_config(tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    with FakeOpenAIServer() as server:
+        env = os.environ | {"VLLM_BASE_URL": server.base_url, "INSPECT_LOG_DIR": str(log_dir)}
+        result = subprocess.run(
+            [
+                sys.executable, "-m", "inspect_ai", "eval", "--run-config", "configs/paper.yaml",
+                "-T", "sessions=1", "-T", "turns=1", "--limit", "1", "--display", "plain",
+            ],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        requests = list(server.requests)
+
+    [info] = list_eval_logs(str(log_dir))
+    log = read_eval_log(info)
+    assert log.status == "success"
+    assert log.eval.config.epochs == 5 and log.eval.config.epochs_reducer == []
+    assert log.eval.task_args["condition"] == "expert" and log.eval.task_args["baseline"] == 30
+    roles = log.eval.model_roles
+    assert sorted(roles) == ["client", "expert", "therapist"]
+    assert all(r.model == "vllm/meta-llama/Llama-3.1-70B-Instruct" for r in roles.values())
+    # five runs, each scored separately, with distinct seeds
+    assert len(log.samples) == 5
+    assert log.results.scores[0].scored_samples == 5
+    assert {b["seed"] for b in requests} == {1, 2, 3, 4, 5}
+    assert {b["model"] for b in requests} == {"meta-llama/Llama-3.1-70B-Instruct"}
