@@ -17,18 +17,18 @@ SPEAKER_LABELS: dict[str, str] = {"therapist": "Therapist", "client": "Client"}
 
 
 class Turn(BaseModel):
-    session: int
     speaker: Speaker
     text: str
+    session: int = 1
 
 
 def session_turns(turns: list[Turn], session: int) -> list[Turn]:
     return [turn for turn in turns if turn.session == session]
 
 
-def format_dialogue(turns: list[Turn]) -> str:
-    """Plain text, one ``Speaker: text`` line per turn."""
-    return "\n".join(f"{SPEAKER_LABELS[turn.speaker]}: {turn.text}" for turn in turns)
+def format_dialogue(turns: list[Turn], labels: dict[str, str] = SPEAKER_LABELS) -> str:
+    """Plain text, one ``Speaker: text`` line per turn (``labels`` name the speakers)."""
+    return "\n".join(f"{labels[turn.speaker]}: {turn.text}" for turn in turns)
 
 
 def format_sessions(turns: list[Turn]) -> str:

@@ -1,0 +1,95 @@
+"""Scorer for Experiment 2: the Client rates each candidate response, blind to its source."""
+
+from __future__ import annotations
+
+from inspect_ai.model import ChatMessageSystem, ChatMessageUser, get_model
+from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
+from inspect_ai.solver import TaskState
+from inspect_ai.util import collect, store_as
+
+from psysim.generation import CallSettings, StopRecord
+from psysim.prompts import prompt
+from psysim.rating import RatingResult, ask_rating
+from psysim.snippets import Snippet
+from psysim.transcript import format_dialogue
+from solvers.human_comparison import RESPONSE_TYPES, Comparison, topic_of
+
+CLIENT_VIEW = {"client": "You", "therapist": "Therapist"}
+
+
+@scorer(metrics={"*": [mean(), stderr()]})
+def client_rating(
+    temperature: float | None = 0.1,
+    seed: int | None = 0,
+    rating_format: str = "auto",
+    max_attempts: int = 3,
+) -> Scorer:
+    """``Score.value``: ``human``, ``llm``, ``revised`` (0-100, NaN when missing).
+
+    One rating call per response: the prompts differ only in the response text, so the client
+    cannot tell which response is the human one. The calls are independent and run
+    concurrently. Raw replies, errors, candidates and critique go to metadata.
+    """
+
+    async def score(state: TaskState, target: Target) -> Score:
+        snippet = Snippet.model_validate(state.metadata["snippet"])
+        record = store_as(Comparison)
+        call = CallSettings(temperature=temperature, seed=None if seed is None else seed + state.epoch)
+        stops: list[StopRecord] = []
+        results = await collect(
+            *(
+                rate_response(snippet, record.candidates[kind], kind, call, rating_format, max_attempts, stops)
+                for kind in RESPONSE_TYPES
+            )
+        )
+        ratings = dict(zip(RESPONSE_TYPES, results))
+        value = {kind: float("nan") if r.value is None else r.value for kind, r in ratings.items()}
+        return Score(
+            value=value,
+            answer=record.candidates.get("llm", ""),
+            explanation=", ".join(
+                f"{kind}={'missing' if r.value is None else f'{r.value:g}'}" for kind, r in ratings.items()
+            ),
+            metadata={
+                "candidates": record.candidates,
+                "critique": record.critique,
+                "reviser": record.reviser,
+                "ratings": {kind: r.model_dump() for kind, r in ratings.items()},
+                "stops": [s.model_dump() for s in [*record.stops, *stops]],
+                "transcript_id": snippet.transcript_id,
+                "client_id": snippet.client_id,
+                "labels": snippet.labels,
+            },
+        )
+
+    return score
+
+
+async def rate_response(
+    snippet: Snippet,
+    response: str,
+    kind: str,
+    call: CallSettings,
+    rating_format: str,
+    max_attempts: int,
+    stops: list[StopRecord],
+) -> RatingResult:
+    """One blind rating: the client sees the context from its own side and one response."""
+    topic = topic_of(snippet)
+    messages = [
+        ChatMessageSystem(content=prompt("client", "transcript_system", topic=topic)),
+        ChatMessageUser(
+            content=prompt(
+                "rating", "response_user",
+                transcript=format_dialogue(list(snippet.context), labels=CLIENT_VIEW),
+                response=response,
+            )
+        ),
+    ]
+    return await ask_rating(
+        get_model(role="client"), messages, call.config(),
+        rating_format=rating_format, max_attempts=max_attempts,
+        reask=lambda error: prompt("rating", "reask", error=error),
+        # the step name is for our own stop records only; it never reaches the client
+        role="client", step=f"rating_{kind}", stops=stops,
+    )

@@ -1,0 +1,115 @@
+"""Experiment 2: human vs LLM vs Expert-revised therapist responses, rated blind by the Client.
+
+    inspect eval tasks/human_comparison.py --model vllm/meta-llama/Llama-3.1-70B-Instruct
+
+Roles: ``therapist`` (LLM response; the revision by default), ``expert`` (critique),
+``client`` (ratings). Unbound roles fall back to ``--model``.
+"""
+
+from __future__ import annotations
+
+from inspect_ai import Task, task
+from inspect_ai.dataset import MemoryDataset
+
+from psysim.prompts import DEFAULT_GUIDELINES, text_or_file
+from psysim.rating import RATING_FORMATS
+from psysim.snippets import build_snippets, sample_snippets, snippet_samples
+from psysim.transcripts import TRANSCRIPT_FORMATS, load_transcripts
+from scorers.client_rating import client_rating
+from solvers.human_comparison import REVISERS, ComparisonSettings, candidate_responses
+
+DEFAULT_SNIPPETS = 50  # the study rated 50 snippets sampled at random
+DEFAULT_MIN_WORDS = 15  # the study's minimum length of a human therapist response
+DEFAULT_CONTEXT_TURNS = 20
+DEFAULT_TEMPERATURE = 0.1
+
+
+@task
+def human_comparison(
+    transcripts: str | None = None,
+    snippets: int | None = DEFAULT_SNIPPETS,
+    min_words: int = DEFAULT_MIN_WORDS,
+    seed: int | None = 0,
+    temperature: float = DEFAULT_TEMPERATURE,
+    context_turns: int | None = DEFAULT_CONTEXT_TURNS,
+    transcript_format: str = "auto",
+    columns: dict[str, str] | None = None,
+    speakers: dict[str, str] | None = None,
+    split: str = "train",
+    guidelines: str | None = None,
+    reviser: str = "therapist",
+    rating_format: str = "auto",
+    max_rating_attempts: int = 3,
+    response_max_tokens: int = 300,
+    critique_max_tokens: int = 400,
+) -> Task:
+    """Rate the human response, an LLM response and an Expert-guided revision per snippet.
+
+    Args:
+        transcripts: Path or URL of a CSV/TSV/JSONL file (AnnoMI columns, or the generic long
+            format), or a Hugging Face dataset id; default: the shipped demo set (fictional).
+        snippets: How many snippets to sample (paper: 50); ``null`` for all eligible ones.
+        min_words: Minimum words of a human therapist response (paper: 15).
+        seed: Seed for snippet sampling, and base seed of every model call (``seed + epoch``).
+        temperature: Sampling temperature for every role (paper: 0.1).
+        context_turns: Most recent turns kept as context (``null`` keeps all); recorded per sample.
+        transcript_format: ``auto`` (by columns), ``annomi`` or ``generic``.
+        columns: Generic format: map our fields (transcript_id, turn, speaker, text, client_id)
+            to the file's column names.
+        speakers: Map the file's speaker labels to ``therapist``/``client``.
+        split: Split of a Hugging Face dataset.
+        guidelines: Expert guidelines, as text or a path (default: as in Experiment 1).
+        reviser: Role that rewrites the human response from the critique: ``therapist``
+            (default) or ``expert``.
+        rating_format: ``auto``, ``json_schema``, ``json_object`` or ``text`` (see README).
+        max_rating_attempts: Times the client is asked before a rating is recorded as missing.
+        response_max_tokens: Max tokens of the LLM response and the revision.
+        critique_max_tokens: Max tokens of the Expert's critique.
+    """
+    if reviser not in REVISERS:
+        raise ValueError(f"reviser must be one of {', '.join(REVISERS)}; got {reviser!r}")
+    if rating_format not in RATING_FORMATS:
+        raise ValueError(f"rating_format must be one of {', '.join(RATING_FORMATS)}; got {rating_format!r}")
+    if transcript_format not in TRANSCRIPT_FORMATS:
+        raise ValueError(f"transcript_format must be one of {', '.join(TRANSCRIPT_FORMATS)}; got {transcript_format!r}")
+    for name, value, low, optional in (
+        ("snippets", snippets, 1, True),
+        ("min_words", min_words, 1, False),
+        ("context_turns", context_turns, 1, True),
+        ("max_rating_attempts", max_rating_attempts, 1, False),
+        ("response_max_tokens", response_max_tokens, 1, False),
+        ("critique_max_tokens", critique_max_tokens, 1, False),
+    ):
+        if value is None and optional:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}{' or null' if optional else ''}; got {value!r}")
+    if not isinstance(temperature, (int, float)) or temperature < 0:
+        raise ValueError(f"temperature must be a number >= 0; got {temperature!r}")
+
+    loaded = load_transcripts(transcripts, transcript_format, columns, speakers, split)
+    eligible = build_snippets(loaded, min_words=min_words, max_context_turns=context_turns)
+    chosen = sample_snippets(eligible, snippets, seed=seed or 0)
+    settings = ComparisonSettings(
+        guidelines=text_or_file(guidelines, DEFAULT_GUIDELINES),
+        reviser=reviser,
+        temperature=float(temperature),
+        seed=seed,
+        response_max_tokens=response_max_tokens,
+        critique_max_tokens=critique_max_tokens,
+    )
+    return Task(
+        dataset=MemoryDataset(snippet_samples(chosen), name="transcript_snippets"),
+        solver=candidate_responses(settings),
+        scorer=client_rating(
+            temperature=float(temperature), seed=seed,
+            rating_format=rating_format, max_attempts=max_rating_attempts,
+        ),
+        metadata={
+            "experiment": "human_comparison",
+            "transcripts": len(loaded),
+            "clients": len({t.client_id for t in loaded}),
+            "eligible_snippets": len(eligible),
+            "sampled_snippets": len(chosen),
+        },
+    )
