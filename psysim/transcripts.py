@@ -204,12 +204,19 @@ def transcripts_from_rows(
         raise TranscriptFileError(f"{source}: no utterances found")
     transcripts = []
     for tid, utterances in grouped.items():
-        utterances.sort(key=lambda u: u.turn)
-        for before, after in zip(utterances, utterances[1:]):
-            if before.turn == after.turn:
+        utterances.sort(key=lambda u: u.turn)  # stable: the first of equal turns stays first
+        unique: list[Utterance] = []
+        for utterance in utterances:
+            previous = unique[-1] if unique else None
+            if previous is None or previous.turn != utterance.turn:
+                unique.append(utterance)
+            elif not (fmt == "annomi" and (previous.speaker, previous.text) == (utterance.speaker, utterance.text)):
+                # AnnoMI-full repeats each utterance once per annotator; anything else is an error
                 raise TranscriptFileError(
-                    f"{source}: {after.row}: field '{field_map['turn']}': turn {after.turn} appears twice in transcript {tid}"
+                    f"{source}: {utterance.row}: field '{field_map['turn']}': turn {utterance.turn} "
+                    f"appears twice in transcript {tid} (also {previous.row})"
                 )
+        utterances = unique
         kept = {k: v for k, v in labels[tid].items() if fmt != "annomi" or k in ANNOMI_TRANSCRIPT_LABELS}
         if fmt == "annomi":
             kept["video_url"] = clients[tid]
