@@ -19,7 +19,7 @@ def role_of(messages: list[dict[str, Any]]) -> str:
         system = " ".join(part.get("text", "") for part in system)
     if "psychotherapist" in system:
         return "therapist"
-    if "role-playing a client" in system:
+    if "role-playing a client" in system or "You are the client" in system:
         return "client"
     if "clinical psychologist supervising" in system:
         return "expert"

@@ -86,3 +86,23 @@ def test_paper_run_config(tmp_path: Path) -> None:
     assert log.results.scores[0].scored_samples == 5
     assert {b["seed"] for b in requests} == {1, 2, 3, 4, 5}
     assert {b["model"] for b in requests} == {"meta-llama/Llama-3.1-70B-Instruct"}
+
+
+def test_human_comparison_cli_on_demo_set(tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    with FakeOpenAIServer() as server:
+        env = os.environ | {"VLLM_BASE_URL": server.base_url, "INSPECT_LOG_DIR": str(log_dir)}
+        result = subprocess.run(
+            [sys.executable, "-m", "inspect_ai", "eval", "tasks/human_comparison.py",
+             "--model", "vllm/fake-llama", "-T", "snippets=2", "--display", "plain"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        requests = list(server.requests)
+    [info] = list_eval_logs(str(log_dir))
+    log = read_eval_log(info)
+    assert log.status == "success" and len(log.samples) == 2
+    assert log.samples[0].scores["client_rating"].value == {"human": 64.0, "llm": 64.0, "revised": 64.0}
+    roles = sorted(role_of(b["messages"]) for b in requests)
+    assert roles.count("client") == 6 and roles.count("expert") == 2 and roles.count("therapist") == 4
+    assert all(b["temperature"] == 0.1 for b in requests)
