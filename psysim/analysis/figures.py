@@ -1,0 +1,94 @@
+"""The study's figures with plotly: ratings by session per condition, and per response type."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from psysim.analysis.stats import mean_ci
+
+PALETTE = {"expert": "#1b7837", "generic": "#d95f02", "none": "#7570b3"}
+TYPE_COLORS = {"human": "#636363", "llm": "#2166ac", "revised": "#1b7837"}
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def sessions_figure(exp1: pd.DataFrame) -> go.Figure:
+    """(B) Mean Client rating by session for each condition, with 95% confidence bands."""
+    fig = go.Figure()
+    many_settings = exp1["setting"].nunique() > 1
+    for (setting, condition), group in exp1.groupby(["setting", "condition"], sort=True):
+        rows = []
+        for session, ratings in group.groupby("session")["rating"]:
+            mean, low, high, n = mean_ci(ratings)
+            rows.append((session, mean, low, high, n, int(ratings.isna().sum())))
+        table = pd.DataFrame(rows, columns=["session", "mean", "low", "high", "n", "missing"])
+        name = f"{condition} ({setting})" if many_settings else str(condition)
+        color = PALETTE.get(str(condition), "#444444")
+        band = table.dropna(subset=["low", "high"])
+        if len(band):
+            fig.add_trace(
+                go.Scatter(
+                    x=list(band["session"]) + list(band["session"][::-1]),
+                    y=list(band["high"]) + list(band["low"][::-1]),
+                    fill="toself", fillcolor=_rgba(color, 0.18), line={"width": 0},
+                    hoverinfo="skip", showlegend=False, legendgroup=name,
+                )
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=table["session"], y=table["mean"], mode="lines+markers", name=name, legendgroup=name,
+                line={"color": color, "width": 2.5},
+                customdata=table[["low", "high", "n", "missing"]].to_numpy(),
+                hovertemplate="session %{x}<br>mean %{y:.1f} (95% CI %{customdata[0]:.1f}–%{customdata[1]:.1f})"
+                "<br>n=%{customdata[2]}, missing=%{customdata[3]}<extra>" + name + "</extra>",
+            )
+        )
+    baseline = exp1["baseline"].dropna().unique()
+    if len(baseline) == 1:
+        fig.add_hline(y=float(baseline[0]), line_dash="dot", line_color="#999999",
+                      annotation_text=f"baseline {baseline[0]:g}", annotation_position="bottom right")
+    fig.update_layout(
+        title="Client satisfaction by session (mean, 95% CI over runs)",
+        xaxis_title="session", yaxis_title="Client rating (0–100)", template="plotly_white",
+        xaxis={"dtick": 1}, yaxis={"range": [0, 100]}, legend_title="feedback condition",
+    )
+    return fig
+
+
+def response_types_figure(exp2: pd.DataFrame) -> go.Figure:
+    """(C) Mean rating per response type with 95% CIs, over thin paired lines per snippet."""
+    fig = go.Figure()
+    order = [t for t in ("human", "llm", "revised") if t in set(exp2["response_type"])]
+    wide = exp2.pivot_table(index=["setting", "snippet", "run"], columns="response_type", values="rating",
+                            aggfunc="first", dropna=False)
+    for (setting, snippet, run), row in wide.iterrows():
+        fig.add_trace(
+            go.Scatter(
+                x=order, y=[row.get(t) for t in order], mode="lines", line={"color": "rgba(120,120,120,0.25)", "width": 1},
+                hovertemplate=f"{snippet}<br>%{{x}}: %{{y}}<extra></extra>", showlegend=False,
+            )
+        )
+    for setting, group in exp2.groupby("setting", sort=True):
+        stats = [mean_ci(group[group["response_type"] == t]["rating"]) for t in order]
+        means = [s[0] for s in stats]
+        fig.add_trace(
+            go.Scatter(
+                x=order, y=means, mode="markers", name=f"mean ({setting})",
+                marker={"size": 14, "color": [TYPE_COLORS[t] for t in order], "line": {"width": 1, "color": "black"}},
+                error_y={"type": "data", "symmetric": False,
+                         "array": [s[2] - s[0] for s in stats], "arrayminus": [s[0] - s[1] for s in stats],
+                         "thickness": 2, "width": 8},
+                customdata=[[s[1], s[2], s[3]] for s in stats],
+                hovertemplate="%{x}: mean %{y:.1f} (95% CI %{customdata[0]:.1f}–%{customdata[1]:.1f}), n=%{customdata[2]}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title="Client rating per response type (mean, 95% CI; grey lines pair one snippet's three responses)",
+        xaxis_title="response", yaxis_title="Client rating (0–100)", template="plotly_white",
+        yaxis={"range": [0, 100]},
+    )
+    return fig
