@@ -111,7 +111,7 @@ def _stats_table(statistics: pd.DataFrame, experiment: str) -> pd.DataFrame:
             "missing": chosen["missing_a"].astype(str) + " / " + chosen["missing_b"].astype(str),
             "mean a": chosen["mean_a"], "mean b": chosen["mean_b"], "diff": chosen["difference"],
             "95% CI": chosen["ci_low"].map(_fmt) + " to " + chosen["ci_high"].map(_fmt),
-            "t": chosen["statistic"], "df": chosen["df"], "p": chosen["p"],
+            "t": chosen["statistic"], "df": chosen["df"], "p": chosen["p"].map(lambda p: f"{p:.3g}"),
             "effect": chosen["effect_size"] + " = " + chosen["effect"].map(_fmt),
         }
     )
