@@ -34,7 +34,7 @@ def sessions_figure(exp1: pd.DataFrame) -> go.Figure:
                 go.Scatter(
                     x=list(band["session"]) + list(band["session"][::-1]),
                     y=list(band["high"]) + list(band["low"][::-1]),
-                    fill="toself", fillcolor=_rgba(color, 0.18), line={"width": 0},
+                    mode="lines", fill="toself", fillcolor=_rgba(color, 0.18), line={"width": 0},
                     hoverinfo="skip", showlegend=False, legendgroup=name,
                 )
             )
