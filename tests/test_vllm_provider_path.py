@@ -9,7 +9,7 @@ from pathlib import Path
 
 from inspect_ai.log import list_eval_logs, read_eval_log
 
-from fake_openai_server import FakeOpenAIServer, role_of
+from psysim.fake_server import FakeOpenAIServer, role_of
 
 REPO = Path(__file__).resolve().parents[1]
 
