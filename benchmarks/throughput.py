@@ -1,0 +1,142 @@
+"""Throughput benchmark: does a paper-scale run finish at its critical path?
+
+    python benchmarks/throughput.py                 # recommended settings (psysim-paper)
+    python benchmarks/throughput.py --mode both     # Inspect's defaults first, for comparison
+
+A scripted OpenAI-compatible server on 127.0.0.1 (psysim.fake_server) answers every request
+after a fixed latency (and optionally a latency per requested token); the harness reaches it
+through Inspect's ``vllm/`` provider with ``VLLM_BASE_URL``, as it would a real vLLM server.
+Experiment 1 runs at paper scale (3 conditions x 5 epochs x personas x 6 sessions) in one
+``eval_set``; Experiment 2 at 50 snippets. The critical path is computed from the design (the
+longest chain of dependent calls x latency), not measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from inspect_ai import Epochs, eval_set  # noqa: E402
+from inspect_ai.log import read_eval_log  # noqa: E402
+
+from psysim.fake_server import FakeOpenAIServer  # noqa: E402
+from psysim.paper import ROLES, paper_tasks, run_paper  # noqa: E402
+from psysim.rating import RATING_MAX_TOKENS  # noqa: E402
+
+MODEL = "vllm/fake-llama"
+
+
+def exp1_chain(sessions: int, turns: int, turn_tokens: int, feedback_tokens: int, latency: float, per_token: float) -> float:
+    """Longest dependent chain of one expert-condition sample, in seconds."""
+    call = lambda max_tokens: latency + per_token * max_tokens  # noqa: E731
+    per_session = 2 * turns * call(turn_tokens) + call(RATING_MAX_TOKENS)
+    return sessions * per_session + (sessions - 1) * call(feedback_tokens)
+
+
+def exp2_chain(response_tokens: int, critique_tokens: int, latency: float, per_token: float) -> float:
+    """LLM response || (critique -> revision), then the three ratings at once."""
+    call = lambda max_tokens: latency + per_token * max_tokens  # noqa: E731
+    return max(call(response_tokens), call(critique_tokens) + call(response_tokens)) + call(RATING_MAX_TOKENS)
+
+
+def synthetic_transcripts(path: Path, count: int) -> Path:
+    """``count`` short transcripts from different clients, one eligible snippet each."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["transcript_id", "client_id", "turn", "speaker", "text"])
+        for i in range(count):
+            writer.writerows([
+                [f"s{i:03d}", f"c{i:03d}", 0, "therapist", "What brings you in today?"],
+                [f"s{i:03d}", f"c{i:03d}", 1, "client", f"I have been worrying about work for {i + 2} weeks now."],
+                [f"s{i:03d}", f"c{i:03d}", 2, "therapist",
+                 "It sounds like the worry has followed you home too, and I wonder what a calmer week would look like."],
+            ])
+    return path
+
+
+def session_tokens(log_path: str) -> list[tuple[int, float, float]]:
+    """Mean prompt and completion tokens per session (per sample), from the log's model events."""
+    log = read_eval_log(log_path)
+    totals: dict[int, list[float]] = {}
+    for sample in log.samples or []:
+        spans = {e.id: int(e.name.split("_")[1]) for e in sample.events if e.event == "span_begin" and e.type == "session"}
+        per_sample: dict[int, list[int]] = {}
+        for e in sample.events:
+            if e.event == "model" and e.span_id in spans and e.output.usage:
+                k = spans[e.span_id]
+                acc = per_sample.setdefault(k, [0, 0])
+                acc[0] += e.output.usage.input_tokens
+                acc[1] += e.output.usage.output_tokens
+        for k, (prompt, completion) in per_sample.items():
+            totals.setdefault(k, []).append((prompt, completion))
+    return [(k, sum(p for p, _ in v) / len(v), sum(c for _, c in v) / len(v)) for k, v in sorted(totals.items())]
+
+
+def measure(name: str, args: argparse.Namespace, tasks_for: str, recommended: bool, workdir: Path) -> None:
+    if tasks_for == "iterative_feedback":
+        tasks = paper_tasks(("iterative_feedback",), sessions=args.sessions, turns=args.turns)
+        chain = exp1_chain(args.sessions, args.turns, 300, 600, args.latency, args.per_token)
+        limit, epochs = args.personas, args.epochs
+    else:
+        transcripts = synthetic_transcripts(workdir / "transcripts.csv", args.snippets)
+        tasks = paper_tasks(("human_comparison",), snippets=args.snippets, transcripts=str(transcripts))
+        chain = exp2_chain(300, 400, args.latency, args.per_token)
+        limit, epochs = None, 1
+    log_dir = str(workdir / f"logs-{tasks_for}-{name}")
+    bound = 200_000
+    with FakeOpenAIServer(latency=args.latency, latency_per_token=args.per_token, max_requests=bound, max_seconds=3600) as server:
+        os.environ["VLLM_BASE_URL"], os.environ["VLLM_API_KEY"] = server.base_url, "local"
+        started = time.monotonic()
+        if recommended:
+            success, logs = run_paper(MODEL, log_dir, epochs=epochs, limit=limit, tasks=tasks, display="none")
+        else:  # Inspect's defaults
+            success, logs = eval_set(tasks, log_dir=log_dir, model=MODEL, model_roles={r: MODEL for r in ROLES},
+                                     epochs=Epochs(epochs, []), limit=limit, display="none")
+        wall = time.monotonic() - started
+        calls, peak = len(server.requests), server.peak_in_flight
+    assert success and all(log.status == "success" for log in logs), "benchmark run failed"
+    serial = calls * args.latency + args.per_token * sum(r.get("max_tokens") or 0 for r in server.requests)
+    print(f"\n## {tasks_for} — {name} ({'psysim-paper settings' if recommended else 'Inspect defaults'})")
+    print(f"| total calls | critical path | wall | wall / critical path | wall / serial | peak concurrency |")
+    print(f"|---|---|---|---|---|---|")
+    print(f"| {calls} | {chain:.2f}s | {wall:.2f}s | {wall / chain:.2f} | {wall / serial:.3f} | {peak} |")
+    if tasks_for == "iterative_feedback":
+        expert_log = next(log.location for log in logs if log.eval.task_args.get("condition") == "expert")
+        print("\n| session | prompt tokens / sample | completion tokens / sample |\n|---|---|---|")
+        for k, prompt, completion in session_tokens(expert_log):
+            print(f"| {k} | {prompt:.0f} | {completion:.0f} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=["after", "before", "both"], default="after")
+    parser.add_argument("--experiment", choices=["iterative_feedback", "human_comparison", "both"], default="both")
+    parser.add_argument("--latency", type=float, default=0.1, help="seconds per request (default 0.1)")
+    parser.add_argument("--per-token", type=float, default=0.0, help="extra seconds per requested max token")
+    parser.add_argument("--personas", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--sessions", type=int, default=6)
+    parser.add_argument("--turns", type=int, default=4)
+    parser.add_argument("--snippets", type=int, default=50)
+    args = parser.parse_args()
+    modes = {"after": [("after", True)], "before": [("before", False)], "both": [("before", False), ("after", True)]}[args.mode]
+    experiments = ["iterative_feedback", "human_comparison"] if args.experiment == "both" else [args.experiment]
+    print(f"latency {args.latency}s per call (+{args.per_token}s per requested token); "
+          f"Experiment 1: 3 conditions x {args.epochs} epochs x {args.personas} personas x {args.sessions} sessions "
+          f"x {args.turns} turns; Experiment 2: {args.snippets} snippets")
+    with tempfile.TemporaryDirectory() as tmp:
+        for experiment in experiments:
+            for name, recommended in modes:
+                measure(name, args, experiment, recommended, Path(tmp))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Run the harness on a real small LLM without a GPU: model from PyPI, llama.cpp server, Inspect."""
