@@ -14,28 +14,27 @@ from psysim.fake_server import FakeOpenAIServer, role_of
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_cli_run_through_vllm_provider(tmp_path: Path) -> None:
+def run_cli(tmp_path: Path, args: list[str]) -> tuple[object, list[dict]]:
+    """``inspect eval ARGS`` in a subprocess against the fake server; the log and the requests."""
     log_dir = tmp_path / "logs"
     with FakeOpenAIServer() as server:
-        env = os.environ | {
-            "VLLM_BASE_URL": server.base_url,
-            "VLLM_API_KEY": "local",
-            "INSPECT_LOG_DIR": str(log_dir),
-        }
+        env = os.environ | {"VLLM_BASE_URL": server.base_url, "VLLM_API_KEY": "local", "INSPECT_LOG_DIR": str(log_dir)}
         result = subprocess.run(
-            [
-                sys.executable, "-m", "inspect_ai", "eval", "tasks/iterative_feedback.py",
-                "--model", "vllm/fake-llama",
-                "-T", "sessions=2", "-T", "turns=2", "--limit", "1", "--display", "plain",
-            ],
+            [sys.executable, "-m", "inspect_ai", "eval", *args, "--display", "plain"],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
         )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         requests = list(server.requests)
-
     [info] = list_eval_logs(str(log_dir))
     log = read_eval_log(info)
     assert log.status == "success"
+    return log, requests
+
+
+def test_cli_run_through_vllm_provider(tmp_path: Path) -> None:
+    log, requests = run_cli(
+        tmp_path, ["tasks/iterative_feedback.py", "--model", "vllm/fake-llama", "-T", "sessions=2", "-T", "turns=2", "--limit", "1"]
+    )
     value = log.samples[0].scores["client_satisfaction"].value
     assert value == {"session_1": 64.0, "session_2": 64.0, "final": 64.0, "gain": 34.0}
 
@@ -60,22 +59,7 @@ def test_cli_run_through_vllm_provider(tmp_path: Path) -> None:
 
 
 def test_paper_run_config(tmp_path: Path) -> None:
-    log_dir = tmp_path / "logs"
-    with FakeOpenAIServer() as server:
-        env = os.environ | {"VLLM_BASE_URL": server.base_url, "INSPECT_LOG_DIR": str(log_dir)}
-        result = subprocess.run(
-            [
-                sys.executable, "-m", "inspect_ai", "eval", "--run-config", "configs/paper.yaml",
-                "-T", "sessions=1", "-T", "turns=1", "--limit", "1", "--display", "plain",
-            ],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-        )
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        requests = list(server.requests)
-
-    [info] = list_eval_logs(str(log_dir))
-    log = read_eval_log(info)
-    assert log.status == "success"
+    log, requests = run_cli(tmp_path, ["--run-config", "configs/paper.yaml", "-T", "sessions=1", "-T", "turns=1", "--limit", "1"])
     assert log.eval.config.epochs == 5 and log.eval.config.epochs_reducer == []
     assert log.eval.task_args["condition"] == "expert" and log.eval.task_args["baseline"] == 30
     roles = log.eval.model_roles
@@ -89,18 +73,7 @@ def test_paper_run_config(tmp_path: Path) -> None:
 
 
 def test_human_comparison_cli_on_demo_set(tmp_path: Path) -> None:
-    log_dir = tmp_path / "logs"
-    with FakeOpenAIServer() as server:
-        env = os.environ | {"VLLM_BASE_URL": server.base_url, "INSPECT_LOG_DIR": str(log_dir)}
-        result = subprocess.run(
-            [sys.executable, "-m", "inspect_ai", "eval", "tasks/human_comparison.py",
-             "--model", "vllm/fake-llama", "-T", "snippets=2", "--display", "plain"],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-        )
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        requests = list(server.requests)
-    [info] = list_eval_logs(str(log_dir))
-    log = read_eval_log(info)
+    log, requests = run_cli(tmp_path, ["tasks/human_comparison.py", "--model", "vllm/fake-llama", "-T", "snippets=2"])
     assert log.status == "success" and len(log.samples) == 2
     assert log.samples[0].scores["client_rating"].value == {"human": 64.0, "llm": 64.0, "revised": 64.0}
     roles = sorted(role_of(b["messages"]) for b in requests)
