@@ -75,7 +75,7 @@ def mock_role(role: str, recorder: Recorder, reply: Callable[[Call], ModelOutput
 def session_of(call: Call) -> int:
     """Session number from the prompts (therapist system prompt, or the opening cue)."""
     match = re.search(r"Session (\d+) begins", call.text) or re.search(
-        r"Session (\d+) of your therapy", call.text
+        r"Session (\d+) has just ended", call.text
     ) or re.search(r"transcript of session (\d+)", call.text, re.IGNORECASE)
     return int(match.group(1)) if match else 1
 

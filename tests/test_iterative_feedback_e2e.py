@@ -62,8 +62,8 @@ def test_what_each_agent_saw_under_expert(tmp_path: Path) -> None:
     recorder = Recorder()
     run(tmp_path, recorder, "expert")
     ratings = [c for c in recorder.of("client") if "Reply with only a JSON object" in c.text]
-    first = [c for c in ratings if "Session 1 of your therapy" in c.last_user]
-    later = [c for c in ratings if "Session 3 of your therapy" in c.last_user]
+    first = [c for c in ratings if "Session 1 has just ended" in c.last_user]
+    later = [c for c in ratings if "Session 3 has just ended" in c.last_user]
     assert first and later
     for call in first:
         assert "Before your first session, your satisfaction with therapy was 30 out of 100" in call.last_user
@@ -159,7 +159,7 @@ def test_unparseable_and_out_of_range_ratings_are_missing(tmp_path: Path) -> Non
     assert sessions[0]["rating_attempts"] == 3 and "no rating found" in sessions[0]["rating_error"]
     assert sessions[1]["rating_raw"] == ['{"rating": 150}'] * 3 and "out of range" in sessions[1]["rating_error"]
     # the client was told its session-1 rating was not recorded, never given a default
-    s3 = [c for c in recorder.of("client") if "Session 3 of your therapy" in c.last_user]
+    s3 = [c for c in recorder.of("client") if "Session 3 has just ended" in c.last_user]
     assert s3 and all("your rating was not recorded" in c.last_user for c in s3)
     # missing ratings are left out of the means and counted, not coerced
     assert eval_score(log, "session_1").unscored_samples == PERSONAS
