@@ -13,11 +13,11 @@ from typing import Any, Callable
 
 import yaml
 from inspect_ai.dataset import MemoryDataset, Sample
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PERSONAS = REPO_ROOT / "datasets" / "personas" / "original.yaml"
-DEFAULT_SPEAKING_STYLE = "Speak naturally and briefly, as this person would in a first therapy session."
+DEFAULT_SPEAKING_STYLE = "Speak naturally and briefly, as this person would in therapy."
 
 
 class PersonaFileError(ValueError):
@@ -41,6 +41,12 @@ class Persona(BaseModel):
     speaking_style: str = Field(default=DEFAULT_SPEAKING_STYLE, min_length=1)
     tags: list[str] = Field(default_factory=list)
     source: str = "psychotherapy-in-silico"
+
+    @field_validator("speaking_style", mode="before")
+    @classmethod
+    def _default_style(cls, value: object) -> object:
+        # optional: a key left empty in YAML (null) means "use the default"
+        return DEFAULT_SPEAKING_STYLE if value is None or (isinstance(value, str) and not value.strip()) else value
 
 
 def load_personas(path: str | Path | None = None) -> list[Persona]:

@@ -35,7 +35,7 @@ def render(template: str, **variables: Any) -> str:
     return _jinja.from_string(template).render(**variables).strip()
 
 
-def prompt(name: str, key: str, **variables: Any) -> str:
+def prompt(name: str, key: str, /, **variables: Any) -> str:
     """Render template ``key`` of prompt file ``name``."""
     templates = load_prompts(name)
     if key not in templates:
@@ -56,7 +56,17 @@ def text_or_file(value: str | None, default_file: Path) -> str:
         is_file = candidate.is_file()
     except OSError:  # e.g. a long literal text is not a valid path
         is_file = False
+    if not is_file and _looks_like_path(value):
+        raise ValueError(f"file not found: {value!r} (pass an existing file, or the text itself)")
     text = candidate.read_text(encoding="utf-8").strip() if is_file else value.strip()
     if not text:
         raise ValueError(f"empty text given (from {value!r})")
     return text
+
+
+def _looks_like_path(value: str) -> bool:
+    """A single token with a directory separator or a text-file suffix: a mistyped path, not text."""
+    token = value.strip()
+    return bool(token) and not any(c.isspace() for c in token) and (
+        "/" in token or token.lower().endswith((".md", ".txt", ".yaml", ".yml"))
+    )

@@ -94,7 +94,11 @@ _BARE = re.compile(
     r"^(?:(?:rating|satisfaction)\s*[:=]?\s*)?(-?\d+(?:\.\d+)?)\s*(?:/\s*100|out of 100|%)?\s*\.?$",
     re.IGNORECASE,
 )
-_LABELLED_LINE = re.compile(r"^\W*rating\W*\s*[:=]\s*(-?\d+(?:\.\d+)?)\s*(?:/\s*100|out of 100)?\W*$", re.IGNORECASE)
+# "Rating: 65", "**Rating:** 65", "- rating = 65/100" (markdown around the label is allowed)
+_LABELLED_LINE = re.compile(
+    r"^[\s*_#>-]*rating[\s*_]*[:=][\s*_]*(-?\d+(?:\.\d+)?)[\s*_]*(?:/\s*100|out of 100)?[\s*_.]*$",
+    re.IGNORECASE,
+)
 _EMBEDDED_JSON = re.compile(r"\{[^{}]*\}")
 
 
@@ -102,8 +106,9 @@ def parse_rating(text: str) -> tuple[float | None, str | None]:
     """Read one rating from ``text``; return ``(value, None)`` or ``(None, reason)``.
 
     Accepted: a JSON object ``{"rating": n}`` (optionally in a code fence or as the only JSON
-    object in the reply), a bare number (``72``, ``72/100``), or exactly one line
-    ``Rating: n`` (any case). Anything ambiguous or outside 0-100 is rejected.
+    object in the reply), a bare number (``72``, ``72/100``), or lines labelled ``Rating: n``
+    (any case, markdown allowed) that all give the same n; other numbers in prose are ignored.
+    Anything ambiguous, fractional or outside 0-100 is rejected.
     """
     stripped = text.strip()
     if not stripped:
@@ -139,6 +144,8 @@ def parse_rating(text: str) -> tuple[float | None, str | None]:
     value = numbers[0]
     if not (RATING_MIN <= value <= RATING_MAX) or math.isnan(value):
         return None, f"out of range: {value:g} is not within {RATING_MIN}-{RATING_MAX}"
+    if not value.is_integer():  # the scale is whole numbers; 0.7 may well mean a 0-1 scale
+        return None, f"not a whole number: {value:g}"
     return value, None
 
 

@@ -31,10 +31,10 @@ async def client_turn(
     stops: list[StopRecord],
 ) -> str:
     """Next client utterance; the client remembers all earlier sessions."""
-    messages = [
-        ChatMessageSystem(content=client_system_prompt(persona, previous_sessions)),
-        *as_messages(session_so_far, perspective="client"),
-    ]
+    dialogue = as_messages(session_so_far, perspective="client")
+    cue = prompt("client", "turn_cue", name=persona.name)
+    dialogue[-1] = ChatMessageUser(content=f"{dialogue[-1].text}\n\n{cue}")  # the therapist's latest turn
+    messages = [ChatMessageSystem(content=client_system_prompt(persona, previous_sessions)), *dialogue]
     text, _ = await generate_reply(
         get_model(role="client"),
         messages,
@@ -59,7 +59,7 @@ async def client_satisfaction_rating(
 ) -> RatingResult:
     """The client's 0-100 satisfaction after ``session``, seeing all sessions and its earlier ratings."""
     messages = [
-        ChatMessageSystem(content=client_system_prompt(persona, [])),
+        ChatMessageSystem(content=prompt("client", "rating_system", persona=prompt("client", "persona", p=persona))),
         ChatMessageUser(
             content=prompt(
                 "rating",

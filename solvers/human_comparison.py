@@ -77,10 +77,17 @@ async def llm_response(
     snippet: Snippet, call: CallSettings, settings: ComparisonSettings, stops: list[StopRecord]
 ) -> str:
     """The therapist role's next turn, from the context alone (it never sees the human turn)."""
+    context = as_messages(list(snippet.context), perspective="therapist")
+    cue = prompt("therapist", "continue_opening")
+    if context and context[0].role == "user":
+        # the context opens with the client: fold the cue into that turn, since some chat
+        # templates (Mistral, Gemma) reject two user messages in a row
+        context[0] = ChatMessageUser(content=f"{cue}\n\n{context[0].text}")
+    else:
+        context.insert(0, ChatMessageUser(content=cue))
     messages: list[ChatMessage] = [
         ChatMessageSystem(content=prompt("therapist", "continue_system", topic=topic_of(snippet))),
-        ChatMessageUser(content=prompt("therapist", "continue_opening")),
-        *as_messages(list(snippet.context), perspective="therapist"),
+        *context,
     ]
     text, _ = await generate_reply(
         get_model(role="therapist"), messages, call.config(max_tokens=settings.response_max_tokens),
@@ -110,7 +117,7 @@ async def expert_revision(
     reviser_system = (
         prompt("therapist", "continue_system", topic=topic)
         if settings.reviser == "therapist"
-        else prompt("expert", "system", guidelines=settings.guidelines)
+        else prompt("expert", "revise_system", guidelines=settings.guidelines)
     )
     revised, _ = await generate_reply(
         get_model(role=settings.reviser),

@@ -121,11 +121,17 @@ def test_exp1_statistics_against_scipy(log_dir: Path) -> None:
     one = one[one["persona"] == runs["persona"].iloc[0]].dropna(subset=["rating"])
     assert runs["slope"].iloc[0] == pytest.approx(np.polyfit(one["session"], one["rating"], 1)[0])
     results = {(r.a, r.b, r.measure, r.test): r for r in experiment1_tests(runs)}
-    assert len(results) == 8
+    assert len(results) == 12  # 2 contrasts x 2 measures x 3 units of analysis
     for (a, b, measure, test), r in results.items():
         xa = runs[runs["condition"] == a].set_index(["persona", "run"])[measure]
         xb = runs[runs["condition"] == b].set_index(["persona", "run"])[measure]
-        if test.startswith("Welch"):
+        if test == "Welch t-test (runs; personas averaged)":
+            ra, rb = xa.groupby("run").mean(), xb.groupby("run").mean()
+            ref = stats.ttest_ind(ra, rb, equal_var=False)
+            pooled = np.sqrt((ra.var() + rb.var()) / 2)  # equal group sizes
+            effect = (ra.mean() - rb.mean()) / pooled
+            assert (r.n_a, r.n_b) == (EPOCHS, EPOCHS)
+        elif test == "Welch t-test (persona-runs)":
             ref = stats.ttest_ind(xa.dropna(), xb.dropna(), equal_var=False)
             pooled = np.sqrt(((len(xa.dropna()) - 1) * xa.var() + (len(xb.dropna()) - 1) * xb.var())
                              / (len(xa.dropna()) + len(xb.dropna()) - 2))
@@ -145,9 +151,9 @@ def test_exp1_statistics_against_scipy(log_dir: Path) -> None:
         assert (r.ci_low, r.ci_high) == (pytest.approx(ci.low), pytest.approx(ci.high))
         assert r.effect == pytest.approx(effect)
     # the missing session-2 ratings lower no final rating, and are counted where they matter
-    assert results[("expert", "none", "final", "Welch t-test (runs)")].missing_a == 0
+    assert results[("expert", "none", "final", "Welch t-test (persona-runs)")].missing_a == 0
     # expert feedback raises ratings in this mock world; the tests see it
-    assert results[("expert", "none", "final", "Welch t-test (runs)")].difference > 0
+    assert results[("expert", "none", "final", "Welch t-test (runs; personas averaged)")].difference > 0
 
 
 def test_exp2_frame_and_paired_statistics(log_dir: Path) -> None:
@@ -180,7 +186,7 @@ def test_report_directory(log_dir: Path, tmp_path: Path) -> None:
     summary = (out / "summary.md").read_text()
     assert "## Experiment 1" in summary and "## Experiment 2" in summary and "not patient outcomes" in summary
     statistics = pd.read_csv(out / "statistics.csv")
-    assert len(statistics) == 8 + 3
+    assert len(statistics) == 12 + 3
     means = pd.read_csv(out / "exp1_session_means.csv")
     assert len(means) == 3 * SESSIONS and means["missing"].sum() == 3
     for name in ("exp1_ratings.csv", "exp1_runs.csv", "exp2_ratings.csv", "exp2_type_means.csv", "evals.csv"):

@@ -147,3 +147,23 @@ def test_stable_sample_ids() -> None:
     other = [s.id for s in human_comparison(snippets=10, seed=4).dataset]
     assert first == again and set(first) != set(other)
     assert all(re.fullmatch(r"demo_0\d_t\d+", i) for i in first)
+
+
+def test_context_opening_with_the_client_alternates_roles(tmp_path: Path) -> None:
+    import csv
+
+    path = tmp_path / "client_first.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["transcript_id", "turn", "speaker", "text"])
+        writer.writerows([
+            ["x", 0, "client", "I don't really know why I'm here, my wife made the appointment."],
+            ["x", 1, "therapist", "It sounds like coming here was not entirely your own idea, and part of you is unsure about it."],
+        ])
+    recorder = Recorder()
+    task, log = run(tmp_path, recorder, transcripts=str(path))
+    [llm_call] = [c for c in recorder.of("therapist") if "supervisor critiqued" not in c.last_user]
+    roles = [m.role for m in llm_call.messages]
+    assert roles == ["system", "user"]  # the cue is folded into the client's turn
+    assert llm_call.messages[1].text.startswith("[A counselling session is under way")
+    assert "my wife made the appointment" in llm_call.messages[1].text

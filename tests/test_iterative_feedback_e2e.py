@@ -66,11 +66,17 @@ def test_what_each_agent_saw_under_expert(tmp_path: Path) -> None:
     later = [c for c in ratings if "Session 3 has just ended" in c.last_user]
     assert first and later
     for call in first:
+        assert "one to four sentences" not in call.system  # no dialogue-turn instructions
         assert "Before your first session, your satisfaction with therapy was 30 out of 100" in call.last_user
         assert "After session" not in call.last_user
     for call in later:  # earlier ratings shown back to the client
         assert "After session 1 you rated your satisfaction 50 out of 100" in call.last_user
         assert "After session 2 you rated your satisfaction 60 out of 100" in call.last_user
+
+    # in dialogue the client answers the therapist's latest turn, with a reminder of its role
+    dialogue = [c for c in recorder.of("client") if "Reply with only a JSON object" not in c.text]
+    assert all(c.messages[-1].role == "user" and c.last_user.startswith("Therapist says turn") for c in dialogue)
+    assert all(c.last_user.endswith("the client, in character, in one to four sentences.]") for c in dialogue)
 
     # the expert saw the dialogue and the guidelines
     for call in recorder.of("expert"):

@@ -145,3 +145,12 @@ def test_real_consistentmi_file() -> None:
 
 def test_default_path_is_shipped() -> None:
     assert DEFAULT_PERSONAS.is_file() and DEFAULT_PERSONAS.parent.parent.name == "datasets"
+
+
+def test_optional_fields(tmp_path: Path) -> None:
+    [persona] = load_personas(write(tmp_path, [valid(speaking_style=None, age=40, occupation="baker")]))
+    assert persona.speaking_style.startswith("Speak naturally")
+    text = prompt("client", "persona", p=persona)
+    assert text.startswith("About this person: 40 years old, baker.")  # no name, facts kept
+    [persona] = load_personas(write(tmp_path, [valid()]))
+    assert prompt("client", "persona", p=persona).startswith("Why you are coming to therapy")

@@ -20,7 +20,9 @@ from psysim.rating import parse_rating, rating_config, resolve_rating_format
         ("I feel heard.\nRating: 65\nThat is my honest view.", 65.0),
         ('Sure, here it is: {"rating": 55}', 55.0),
         ('{"rating": 55} Rating: 55', 55.0),  # the same number twice is not ambiguous
-        ('{"rating": 62.5}', 62.5),
+        ("**Rating:** 65", 65.0),
+        ("- rating = 65/100", 65.0),
+        ('{"rating": 70.0}', 70.0),
     ],
 )
 def test_parse_rating_accepts(text: str, expected: float) -> None:
@@ -42,6 +44,8 @@ def test_parse_rating_accepts(text: str, expected: float) -> None:
         ('{"rating": true}', "not a number"),
         ("[70]", "not an object"),
         ('{"rating": NaN}', "out of range"),
+        ('{"rating": 62.5}', "not a whole number"),
+        ("0.7", "not a whole number"),
     ],
 )
 def test_parse_rating_rejects(text: str, reason: str) -> None:
@@ -52,6 +56,7 @@ def test_parse_rating_rejects(text: str, reason: str) -> None:
 
 def test_out_of_range_is_never_clamped() -> None:
     assert parse_rating("100.5")[0] is None
+    assert parse_rating("-1")[1].startswith("out of range")
     assert parse_rating("0")[0] == 0.0
 
 

@@ -38,3 +38,11 @@ def test_defaults_follow_the_paper() -> None:
     task = iterative_feedback()
     assert len(task.dataset) >= 12
     assert task.metadata == {"experiment": "iterative_feedback", "condition": "expert"}
+
+
+def test_mistyped_guidelines_path_is_an_error_not_the_guidelines() -> None:
+    with pytest.raises(ValueError, match="file not found: 'configs/my_guidlines.md'"):
+        iterative_feedback(guidelines="configs/my_guidlines.md")
+    with pytest.raises(ValueError, match="file not found"):
+        iterative_feedback(guidelines="guidelines.txt")
+    iterative_feedback(generic_feedback="Be warmer and/or slower.")  # text with a slash is text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from psysim.analysis.stats import mean_ci
+from psysim.analysis.stats import mean_ci, snippet_means
 
 PALETTE = {"expert": "#1b7837", "generic": "#d95f02", "none": "#7570b3"}
 TYPE_COLORS = {"human": "#636363", "llm": "#2166ac", "revised": "#1b7837"}
@@ -63,17 +63,16 @@ def response_types_figure(exp2: pd.DataFrame) -> go.Figure:
     """(C) Mean rating per response type with 95% CIs, over thin paired lines per snippet."""
     fig = go.Figure()
     order = [t for t in ("human", "llm", "revised") if t in set(exp2["response_type"])]
-    wide = exp2.pivot_table(index=["setting", "snippet", "run"], columns="response_type", values="rating",
-                            aggfunc="first", dropna=False)
-    for (setting, snippet, run), row in wide.iterrows():
+    wide = snippet_means(exp2)
+    for (setting, snippet), row in wide.iterrows():
         fig.add_trace(
             go.Scatter(
                 x=order, y=[row.get(t) for t in order], mode="lines", line={"color": "rgba(120,120,120,0.25)", "width": 1},
                 hovertemplate=f"{snippet}<br>%{{x}}: %{{y}}<extra></extra>", showlegend=False,
             )
         )
-    for setting, group in exp2.groupby("setting", sort=True):
-        stats = [mean_ci(group[group["response_type"] == t]["rating"]) for t in order]
+    for setting, group in wide.groupby(level="setting", sort=True):
+        stats = [mean_ci(group[t]) for t in order]
         means = [s[0] for s in stats]
         fig.add_trace(
             go.Scatter(
@@ -87,7 +86,7 @@ def response_types_figure(exp2: pd.DataFrame) -> go.Figure:
             )
         )
     fig.update_layout(
-        title="Client rating per response type (mean, 95% CI; grey lines pair one snippet's three responses)",
+        title="Client rating per response type (mean over snippets, 95% CI; grey lines: one snippet)",
         xaxis_title="response", yaxis_title="Client rating (0–100)", template="plotly_white",
         yaxis={"range": [0, 100]},
     )

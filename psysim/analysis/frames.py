@@ -58,7 +58,7 @@ def read_frames(log_dir: str | Path, skip_unknown: bool = False, quiet: bool = T
             f"{' or '.join(KNOWN_TASKS)}. Move them away or pass --skip-unknown."
         )
     evals = evals[evals["task"].isin(KNOWN_TASKS)].copy()
-    evals["setting"] = evals.apply(_setting, axis=1)
+    evals["setting"] = evals.apply(_setting, axis=1) + _design(evals)
     evals["condition"] = evals.get("task_arg_condition", pd.Series(index=evals.index, dtype=object))
     known_logs = list(evals["log"])
     samples = samples_df(known_logs, quiet=quiet) if known_logs else pd.DataFrame()
@@ -88,6 +88,22 @@ def _setting(row: pd.Series) -> str:
     return " ".join(f"{role}={model}" for role, model in models.items())
 
 
+# Task arguments that change what a rating means; logs that differ in them are analysed apart.
+DESIGN_ARGS = ("sessions", "turns", "baseline", "temperature", "personas", "guidelines", "generic_feedback",
+               "transcripts", "min_words", "context_turns", "reviser", "rating_format")
+
+
+def _design(evals: pd.DataFrame) -> pd.Series:
+    """" [sessions=6 turns=2]" for the design arguments that differ between logs of one task."""
+    suffix = pd.Series("", index=evals.index)
+    for task, group in evals.groupby("task"):
+        for arg in DESIGN_ARGS:
+            column = f"task_arg_{arg}"
+            if column in group and group[column].astype(str).nunique() > 1:
+                suffix.loc[group.index] += f" {arg}=" + group[column].astype(str)
+    return suffix.map(lambda s: f" [{s.strip()}]" if s else "")
+
+
 def _score(raw: Any) -> dict[str, float]:
     if isinstance(raw, str):
         return json.loads(raw)  # Python's json reads the NaN that marks a missing rating
@@ -100,10 +116,13 @@ def _rating(value: Any) -> float:
 
 def _exp1(samples: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
     baselines = dict(zip(evals["eval_id"], evals.get("task_arg_baseline", pd.Series(30, index=evals.index))))
+    planned = dict(zip(evals["eval_id"], evals.get("task_arg_sessions", pd.Series(6, index=evals.index))))
     rows = []
     for s in samples.itertuples():
         score = _score(getattr(s, "score_client_satisfaction", None))
         sessions = sorted(int(k.split("_")[1]) for k in score if k.startswith("session_"))
+        if not sessions:  # an errored or unscored sample: its sessions are missing, not absent
+            sessions = list(range(1, int(planned.get(s.eval_id, 6)) + 1))
         for session in sessions:
             rating = _rating(score.get(f"session_{session}"))
             rows.append(

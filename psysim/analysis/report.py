@@ -13,7 +13,7 @@ import pandas as pd
 
 from psysim.analysis.figures import response_types_figure, sessions_figure
 from psysim.analysis.frames import Frames, read_frames
-from psysim.analysis.stats import experiment1_tests, experiment2_tests, mean_ci, results_frame
+from psysim.analysis.stats import experiment1_tests, experiment2_tests, mean_ci, results_frame, snippet_means
 
 DISCLAIMER = "Simulated ratings from a language model role-playing a client: not patient outcomes."
 
@@ -76,11 +76,12 @@ def session_means(exp1: pd.DataFrame) -> pd.DataFrame:
 
 
 def type_means(exp2: pd.DataFrame) -> pd.DataFrame:
+    """Mean per response type over snippets (each snippet's runs averaged first), 95% CI."""
     rows = []
-    for (setting, kind), group in exp2.groupby(["setting", "response_type"], sort=True):
-        mean, low, high, n = mean_ci(group["rating"])
+    for (setting, kind), ratings in snippet_means(exp2).stack(future_stack=True).groupby(level=["setting", "response_type"], sort=True):
+        mean, low, high, n = mean_ci(ratings)
         rows.append({"setting": setting, "response_type": kind, "mean": mean, "ci_low": low, "ci_high": high,
-                     "n": n, "missing": int(group["missing"].sum())})
+                     "n": n, "missing": int(ratings.isna().sum())})
     return pd.DataFrame(rows, columns=["setting", "response_type", "mean", "ci_low", "ci_high", "n", "missing"])
 
 
@@ -144,7 +145,8 @@ def markdown_summary(log_dir: str | Path, frames: Frames, runs: pd.DataFrame, st
     if len(frames.exp2):
         lines += [
             "## Experiment 2: human comparison", "",
-            f"{frames.exp2['snippet'].nunique()} snippets, {frames.exp2['run'].nunique()} run(s).", "",
+            f"{frames.exp2['snippet'].nunique()} snippets, {frames.exp2['run'].nunique()} run(s); "
+            "each snippet's runs are averaged before means, CIs and tests.", "",
             markdown_table(type_means(frames.exp2)), "",
             "Paired statistics over snippets:", "",
             markdown_table(_stats_table(statistics, "human_comparison")), "",
@@ -152,10 +154,12 @@ def markdown_summary(log_dir: str | Path, frames: Frames, runs: pd.DataFrame, st
     if not len(frames.exp1) and not len(frames.exp2):
         lines += ["No scored samples in these logs.", ""]
     lines += [
-        "Tests: Welch's t-test over runs (Experiment 1) with Cohen's d (pooled SD); paired t-test "
-        "over persona means (runs averaged per persona) and over snippets (Experiment 2) with "
-        "Cohen's d_z. `n` counts ratings used (pairs for paired tests); `missing` counts missing "
-        "ratings, which are excluded, never imputed.",
+        "Tests: Experiment 1, Welch's t-test over runs (one epoch of one eval; its personas "
+        "averaged) and over persona-runs, with Cohen's d (pooled SD), and a paired t-test over "
+        "persona means (each persona's runs averaged) with Cohen's d_z; Experiment 2, paired "
+        "t-tests over snippets (each snippet's runs averaged) with Cohen's d_z. `n` counts the "
+        "units used (pairs for paired tests); `missing` counts units whose rating is missing: "
+        "excluded, never imputed.",
     ]
     lines += [f"\nNote: {note}" for note in notes]
     return "\n".join(lines) + "\n"

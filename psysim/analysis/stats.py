@@ -78,7 +78,13 @@ def _enough(a: pd.Series, b: pd.Series, minimum: int = 2) -> bool:
 
 
 def experiment1_tests(runs: pd.DataFrame) -> list[TestResult]:
-    """Contrasts between conditions within each setting; runs come from ``Frames.exp1_runs``."""
+    """Contrasts between conditions within each setting, on three units of analysis.
+
+    ``runs`` has one row per persona-run (``Frames.exp1_runs``). A run (one epoch of one eval)
+    is summarised by its mean over personas: the study's "independent runs". Persona-runs are
+    the finest unit (more power, but runs of one persona are correlated); persona means pair
+    the conditions persona by persona.
+    """
     results: list[TestResult] = []
     for setting, group in runs.groupby("setting", sort=True):
         for a, b in EXP1_CONTRASTS:
@@ -86,10 +92,14 @@ def experiment1_tests(runs: pd.DataFrame) -> list[TestResult]:
             if ga.empty or gb.empty:
                 continue
             for measure in ("final", "slope"):
+                ra, rb = ga.groupby("run")[measure].mean(), gb.groupby("run")[measure].mean()
+                if _enough(ra, rb):
+                    results.append(_result("iterative_feedback", setting, measure, a, b,
+                                           "Welch t-test (runs; personas averaged)", ra, rb, welch(ra, rb), "Cohen's d"))
                 if _enough(ga[measure], gb[measure]):
                     res = welch(ga[measure], gb[measure])
                     results.append(_result("iterative_feedback", setting, measure, a, b,
-                                           "Welch t-test (runs)", ga[measure], gb[measure], res, "Cohen's d"))
+                                           "Welch t-test (persona-runs)", ga[measure], gb[measure], res, "Cohen's d"))
                 # persona level: average each persona's runs, pair personas present in both
                 pa = ga.groupby("persona")[measure].mean()
                 pb = gb.groupby("persona")[measure].mean()
@@ -102,10 +112,16 @@ def experiment1_tests(runs: pd.DataFrame) -> list[TestResult]:
     return results
 
 
+def snippet_means(exp2: pd.DataFrame) -> pd.DataFrame:
+    """One row per (setting, snippet), one column per response type: the mean over runs of the
+    ratings present (NaN when every run's rating is missing)."""
+    return exp2.groupby(["setting", "snippet", "response_type"])["rating"].mean().unstack("response_type")
+
+
 def experiment2_tests(exp2: pd.DataFrame) -> list[TestResult]:
+    """Paired t-tests over snippets (each snippet's runs averaged first)."""
     results: list[TestResult] = []
-    for setting, group in exp2.groupby("setting", sort=True):
-        wide = group.pivot_table(index=["snippet", "run"], columns="response_type", values="rating", dropna=False, aggfunc="first")
+    for setting, wide in snippet_means(exp2).groupby(level="setting", sort=True):
         for a, b in EXP2_CONTRASTS:
             if a not in wide or b not in wide:
                 continue

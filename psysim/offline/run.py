@@ -26,6 +26,20 @@ ROLES = ("therapist", "client", "expert")
 EXPERIMENTS = ("iterative_feedback", "human_comparison")
 
 
+def engine_speed(server_log: str) -> tuple[float, float]:
+    """(decode, prefill) tokens per second over all requests, from llama.cpp's timing lines."""
+    import re
+
+    decode = [0.0, 0.0]
+    prefill = [0.0, 0.0]
+    pattern = re.compile(r"(prompt eval|\s+eval) time =\s*([\d.]+) ms /\s*(\d+) (?:tokens|runs)")
+    for match in pattern.finditer(server_log):
+        target = prefill if match.group(1) == "prompt eval" else decode
+        target[0] += float(match.group(2)) / 1000
+        target[1] += int(match.group(3))
+    return (decode[1] / decode[0] if decode[0] else float("nan"), prefill[1] / prefill[0] if prefill[0] else float("nan"))
+
+
 @dataclass
 class RunReport:
     experiment: str
@@ -36,11 +50,9 @@ class RunReport:
     ratings: int = 0
     first_try: int = 0
     output_tokens: int = 0
-    generate_seconds: float = 0.0
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.output_tokens / self.generate_seconds if self.generate_seconds else float("nan")
+    input_tokens: int = 0
+    decode_tps: float = float("nan")
+    prefill_tps: float = float("nan")
 
 
 def _task(experiment: str, args: argparse.Namespace) -> Any:
@@ -82,14 +94,14 @@ def inspect_log(log: Any, report: RunReport) -> None:
     """Count ratings, first-try parses, tokens; list problems the regression eval fails on."""
     from inspect_ai.log import read_eval_log
 
-    full = read_eval_log(log.location)
+    full = read_eval_log(log.location, resolve_attachments=True)  # events keep long texts as attachments
     if full.status != "success":
         report.problems.append(f"status {full.status}: {full.error.message if full.error else ''}")
     for sample in full.samples or []:
         for event in sample.events:
             if event.event == "model" and event.output and event.output.usage:
                 report.output_tokens += event.output.usage.output_tokens
-                report.generate_seconds += event.working_time or 0.0
+                report.input_tokens += event.output.usage.input_tokens
         if not sample.scores:
             report.problems.append(f"sample {sample.id}: not scored")
             continue
@@ -156,7 +168,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"server: {spec.name} ready at {server.base_url} ({time.monotonic() - started:.0f}s since start)")
             os.environ["VLLM_BASE_URL"] = server.base_url
             os.environ.setdefault("VLLM_API_KEY", "local")
-            reports = [run_experiment(e, f"vllm/{spec.name}", args) for e in experiments]
+            reports = []
+            for experiment in experiments:
+                offset = server.log_path.stat().st_size
+                report = run_experiment(experiment, f"vllm/{spec.name}", args)
+                with server.log_path.open(errors="replace") as handle:
+                    handle.seek(offset)
+                    report.decode_tps, report.prefill_tps = engine_speed(handle.read())
+                reports.append(report)
     except OfflineError as ex:
         print(f"psysim-offline: error: {ex}", file=sys.stderr)
         return 1
@@ -169,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\n{report.experiment}: {report.status} in {report.seconds:.0f}s; log: {report.log}\n"
             f"  ratings parsed on the first try: {report.first_try}/{report.ratings}; "
-            f"decode speed ~{report.tokens_per_second:.1f} tokens/s"
+            f"tokens: {report.input_tokens} prompt, {report.output_tokens} completion; engine: decode "
+            f"{report.decode_tps:.1f} tokens/s, prompt {report.prefill_tps:.1f} tokens/s"
         )
         if args.check:
             if report.seconds > args.budget:
