@@ -26,7 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from inspect_ai import Epochs, eval_set  # noqa: E402
 from inspect_ai.log import read_eval_log  # noqa: E402
 
-from psysim.fake_server import FakeOpenAIServer  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import urllib.request  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from typing import Iterator  # noqa: E402
 from psysim.paper import ROLES, paper_tasks, run_paper  # noqa: E402
 from psysim.rating import RATING_MAX_TOKENS  # noqa: E402
 
@@ -44,6 +48,24 @@ def exp2_chain(response_tokens: int, critique_tokens: int, latency: float, per_t
     """LLM response || (critique -> revision), then the three ratings at once."""
     call = lambda max_tokens: latency + per_token * max_tokens  # noqa: E731
     return max(call(response_tokens), call(critique_tokens) + call(response_tokens)) + call(RATING_MAX_TOKENS)
+
+
+@contextmanager
+def ServerProcess(latency: float, per_token: float) -> Iterator[str]:
+    """``python -m psysim.fake_server`` in a subprocess; yields its base URL; always stopped."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "psysim.fake_server", "--latency", str(latency), "--per-token", str(per_token),
+         "--max-requests", "200000", "--max-seconds", "3600"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        line = process.stdout.readline().strip() if process.stdout else ""
+        if not line.startswith("READY "):
+            raise SystemExit(f"fake server did not start: {line!r}")
+        yield line.split(" ", 1)[1]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def synthetic_transcripts(path: Path, count: int) -> Path:
@@ -90,9 +112,10 @@ def measure(name: str, args: argparse.Namespace, tasks_for: str, recommended: bo
         chain = exp2_chain(300, 400, args.latency, args.per_token)
         limit, epochs = None, 1
     log_dir = str(workdir / f"logs-{tasks_for}-{name}")
-    bound = 200_000
-    with FakeOpenAIServer(latency=args.latency, latency_per_token=args.per_token, max_requests=bound, max_seconds=3600) as server:
-        os.environ["VLLM_BASE_URL"], os.environ["VLLM_API_KEY"] = server.base_url, "local"
+    # the server runs in its own process, as a real one would: in-process threads would compete
+    # with Inspect's event loop for the GIL and distort the timing
+    with ServerProcess(args.latency, args.per_token) as base_url:
+        os.environ["VLLM_BASE_URL"], os.environ["VLLM_API_KEY"] = base_url, "local"
         started = time.monotonic()
         if recommended:
             success, logs = run_paper(MODEL, log_dir, epochs=epochs, limit=limit, tasks=tasks, display="none")
@@ -100,9 +123,13 @@ def measure(name: str, args: argparse.Namespace, tasks_for: str, recommended: bo
             success, logs = eval_set(tasks, log_dir=log_dir, model=MODEL, model_roles={r: MODEL for r in ROLES},
                                      epochs=Epochs(epochs, []), limit=limit, display="none")
         wall = time.monotonic() - started
-        calls, peak = len(server.requests), server.peak_in_flight
-    assert success and all(log.status == "success" for log in logs), "benchmark run failed"
-    serial = calls * args.latency + args.per_token * sum(r.get("max_tokens") or 0 for r in server.requests)
+        with urllib.request.urlopen(f"{base_url}/stats") as response:
+            stats = json.load(response)
+    failed = [f"{log.eval.task}: {log.status} {log.error.message if log.error else ''}" for log in logs if log.status != "success"]
+    if not success or failed:
+        raise SystemExit(f"benchmark run failed: {failed or 'eval_set incomplete'}")
+    calls, peak = stats["requests"], stats["peak_in_flight"]
+    serial = calls * args.latency + args.per_token * stats["requested_tokens"]
     print(f"\n## {tasks_for} — {name} ({'psysim-paper settings' if recommended else 'Inspect defaults'})")
     print(f"| total calls | critical path | wall | wall / critical path | wall / serial | peak concurrency |")
     print(f"|---|---|---|---|---|---|")

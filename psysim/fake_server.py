@@ -75,7 +75,11 @@ class FakeOpenAIServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # /v1/models
+            def do_GET(self) -> None:
+                if self.path.rstrip("/").endswith("/stats"):
+                    with server._lock:
+                        self._send(200, server.stats())
+                    return
                 self._send(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
 
             def do_POST(self) -> None:
@@ -120,6 +124,14 @@ class FakeOpenAIServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._timer: threading.Timer | None = None
 
+    def stats(self) -> dict[str, Any]:
+        """Request count, peak concurrency and requested max_tokens (for the critical path)."""
+        return {
+            "requests": len(self.requests),
+            "peak_in_flight": self.peak_in_flight,
+            "requested_tokens": sum(r.get("max_tokens") or 0 for r in self.requests),
+        }
+
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
@@ -137,3 +149,26 @@ class FakeOpenAIServer:
             self._timer.cancel()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the server in its own process (so its threads do not share the caller's GIL):
+    prints ``READY <base_url>``; ``GET /stats`` returns request count and peak concurrency."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m psysim.fake_server")
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--per-token", type=float, default=0.0)
+    parser.add_argument("--max-requests", type=int, default=200_000)
+    parser.add_argument("--max-seconds", type=float, default=3600.0)
+    args = parser.parse_args(argv)
+    server = FakeOpenAIServer(args.latency, args.per_token, args.max_requests, args.max_seconds)
+    with server:
+        print(f"READY {server.base_url}", flush=True)
+        server._thread.join()  # until max_seconds, or the process is terminated
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
