@@ -116,13 +116,13 @@ def measure(name: str, args: argparse.Namespace, tasks_for: str, recommended: bo
     # with Inspect's event loop for the GIL and distort the timing
     with ServerProcess(args.latency, args.per_token) as base_url:
         os.environ["VLLM_BASE_URL"], os.environ["VLLM_API_KEY"] = base_url, "local"
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         if recommended:
             success, logs = run_paper(MODEL, log_dir, epochs=epochs, limit=limit, tasks=tasks, display="none")
         else:  # Inspect's defaults
             success, logs = eval_set(tasks, log_dir=log_dir, model=MODEL, model_roles={r: MODEL for r in ROLES},
                                      epochs=Epochs(epochs, []), limit=limit, display="none")
-        wall = time.monotonic() - started
+        wall, cpu = time.monotonic() - started, time.process_time() - cpu
         with urllib.request.urlopen(f"{base_url}/stats") as response:
             stats = json.load(response)
     failed = [f"{log.eval.task}: {log.status} {log.error.message if log.error else ''}" for log in logs if log.status != "success"]
@@ -131,9 +131,9 @@ def measure(name: str, args: argparse.Namespace, tasks_for: str, recommended: bo
     calls, peak = stats["requests"], stats["peak_in_flight"]
     serial = calls * args.latency + args.per_token * stats["requested_tokens"]
     print(f"\n## {tasks_for} — {name} ({'psysim-paper settings' if recommended else 'Inspect defaults'})")
-    print(f"| total calls | critical path | wall | wall / critical path | wall / serial | peak concurrency |")
-    print(f"|---|---|---|---|---|---|")
-    print(f"| {calls} | {chain:.2f}s | {wall:.2f}s | {wall / chain:.2f} | {wall / serial:.3f} | {peak} |")
+    print("| total calls | critical path | wall | wall / critical path | wall / serial | peak concurrency | harness CPU / call |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| {calls} | {chain:.2f}s | {wall:.2f}s | {wall / chain:.2f} | {wall / serial:.3f} | {peak} | {1000 * cpu / calls:.1f} ms |")
     if tasks_for == "iterative_feedback":
         expert_log = next(log.location for log in logs if log.eval.task_args.get("condition") == "expert")
         print("\n| session | prompt tokens / sample | completion tokens / sample |\n|---|---|---|")

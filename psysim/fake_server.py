@@ -52,6 +52,12 @@ def tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a burst of new connections from a client
+    # with dozens of requests in flight would be refused
+    request_queue_size = 1024
+
+
 class FakeOpenAIServer:
     def __init__(
         self,
@@ -119,7 +125,7 @@ class FakeOpenAIServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._timer: threading.Timer | None = None
