@@ -101,7 +101,7 @@ def session_tokens(log_path: str) -> list[tuple[int, float, float]]:
     return [(k, sum(p for p, _ in v) / len(v), sum(c for _, c in v) / len(v)) for k, v in sorted(totals.items())]
 
 
-def measure(name: str, args: argparse.Namespace, tasks_for: str, recommended: bool, workdir: Path) -> None:
+def measure(name: str, args: argparse.Namespace, tasks_for: str, recommended: bool, workdir: Path, base_url: str) -> None:
     if tasks_for == "iterative_feedback":
         tasks = paper_tasks(("iterative_feedback",), sessions=args.sessions, turns=args.turns)
         chain = exp1_chain(args.sessions, args.turns, 300, 600, args.latency, args.per_token)
@@ -112,19 +112,17 @@ def measure(name: str, args: argparse.Namespace, tasks_for: str, recommended: bo
         chain = exp2_chain(300, 400, args.latency, args.per_token)
         limit, epochs = None, 1
     log_dir = str(workdir / f"logs-{tasks_for}-{name}")
-    # the server runs in its own process, as a real one would: in-process threads would compete
-    # with Inspect's event loop for the GIL and distort the timing
-    with ServerProcess(args.latency, args.per_token) as base_url:
-        os.environ["VLLM_BASE_URL"], os.environ["VLLM_API_KEY"] = base_url, "local"
-        started, cpu = time.monotonic(), time.process_time()
-        if recommended:
-            success, logs = run_paper(MODEL, log_dir, epochs=epochs, limit=limit, tasks=tasks, display="none")
-        else:  # Inspect's defaults
-            success, logs = eval_set(tasks, log_dir=log_dir, model=MODEL, model_roles={r: MODEL for r in ROLES},
-                                     epochs=Epochs(epochs, []), limit=limit, display="none")
-        wall, cpu = time.monotonic() - started, time.process_time() - cpu
-        with urllib.request.urlopen(f"{base_url}/stats") as response:
-            stats = json.load(response)
+    urllib.request.urlopen(f"{base_url}/stats?reset").read()
+    started, cpu = time.monotonic(), time.process_time()
+    if recommended:
+        success, logs = run_paper(MODEL, log_dir, epochs=epochs, limit=limit, tasks=tasks, display="none",
+                                  realtime=not args.no_realtime)
+    else:  # Inspect's defaults
+        success, logs = eval_set(tasks, log_dir=log_dir, model=MODEL, model_roles={r: MODEL for r in ROLES},
+                                 epochs=Epochs(epochs, []), limit=limit, display="none")
+    wall, cpu = time.monotonic() - started, time.process_time() - cpu
+    with urllib.request.urlopen(f"{base_url}/stats") as response:
+        stats = json.load(response)
     failed = [f"{log.eval.task}: {log.status} {log.error.message if log.error else ''}" for log in logs if log.status != "success"]
     if not success or failed:
         raise SystemExit(f"benchmark run failed: {failed or 'eval_set incomplete'}")
@@ -152,16 +150,20 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=6)
     parser.add_argument("--turns", type=int, default=4)
     parser.add_argument("--snippets", type=int, default=50)
+    parser.add_argument("--no-realtime", action="store_true", help="psysim-paper --no-realtime")
     args = parser.parse_args()
     modes = {"after": [("after", True)], "before": [("before", False)], "both": [("before", False), ("after", True)]}[args.mode]
     experiments = ["iterative_feedback", "human_comparison"] if args.experiment == "both" else [args.experiment]
     print(f"latency {args.latency}s per call (+{args.per_token}s per requested token); "
           f"Experiment 1: 3 conditions x {args.epochs} epochs x {args.personas} personas x {args.sessions} sessions "
           f"x {args.turns} turns; Experiment 2: {args.snippets} snippets")
-    with tempfile.TemporaryDirectory() as tmp:
+    # One server process for the whole benchmark: it runs apart from Inspect's event loop, as a
+    # real server would, and Inspect's vllm provider keeps the first base URL it sees per model.
+    with ServerProcess(args.latency, args.per_token) as base_url, tempfile.TemporaryDirectory() as tmp:
+        os.environ["VLLM_BASE_URL"], os.environ["VLLM_API_KEY"] = base_url, "local"
         for experiment in experiments:
             for name, recommended in modes:
-                measure(name, args, experiment, recommended, Path(tmp))
+                measure(name, args, experiment, recommended, Path(tmp), base_url)
     return 0
 
 

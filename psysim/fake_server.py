@@ -82,9 +82,12 @@ class FakeOpenAIServer:
                 pass
 
             def do_GET(self) -> None:
-                if self.path.rstrip("/").endswith("/stats"):
+                if self.path.split("?")[0].rstrip("/").endswith("/stats"):
                     with server._lock:
                         self._send(200, server.stats())
+                        if "reset" in self.path:  # start a new measurement
+                            server.requests.clear()
+                            server.peak_in_flight = server.in_flight
                     return
                 self._send(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
 
@@ -159,7 +162,8 @@ class FakeOpenAIServer:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the server in its own process (so its threads do not share the caller's GIL):
-    prints ``READY <base_url>``; ``GET /stats`` returns request count and peak concurrency."""
+    prints ``READY <base_url>``; ``GET /stats`` returns request count and peak concurrency
+    (``/stats?reset`` also starts counting afresh)."""
     import argparse
     import sys
 
