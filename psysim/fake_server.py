@@ -165,7 +165,6 @@ def main(argv: list[str] | None = None) -> int:
     prints ``READY <base_url>``; ``GET /stats`` returns request count and peak concurrency
     (``/stats?reset`` also starts counting afresh)."""
     import argparse
-    import sys
 
     parser = argparse.ArgumentParser(prog="python -m psysim.fake_server")
     parser.add_argument("--latency", type=float, default=0.1)

@@ -16,7 +16,7 @@ from inspect_ai.log import list_eval_logs, read_eval_log
 from scipy import stats
 
 from mock_roles import RATING_MARKER, Call, Recorder, main_model, mock_role, session_of
-from psysim.analysis import UnknownTaskError, read_frames, write_report
+from psysim.analysis import UnknownTaskError, read_frames
 from psysim.analysis.cli import main as report_main
 from psysim.analysis.stats import experiment1_tests, experiment2_tests
 from tasks.human_comparison import human_comparison
