@@ -52,7 +52,7 @@ def sessions_figure(exp1: pd.DataFrame) -> go.Figure:
         fig.add_hline(y=float(baseline[0]), line_dash="dot", line_color="#999999",
                       annotation_text=f"baseline {baseline[0]:g}", annotation_position="bottom right")
     fig.update_layout(
-        title="Client satisfaction by session (mean, 95% CI over runs)",
+        title="Client satisfaction by session (mean, 95% CI over persona-runs)",
         xaxis_title="session", yaxis_title="Client rating (0–100)", template="plotly_white",
         xaxis={"dtick": 1}, yaxis={"range": [0, 100]}, legend_title="feedback condition",
     )

@@ -137,7 +137,7 @@ def markdown_summary(log_dir: str | Path, frames: Frames, runs: pd.DataFrame, st
         lines += [
             "## Experiment 1: iterative feedback", "",
             markdown_table(overview), "",
-            "Mean rating by session (95% CI over runs):", "",
+            "Mean rating by session (95% CI over persona-runs):", "",
             markdown_table(session_means(frames.exp1)), "",
             "Statistics (final rating and per-run slope across sessions):", "",
             markdown_table(_stats_table(statistics, "iterative_feedback")), "",
