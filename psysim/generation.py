@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from inspect_ai.model import ChatMessage, GenerateConfig, Model, ModelOutput
+from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, get_model
 from pydantic import BaseModel
 
 TRUNCATING_STOPS = ("model_length", "max_tokens")
@@ -29,6 +29,11 @@ class CallSettings(BaseModel):
     temperature: float | None = None
     seed: int | None = None
 
+    @classmethod
+    def for_epoch(cls, temperature: float | None, seed: int | None, epoch: int) -> "CallSettings":
+        """Per-epoch seed ``seed + epoch``: runs differ from each other, each is reproducible."""
+        return cls(temperature=temperature, seed=None if seed is None else seed + epoch)
+
     def config(self, max_tokens: int | None = None, **extra: object) -> GenerateConfig:
         return GenerateConfig(
             temperature=self.temperature, seed=self.seed, max_tokens=max_tokens, **extra
@@ -36,16 +41,15 @@ class CallSettings(BaseModel):
 
 
 async def generate_reply(
-    model: Model,
+    role: str,
     messages: list[ChatMessage],
     config: GenerateConfig,
     *,
-    role: str,
     step: str,
     stops: list[StopRecord],
 ) -> tuple[str, ModelOutput]:
-    """Generate one reply; append a :class:`StopRecord` to ``stops`` if it was cut short."""
-    output = await model.generate(messages, config=config)
+    """One reply from the model bound to ``role``; a :class:`StopRecord` if it was cut short."""
+    output = await get_model(role=role).generate(messages, config=config)
     if output.stop_reason in TRUNCATING_STOPS:
         stops.append(StopRecord(role=role, step=step, stop_reason=output.stop_reason))
     return output.completion.strip(), output

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Callable, Literal
+from typing import Literal
 
 from inspect_ai.model import (
     ChatMessage,
@@ -24,11 +24,13 @@ from inspect_ai.model import (
     Model,
     ModelName,
     ResponseSchema,
+    get_model,
 )
 from inspect_ai.util import json_schema
 from pydantic import BaseModel, Field
 
 from psysim.generation import StopRecord, generate_reply
+from psysim.prompts import prompt
 
 RatingFormat = Literal["auto", "json_schema", "json_object", "text"]
 RATING_FORMATS: tuple[str, ...] = ("auto", "json_schema", "json_object", "text")
@@ -164,31 +166,26 @@ def _rating_from_json(data: object) -> float | str:
 
 
 async def ask_rating(
-    model: Model,
+    role: str,
     messages: list[ChatMessage],
     base_config: GenerateConfig,
     *,
     rating_format: str,
     max_attempts: int,
-    reask: Callable[[str], str],
-    role: str,
     step: str,
     stops: list[StopRecord],
 ) -> RatingResult:
-    """Ask ``model`` for a rating, re-asking after unreadable replies.
-
-    ``reask`` builds the follow-up message from the parse problem of the previous reply.
+    """Ask the model bound to ``role`` for a rating, re-asking after unreadable replies
+    (``rating.yaml: reask``, which names the problem with the previous reply).
     A reply cut off by the context length ends the attempts at once: re-asking would only
     make the prompt longer.
     """
-    fmt = resolve_rating_format(rating_format, model)
+    fmt = resolve_rating_format(rating_format, get_model(role=role))
     config = rating_config(base_config.merge(GenerateConfig(max_tokens=RATING_MAX_TOKENS)), fmt)
     conversation = list(messages)
     result = RatingResult(value=None, format=fmt)
     for attempt in range(1, max_attempts + 1):
-        text, output = await generate_reply(
-            model, conversation, config, role=role, step=f"{step}_attempt_{attempt}", stops=stops
-        )
+        text, output = await generate_reply(role, conversation, config, step=f"{step}_attempt_{attempt}", stops=stops)
         result.raw.append(output.completion)
         result.attempts = attempt
         if output.stop_reason == "model_length":
@@ -201,6 +198,6 @@ async def ask_rating(
         result.error = error
         conversation += [
             ChatMessageAssistant(content=output.completion),
-            ChatMessageUser(content=reask(error or "unreadable reply")),
+            ChatMessageUser(content=prompt("rating", "reask", error=error or "unreadable reply")),
         ]
     return result

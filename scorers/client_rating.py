@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inspect_ai.model import ChatMessageSystem, ChatMessageUser, get_model
+from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 from inspect_ai.util import collect, store_as
@@ -34,7 +34,7 @@ def client_rating(
     async def score(state: TaskState, target: Target) -> Score:
         snippet = Snippet.model_validate(state.metadata["snippet"])
         record = store_as(Comparison)
-        call = CallSettings(temperature=temperature, seed=None if seed is None else seed + state.epoch)
+        call = CallSettings.for_epoch(temperature, seed, state.epoch)
         stops: list[StopRecord] = []
         results = await collect(
             *(
@@ -87,9 +87,7 @@ async def rate_response(
         ),
     ]
     return await ask_rating(
-        get_model(role="client"), messages, call.config(),
-        rating_format=rating_format, max_attempts=max_attempts,
-        reask=lambda error: prompt("rating", "reask", error=error),
+        "client", messages, call.config(), rating_format=rating_format, max_attempts=max_attempts,
         # the step name is for our own stop records only; it never reaches the client
-        role="client", step=f"rating_{kind}", stops=stops,
+        step=f"rating_{kind}", stops=stops,
     )

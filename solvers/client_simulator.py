@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inspect_ai.model import ChatMessageSystem, ChatMessageUser, get_model
+from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 
 from psysim.generation import CallSettings, StopRecord, generate_reply, strip_speaker_label
 from psysim.personas import Persona
@@ -36,10 +36,9 @@ async def client_turn(
     dialogue[-1] = ChatMessageUser(content=f"{dialogue[-1].text}\n\n{cue}")  # the therapist's latest turn
     messages = [ChatMessageSystem(content=client_system_prompt(persona, previous_sessions)), *dialogue]
     text, _ = await generate_reply(
-        get_model(role="client"),
+        "client",
         messages,
         call.config(max_tokens=max_tokens),
-        role="client",
         step=f"session_{session}_turn_{len(session_so_far) // 2 + 1}",
         stops=stops,
     )
@@ -75,13 +74,11 @@ async def client_satisfaction_rating(
         ),
     ]
     return await ask_rating(
-        get_model(role="client"),
+        "client",
         messages,
         call.config(),
         rating_format=rating_format,
         max_attempts=max_attempts,
-        reask=lambda error: prompt("rating", "reask", error=error),
-        role="client",
         step=f"session_{session}_rating",
         stops=stops,
     )

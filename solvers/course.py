@@ -53,6 +53,4 @@ class TherapyCourse(StoreModel):
 
 
 def call_settings(settings: CourseSettings, epoch: int) -> CallSettings:
-    """Per-epoch seed: runs differ from each other yet each is reproducible."""
-    seed = None if settings.seed is None else settings.seed + epoch
-    return CallSettings(temperature=settings.temperature, seed=seed)
+    return CallSettings.for_epoch(settings.temperature, settings.seed, epoch)

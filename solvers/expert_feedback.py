@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inspect_ai.model import ChatMessageSystem, ChatMessageUser, get_model
+from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 
 from psysim.generation import CallSettings, StopRecord, generate_reply
 from psysim.prompts import prompt
@@ -25,10 +25,9 @@ async def expert_feedback(
         ),
     ]
     text, _ = await generate_reply(
-        get_model(role="expert"),
+        "expert",
         messages,
         call.config(max_tokens=max_tokens),
-        role="expert",
         step=f"session_{session}_feedback",
         stops=stops,
     )

@@ -14,7 +14,6 @@ from inspect_ai.model import (
     ChatMessageAssistant,
     ChatMessageSystem,
     ChatMessageUser,
-    get_model,
 )
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.util import StoreModel, collect, store_as
@@ -55,10 +54,7 @@ def topic_of(snippet: Snippet) -> str:
 def candidate_responses(settings: ComparisonSettings) -> Solver:
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         snippet = Snippet.model_validate(state.metadata["snippet"])
-        call = CallSettings(
-            temperature=settings.temperature,
-            seed=None if settings.seed is None else settings.seed + state.epoch,
-        )
+        call = CallSettings.for_epoch(settings.temperature, settings.seed, state.epoch)
         stops: list[StopRecord] = []
         llm, (critique, revised) = await collect(
             llm_response(snippet, call, settings, stops),
@@ -90,8 +86,7 @@ async def llm_response(
         *context,
     ]
     text, _ = await generate_reply(
-        get_model(role="therapist"), messages, call.config(max_tokens=settings.response_max_tokens),
-        role="therapist", step="llm_response", stops=stops,
+        "therapist", messages, call.config(max_tokens=settings.response_max_tokens), step="llm_response", stops=stops
     )
     return strip_speaker_label(text, "Therapist")
 
@@ -103,7 +98,7 @@ async def expert_revision(
     transcript = format_dialogue(list(snippet.context))
     topic = topic_of(snippet)
     critique, _ = await generate_reply(
-        get_model(role="expert"),
+        "expert",
         [
             ChatMessageSystem(content=prompt("expert", "system", guidelines=settings.guidelines)),
             ChatMessageUser(
@@ -112,7 +107,7 @@ async def expert_revision(
             ),
         ],
         call.config(max_tokens=settings.critique_max_tokens),
-        role="expert", step="critique", stops=stops,
+        step="critique", stops=stops,
     )
     reviser_system = (
         prompt("therapist", "continue_system", topic=topic)
@@ -120,7 +115,7 @@ async def expert_revision(
         else prompt("expert", "revise_system", guidelines=settings.guidelines)
     )
     revised, _ = await generate_reply(
-        get_model(role=settings.reviser),
+        settings.reviser,
         [
             ChatMessageSystem(content=reviser_system),
             ChatMessageUser(
@@ -129,7 +124,7 @@ async def expert_revision(
             ),
         ],
         call.config(max_tokens=settings.response_max_tokens),
-        role=settings.reviser, step="revision", stops=stops,
+        step="revision", stops=stops,
     )
     return critique, strip_speaker_label(revised, "Therapist").strip('"')
 

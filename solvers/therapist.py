@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inspect_ai.model import ChatMessageSystem, ChatMessageUser, get_model
+from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 
 from psysim.generation import CallSettings, StopRecord, generate_reply, strip_speaker_label
 from psysim.prompts import prompt
@@ -34,10 +34,9 @@ async def therapist_turn(
         *as_messages(session_so_far, perspective="therapist"),
     ]
     text, _ = await generate_reply(
-        get_model(role="therapist"),
+        "therapist",
         messages,
         call.config(max_tokens=max_tokens),
-        role="therapist",
         step=f"session_{session}_turn_{len(session_so_far) // 2 + 1}",
         stops=stops,
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import Any
 from psysim.offline.cache import OfflineError
 from psysim.offline.engine import ensure_engine
 from psysim.offline.model import QWEN_CODER_1_5B, ensure_model
-from psysim.offline.server import LlamaCppServer
+from psysim.offline.server import LlamaCppServer, stop_on_sigterm
 
 ROLES = ("therapist", "client", "expert")
 EXPERIMENTS = ("iterative_feedback", "human_comparison")
@@ -136,10 +135,6 @@ def _therapist_saw(sample: Any, feedback: str) -> bool:
     return False
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # SIGTERM unwinds like Ctrl-C, so the server is stopped
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="psysim-offline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--experiment", choices=[*EXPERIMENTS, "both"], default="iterative_feedback")
@@ -156,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=1200.0, help="--check: max seconds per experiment")
     parser.add_argument("--display", default="plain", help="Inspect display (plain, rich, none)")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_on_sigterm()
 
     spec = QWEN_CODER_1_5B
     experiments = EXPERIMENTS if args.experiment == "both" else (args.experiment,)

@@ -4,7 +4,6 @@ the environment for pointing Inspect at it through the ``vllm/`` provider."""
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from pathlib import Path
@@ -12,8 +11,7 @@ from pathlib import Path
 from psysim.offline.cache import OfflineError
 from psysim.offline.engine import ensure_engine
 from psysim.offline.model import QWEN_CODER_1_5B, ensure_model
-from psysim.offline.run import _interrupt
-from psysim.offline.server import LlamaCppServer
+from psysim.offline.server import LlamaCppServer, stop_on_sigterm
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-ctx", type=int, default=4096)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_on_sigterm()
     try:
         ensure_engine()
         path = args.model or ensure_model()
