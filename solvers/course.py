@@ -5,7 +5,7 @@ from __future__ import annotations
 from inspect_ai.util import StoreModel
 from pydantic import BaseModel, Field
 
-from psysim.generation import CallSettings, StopRecord
+from psysim.generation import StopRecord
 from psysim.transcript import Turn
 
 
@@ -50,7 +50,3 @@ class TherapyCourse(StoreModel):
     turns: list[Turn] = Field(default_factory=list)
     sessions: list[SessionRecord] = Field(default_factory=list)
     stops: list[StopRecord] = Field(default_factory=list)
-
-
-def call_settings(settings: CourseSettings, epoch: int) -> CallSettings:
-    return CallSettings.for_epoch(settings.temperature, settings.seed, epoch)

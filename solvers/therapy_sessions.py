@@ -10,7 +10,7 @@ from psysim.generation import CallSettings, StopRecord
 from psysim.personas import Persona
 from psysim.transcript import Turn, session_turns
 from solvers.client_simulator import client_satisfaction_rating, client_turn
-from solvers.course import CourseSettings, SessionRecord, TherapyCourse, call_settings
+from solvers.course import CourseSettings, SessionRecord, TherapyCourse
 from solvers.feedback_policy import FEEDBACK_POLICIES
 from solvers.therapist import therapist_turn
 
@@ -28,7 +28,7 @@ def therapy_sessions(settings: CourseSettings) -> Solver:
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         persona = Persona.model_validate(state.metadata["persona"])
-        call = call_settings(settings, state.epoch)
+        call = CallSettings.for_epoch(settings.temperature, settings.seed, state.epoch)
         course = store_as(TherapyCourse)
         course.condition, course.persona_id, course.seed = settings.condition, persona.id, call.seed
 
