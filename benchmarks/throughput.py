@@ -31,7 +31,8 @@ import subprocess  # noqa: E402
 import urllib.request  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from typing import Iterator  # noqa: E402
-from psysim.paper import ROLES, paper_tasks, run_paper  # noqa: E402
+from psysim.generation import ROLES  # noqa: E402
+from psysim.paper import paper_tasks, run_paper  # noqa: E402
 from psysim.rating import RATING_MAX_TOKENS  # noqa: E402
 
 MODEL = "vllm/fake-llama"

@@ -12,6 +12,8 @@ import re
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, get_model
 from pydantic import BaseModel
 
+ROLES = ("therapist", "client", "expert")
+"""The model roles; bind all three (even to one model) so the log labels every call's role."""
 TRUNCATING_STOPS = ("model_length", "max_tokens")
 
 

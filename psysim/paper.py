@@ -15,9 +15,8 @@ from typing import Any
 
 from inspect_ai import Epochs, Task, eval_set
 
+from psysim.generation import ROLES
 from solvers.feedback_policy import CONDITIONS
-
-ROLES = ("therapist", "client", "expert")
 
 
 def paper_tasks(

@@ -19,11 +19,12 @@ import pandas as pd
 from inspect_ai.analysis import evals_df, samples_df
 from inspect_ai.log import list_eval_logs
 
+from psysim.generation import ROLES
+from solvers.human_comparison import RESPONSE_TYPES
+
 EXP1_TASK = "iterative_feedback"
 EXP2_TASK = "human_comparison"
 KNOWN_TASKS = (EXP1_TASK, EXP2_TASK)
-ROLES = ("therapist", "client", "expert")
-RESPONSE_TYPES = ("human", "llm", "revised")
 
 
 class UnknownTaskError(ValueError):
@@ -39,7 +40,7 @@ class Frames:
 
     @property
     def exp1_runs(self) -> pd.DataFrame:
-        """Experiment 1, one row per run: final rating and the slope across sessions."""
+        """Experiment 1, one row per persona-run: final rating and the slope across sessions."""
         return run_summary(self.exp1)
 
 

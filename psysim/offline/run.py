@@ -16,12 +16,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from psysim.generation import ROLES
 from psysim.offline.cache import OfflineError
 from psysim.offline.engine import ensure_engine
 from psysim.offline.model import QWEN_CODER_1_5B, ensure_model
 from psysim.offline.server import LlamaCppServer, stop_on_sigterm
 
-ROLES = ("therapist", "client", "expert")
 EXPERIMENTS = ("iterative_feedback", "human_comparison")
 
 
