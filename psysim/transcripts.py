@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import urllib.request
 from collections import defaultdict
 from pathlib import Path
@@ -72,6 +73,9 @@ class Transcript(BaseModel):
 
 # --- reading rows ----------------------------------------------------------------------------
 
+HF_PREFIX = "hf:"
+Rows = list[tuple[str, dict[str, Any]]]
+
 
 def _is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
@@ -85,8 +89,12 @@ def _read_bytes(source: str) -> bytes:
         except OSError as ex:
             raise TranscriptFileError(f"{source}: cannot download: {ex}") from ex
     path = Path(source).expanduser()
+    if path.is_dir():
+        raise TranscriptFileError(f"{source}: is a directory, expected a CSV, TSV or JSONL file")
     if not path.is_file():
-        raise TranscriptFileError(f"{source}: file not found")
+        raise TranscriptFileError(
+            f"{source}: file not found (a Hugging Face dataset is written {HF_PREFIX}org/name)"
+        )
     return path.read_bytes()
 
 
@@ -100,36 +108,151 @@ def _decode(source: str, data: bytes) -> str:
         ) from ex
 
 
-def read_rows(source: str) -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
-    """Rows of a CSV or JSONL file (path or URL) as ``(row label, mapping)`` pairs."""
-    text = _decode(source, _read_bytes(source))
+def _file_kind(source: str) -> str:
     name = source.split("?")[0].lower()
-    if name.endswith((".jsonl", ".ndjson")):
-        rows: list[tuple[str, dict[str, Any]]] = []
-        columns: dict[str, None] = {}
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            index = len(rows) + 1
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as ex:
-                raise TranscriptFileError(f"{source}: line {number}: invalid JSON: {ex.msg}") from ex
-            if not isinstance(row, dict):
-                raise TranscriptFileError(f"{source}: line {number}: expected a JSON object")
-            columns.update(dict.fromkeys(row))
-            rows.append((f"row {index} (line {number})", row))
-        return list(columns), rows
-    if not name.endswith((".csv", ".tsv")):
-        raise TranscriptFileError(f"{source}: unsupported file type (expected .csv, .tsv or .jsonl)")
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if name.endswith(".tsv") else ",")
-    rows = []
+    for suffixes, kind in (((".jsonl", ".ndjson"), "jsonl"), ((".csv",), "csv"), ((".tsv",), "tsv")):
+        if name.endswith(suffixes):
+            return kind
+    raise TranscriptFileError(f"{source}: unsupported file type (expected .csv, .tsv or .jsonl)")
+
+
+def read_rows(source: str) -> tuple[list[str], Rows]:
+    """Rows of a CSV, TSV or JSONL file (path or URL) as ``(row label, mapping)`` pairs.
+
+    Every CSV/TSV row must have exactly the header's fields: an unquoted delimiter inside a
+    field, or a missing field, is an error naming the line, never a silently shifted or cut
+    value. Blank lines are skipped. Labels read ``row <k> (line <n>)``, ``n`` being the line
+    where the row starts.
+    """
+    text = _decode(source, _read_bytes(source))
+    kind = _file_kind(source)
+    if kind == "jsonl":
+        return _jsonl_rows(source, text)
+    return _delimited_rows(source, text, kind)
+
+
+def _jsonl_rows(source: str, text: str) -> tuple[list[str], Rows]:
+    rows: Rows = []
+    columns: dict[str, None] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line, object_pairs_hook=_unique_keys)
+        except json.JSONDecodeError as ex:
+            raise TranscriptFileError(f"{source}: line {number}: invalid JSON: {ex.msg} (column {ex.colno})") from ex
+        except _DuplicateKey as ex:
+            raise TranscriptFileError(f"{source}: line {number}: field '{ex.key}': appears twice in one object") from ex
+        if not isinstance(row, dict):
+            raise TranscriptFileError(
+                f"{source}: line {number}: expected a JSON object (one utterance per line), found {type(row).__name__}"
+            )
+        columns.update(dict.fromkeys(row))
+        rows.append((f"row {len(rows) + 1} (line {number})", row))
+    if not rows:
+        raise TranscriptFileError(f"{source}: no rows (the file is empty)")
+    return list(columns), rows
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys; a row that says two things is an error
+    row: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in row:
+            raise _DuplicateKey(key)
+        row[key] = value
+    return row
+
+
+def _delimited_rows(source: str, text: str, kind: str) -> tuple[list[str], Rows]:
+    delimiter = "\t" if kind == "tsv" else ","
+    # strict: a quote that closes mid-field ("a"b) is an error instead of being dropped
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    header: list[str] | None = None
+    header_line = 0
+    rows: Rows = []
+    end = 0  # last physical line read
     try:
-        for index, record in enumerate(reader, start=1):
-            rows.append((f"row {index} (line {reader.line_num})", dict(record)))
+        for record in reader:
+            start, end = end + 1, reader.line_num
+            if len(record) <= 1 and not "".join(record).strip():
+                continue  # a blank line
+            if header is None:
+                header, header_line = _header(source, record, start), start
+                continue
+            label = f"row {len(rows) + 1} (line {start})"
+            if len(record) != len(header):
+                raise TranscriptFileError(_field_count_message(source, label, header, record, delimiter, kind))
+            if end > start:
+                _check_multiline(source, label, header, record, delimiter)
+            rows.append((label, dict(zip(header, record))))
     except csv.Error as ex:
-        raise TranscriptFileError(f"{source}: line {reader.line_num}: malformed CSV: {ex}") from ex
-    return list(reader.fieldnames or []), rows
+        problem = (
+            "a quoted field is never closed (an unmatched '\"')"
+            if "unexpected end of data" in str(ex)
+            else f"{ex} (a field with a quote in it must be quoted whole, its quotes doubled: \"a \"\"b\"\" c\")"
+        )
+        raise TranscriptFileError(f"{source}: line {end + 1}: malformed {kind.upper()}: {problem}") from ex
+    if header is None:
+        raise TranscriptFileError(f"{source}: empty file: no header line")
+    if not rows:
+        raise TranscriptFileError(f"{source}: no utterance rows after the header (line {header_line})")
+    return header, rows
+
+
+def _header(source: str, record: list[str], line: int) -> list[str]:
+    # an index column written by pandas has an empty name: give it one rather than reject it
+    header = [name.strip() or f"unnamed_{index}" for index, name in enumerate(record, start=1)]
+    seen: dict[str, int] = {}
+    for index, name in enumerate(header, start=1):
+        if name in seen:
+            raise TranscriptFileError(
+                f"{source}: line {line} (header): column '{name}' appears twice (fields {seen[name]} and {index})"
+            )
+        seen[name] = index
+    return header
+
+
+def _field_count_message(source: str, label: str, header: list[str], record: list[str], delimiter: str, kind: str) -> str:
+    where = f"{source}: {label}: expected {len(header)} fields as in the header ({', '.join(header)}), found {len(record)}"
+    shown = "tab" if delimiter == "\t" else f"'{delimiter}'"
+    if len(record) > len(header):
+        extra = ", ".join(_preview(field) for field in record[len(header) :])
+        return (
+            f"{where}; beyond '{header[-1]}': {extra}: an unquoted {shown} inside a field? "
+            f"Quote fields that contain {shown} (any {kind.upper()} writer does)"
+        )
+    return f"{where}; missing: {', '.join(header[len(record):])}"
+
+
+def _check_multiline(source: str, label: str, header: list[str], record: list[str], delimiter: str) -> None:
+    """A quoted field spanning lines is legal, but one whose later lines are whole rows is an
+    unmatched quote that swallowed them (they would be lost as separate utterances)."""
+    for field in record:
+        for line in field.splitlines()[1:]:
+            if line.count(delimiter) == len(header) - 1:
+                raise TranscriptFileError(
+                    f"{source}: {label}: a quoted field runs over several lines and contains what looks "
+                    f"like a whole row ({_preview(line)}): an unmatched '\"' at the start of a field? "
+                    "(If the line break is real, store the file as JSONL.)"
+                )
+
+
+def _preview(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+def _hf_rows(source: str, split: str) -> tuple[list[str], Rows]:
+    dataset_id = source[len(HF_PREFIX) :].strip()
+    if not dataset_id:
+        raise TranscriptFileError(f"{source}: no dataset id after '{HF_PREFIX}' (expected {HF_PREFIX}org/name)")
+    return read_hf_rows(dataset_id, split)
 
 
 # --- building transcripts --------------------------------------------------------------------
@@ -148,23 +271,28 @@ def transcripts_from_rows(
     speakers: dict[str, str] | None = None,
 ) -> list[Transcript]:
     """Group utterance rows into transcripts, validating every row."""
+    mapping, speakers = check_column_map(mapping), check_speaker_map(speakers)
     fmt = detect_format(columns) if transcript_format == "auto" else transcript_format
     if fmt == "annomi":
+        if mapping:
+            raise ValueError(
+                f"columns mapping applies to the generic format only; {source} is read as AnnoMI "
+                "(pass transcript_format=generic to map its columns)"
+            )
         missing = [c for c in ANNOMI_COLUMNS if c not in columns]
         if missing:
             raise TranscriptFileError(f"{source}: missing AnnoMI column(s): {', '.join(missing)}")
         field_map = dict(ANNOMI_MAPPING)
     else:
-        field_map = {field: field for field in (*GENERIC_FIELDS, "client_id")} | (mapping or {})
-        unknown = set(field_map) - {*GENERIC_FIELDS, "client_id"}
-        if unknown:
-            raise ValueError(f"columns mapping has unknown field(s): {', '.join(sorted(unknown))}")
-        missing = [f"{field_map[f]}" + (f" (for {f})" if field_map[f] != f else "") for f in GENERIC_FIELDS if field_map[f] not in columns]
+        field_map = {field: field for field in (*GENERIC_FIELDS, "client_id")} | mapping
+        # client_id is optional, unless the user named a column for it
+        required = (*GENERIC_FIELDS, "client_id") if "client_id" in mapping else GENERIC_FIELDS
+        missing = [f"{field_map[f]}" + (f" (for {f})" if field_map[f] != f else "") for f in required if field_map[f] not in columns]
         if missing:
             raise TranscriptFileError(
                 f"{source}: missing column(s): {', '.join(missing)}; found: {', '.join(columns) or 'none'}"
             )
-    speaker_map = {k.lower(): v for k, v in (DEFAULT_SPEAKERS | (speakers or {})).items()}
+    speaker_map = {k.lower(): v for k, v in (DEFAULT_SPEAKERS | speakers).items()}
     used = set(field_map.values())
 
     grouped: dict[str, list[Utterance]] = defaultdict(list)
@@ -174,12 +302,9 @@ def transcripts_from_rows(
         where = f"{source}: {row_label}"
         tid = _cell(row, field_map["transcript_id"], where)
         turn_text = _cell(row, field_map["turn"], where)
-        try:
-            turn = int(float(turn_text)) if float(turn_text).is_integer() else None
-        except ValueError:
-            turn = None
-        if turn is None:
+        if not _TURN.fullmatch(turn_text):
             raise TranscriptFileError(f"{where}: field '{field_map['turn']}': not an integer turn order: {turn_text!r}")
+        turn = int(turn_text.split(".")[0])
         raw_speaker = _cell(row, field_map["speaker"], where)
         speaker = speaker_map.get(raw_speaker.lower())
         if speaker not in ("therapist", "client"):
@@ -187,9 +312,9 @@ def transcripts_from_rows(
                 f"{where}: field '{field_map['speaker']}': unknown speaker label {raw_speaker!r} "
                 f"(known: {', '.join(sorted(speaker_map))}; map others with speakers=...)"
             )
-        text = _cell(row, field_map["text"], where)
+        text = _cell(row, field_map["text"], where, text_only=True)
         client_col = field_map["client_id"]
-        client = str(row.get(client_col) or "").strip() or tid
+        client = _cell(row, client_col, where) if _present(row.get(client_col)) else tid
         if tid in clients and clients[tid] != client:
             raise TranscriptFileError(f"{where}: field '{client_col}': transcript {tid} has two client ids")
         clients[tid] = client
@@ -226,12 +351,59 @@ def transcripts_from_rows(
     return transcripts
 
 
-def _cell(row: dict[str, Any], column: str, where: str) -> str:
-    value = row.get(column)
+# a whole number: "3", "-1", or "3.0" as spreadsheet and pandas exports write it
+_TURN = re.compile(r"[+-]?[0-9]+(\.0*)?")
+
+
+def _present(value: Any) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def _cell(row: dict[str, Any], column: str, where: str, text_only: bool = False) -> str:
+    """A required value as stripped text. JSON rows may hold numbers where a label is
+    expected (ids, turns), but never lists or objects; ``text_only`` also rejects numbers."""
+    if column not in row:
+        raise TranscriptFileError(f"{where}: field '{column}': missing")
+    value = row[column]
+    allowed = (str,) if text_only else (str, int, float)
+    if value is not None and (not isinstance(value, allowed) or isinstance(value, bool)):
+        raise TranscriptFileError(
+            f"{where}: field '{column}': expected {'text' if text_only else 'text or a number'}, "
+            f"found {type(value).__name__} {_preview(json.dumps(value, default=str))}"
+        )
     text = "" if value is None else str(value).strip()
     if not text:
         raise TranscriptFileError(f"{where}: field '{column}': empty")
     return text
+
+
+def check_column_map(columns: Any) -> dict[str, str]:
+    """The ``columns`` task argument: our field names to the file's column names."""
+    if columns is None:
+        return {}
+    fields = (*GENERIC_FIELDS, "client_id")
+    if not isinstance(columns, dict):
+        raise ValueError(f"columns must be a mapping such as {{turn: idx, text: utterance}}; got {columns!r}")
+    unknown = [str(k) for k in columns if k not in fields]
+    if unknown:
+        raise ValueError(f"columns mapping has unknown field(s): {', '.join(sorted(unknown))} (known: {', '.join(fields)})")
+    bad = [f"{k}: {v!r}" for k, v in columns.items() if not isinstance(v, str) or not v.strip()]
+    if bad:
+        raise ValueError(f"columns mapping: expected a column name for each field; got {', '.join(bad)}")
+    return {k: v.strip() for k, v in columns.items()}
+
+
+def check_speaker_map(speakers: Any) -> dict[str, str]:
+    """The ``speakers`` task argument: the file's speaker labels to ``therapist``/``client``."""
+    if speakers is None:
+        return {}
+    if not isinstance(speakers, dict):
+        raise ValueError(f"speakers must be a mapping such as {{T: therapist, C: client}}; got {speakers!r}")
+    bad = [f"{k}: {v!r}" for k, v in speakers.items() if v not in ("therapist", "client")]
+    if bad:
+        raise ValueError(f"speakers mapping: each label must map to therapist or client; got {', '.join(bad)}")
+    # YAML reads a label such as 1 or yes as a number or boolean; the file's labels are text
+    return {str(k): v for k, v in speakers.items()}
 
 
 def load_transcripts(
@@ -241,17 +413,26 @@ def load_transcripts(
     speakers: dict[str, str] | None = None,
     split: str = "train",
 ) -> list[Transcript]:
-    """Load transcripts from a file path or URL (CSV/TSV/JSONL) or a Hugging Face dataset id.
+    """Load transcripts from a local file or URL (CSV/TSV/JSONL), or a Hugging Face dataset.
 
-    ``None`` loads the shipped demo set (fictional transcripts written for this project).
+    Args:
+        source: A local path or an ``http(s)://`` URL; ``hf:org/name`` for a Hugging Face
+            dataset (only this explicit form goes to the hub: a mistyped local path is "file
+            not found" at once, never a network request); ``None`` loads the shipped demo set
+            (fictional transcripts written for this project).
+        transcript_format: ``auto``, ``annomi`` or ``generic``.
+        columns: Generic format: our field names to the file's column names.
+        speakers: The file's speaker labels to ``therapist``/``client``.
+        split: Split of a Hugging Face dataset.
+
+    Raises:
+        TranscriptFileError: Unusable input; the message names the source, the row or line
+            and the field.
     """
     if transcript_format not in TRANSCRIPT_FORMATS:
         raise ValueError(f"transcript_format must be one of {', '.join(TRANSCRIPT_FORMATS)}; got {transcript_format!r}")
     source = str(DEFAULT_TRANSCRIPTS) if source is None else str(source)
-    if _is_url(source) or Path(source).expanduser().exists() or source.lower().endswith((".csv", ".tsv", ".jsonl", ".ndjson")):
-        header, rows = read_rows(source)
-    else:
-        header, rows = read_hf_rows(source, split)
+    header, rows = _hf_rows(source, split) if source.startswith(HF_PREFIX) else read_rows(source)
     return transcripts_from_rows(source, header, rows, transcript_format, columns, speakers)
 
 
@@ -263,5 +444,5 @@ def read_hf_rows(dataset_id: str, split: str) -> tuple[list[str], list[tuple[str
         dataset = datasets.load_dataset(dataset_id, split=split)
     except Exception as ex:  # the library raises many types: report them all the same way
         raise TranscriptFileError(f"{dataset_id}: cannot load Hugging Face dataset (split {split!r}): {ex}") from ex
-    rows = [(f"row {index}", dict(record)) for index, record in enumerate(dataset)]
+    rows = [(f"row {index}", dict(record)) for index, record in enumerate(dataset, start=1)]
     return list(dataset.column_names), rows

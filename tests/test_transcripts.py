@@ -4,6 +4,7 @@ import csv
 import functools
 import http.server
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -184,9 +185,25 @@ def test_hugging_face_dataset_id(monkeypatch: pytest.MonkeyPatch) -> None:
         return datasets.Dataset.from_list([dict(zip(GENERIC, r)) for r in dialogue()])
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    [t] = load_transcripts("some-org/counselling-transcripts", split="test")
-    assert calls == [("some-org/counselling-transcripts", "test")]
-    assert len(t.utterances) == 5 and t.source == "some-org/counselling-transcripts"
+    [t] = load_transcripts("hf:some-org/counselling-transcripts", split="test")
+    assert calls == [("some-org/counselling-transcripts", "test")]  # the id without the prefix
+    assert len(t.utterances) == 5 and t.source == "hf:some-org/counselling-transcripts"
+
+
+def test_only_the_explicit_hf_form_goes_to_the_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError(f"load_dataset called for a local path: {args}")
+
+    monkeypatch.setattr(datasets, "load_dataset", no_hub)
+    for mistyped in ("data/AnnoMI-simple", "some-org/counselling-transcripts", str(tmp_path / "missing.csv")):
+        with pytest.raises(TranscriptFileError, match=rf"^{re.escape(mistyped)}: file not found \(a Hugging Face dataset is written hf:org/name\)$"):
+            load_transcripts(mistyped)
+    with pytest.raises(TranscriptFileError, match="is a directory"):
+        load_transcripts(str(tmp_path))
+    with pytest.raises(TranscriptFileError, match=r"hf:: no dataset id after 'hf:'"):
+        load_transcripts("hf:")
 
 
 # --- bad input --------------------------------------------------------------------------------------
