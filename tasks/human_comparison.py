@@ -13,6 +13,7 @@ from inspect_ai.dataset import MemoryDataset
 
 from psysim.prompts import DEFAULT_GUIDELINES, text_or_file
 from psysim.rating import RATING_FORMATS
+from psysim.shortfall import take_at_most
 from psysim.snippets import build_snippets, sample_snippets, snippet_samples
 from psysim.transcripts import TRANSCRIPT_FORMATS, load_transcripts
 from scorers.client_rating import client_rating
@@ -46,9 +47,13 @@ def human_comparison(
     """Rate the human response, an LLM response and an Expert-guided revision per snippet.
 
     Args:
-        transcripts: Path or URL of a CSV/TSV/JSONL file (AnnoMI columns, or the generic long
-            format), or a Hugging Face dataset id; default: the shipped demo set (fictional).
+        transcripts: Local path or URL of a CSV/TSV/JSONL file (AnnoMI columns, or the generic
+            long format), or ``hf:org/name`` for a Hugging Face dataset (only that explicit
+            form goes to the hub; a missing local path fails at once as "file not found");
+            default: the shipped demo set (fictional).
         snippets: How many snippets to sample (paper: 50); ``null`` for all eligible ones.
+            Asking for more than are eligible takes all of them, logs a warning and records
+            both numbers in the log's metadata (``shortfalls``).
         min_words: Minimum words of a human therapist response (paper: 15).
         seed: Seed for snippet sampling, and base seed of every model call (``seed + epoch``).
         temperature: Sampling temperature for every role (paper: 0.1).
@@ -89,7 +94,10 @@ def human_comparison(
 
     loaded = load_transcripts(transcripts, transcript_format, columns, speakers, split)
     eligible = build_snippets(loaded, min_words=min_words, max_context_turns=context_turns)
-    chosen = sample_snippets(eligible, snippets, seed=seed or 0)
+    # asking for more snippets than are eligible takes them all, with a warning and a record
+    chosen, shortfall = take_at_most(
+        eligible, snippets, "snippets", pick=lambda items, n: sample_snippets(items, n, seed=seed or 0)
+    )
     settings = ComparisonSettings(
         guidelines=text_or_file(guidelines, DEFAULT_GUIDELINES),
         reviser=reviser,
@@ -109,7 +117,9 @@ def human_comparison(
             "experiment": "human_comparison",
             "transcripts": len(loaded),
             "clients": len({t.client_id for t in loaded}),
+            "requested_snippets": snippets,
             "eligible_snippets": len(eligible),
             "sampled_snippets": len(chosen),
+            "shortfalls": [shortfall] if shortfall else [],
         },
     )
