@@ -25,7 +25,7 @@ import re
 import urllib.request
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -77,6 +77,16 @@ HF_PREFIX = "hf:"
 Rows = list[tuple[str, dict[str, Any]]]
 
 
+class RowTable(NamedTuple):
+    """Rows read from a source, before they are checked as utterances."""
+
+    columns: list[str]
+    rows: Rows
+    """``(row label, mapping)`` pairs; the label says where the row is (``row 3 (line 4)``)."""
+    columns_from: str
+    """Where the column names come from, for error messages (``header, line 1``)."""
+
+
 def _is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
@@ -116,7 +126,7 @@ def _file_kind(source: str) -> str:
     raise TranscriptFileError(f"{source}: unsupported file type (expected .csv, .tsv or .jsonl)")
 
 
-def read_rows(source: str) -> tuple[list[str], Rows]:
+def read_rows(source: str) -> RowTable:
     """Rows of a CSV, TSV or JSONL file (path or URL) as ``(row label, mapping)`` pairs.
 
     Every CSV/TSV row must have exactly the header's fields: an unquoted delimiter inside a
@@ -131,7 +141,7 @@ def read_rows(source: str) -> tuple[list[str], Rows]:
     return _delimited_rows(source, text, kind)
 
 
-def _jsonl_rows(source: str, text: str) -> tuple[list[str], Rows]:
+def _jsonl_rows(source: str, text: str) -> RowTable:
     rows: Rows = []
     columns: dict[str, None] = {}
     for number, line in enumerate(text.splitlines(), start=1):
@@ -151,7 +161,8 @@ def _jsonl_rows(source: str, text: str) -> tuple[list[str], Rows]:
         rows.append((f"row {len(rows) + 1} (line {number})", row))
     if not rows:
         raise TranscriptFileError(f"{source}: no rows (the file is empty)")
-    return list(columns), rows
+    span = rows[0][0] if len(rows) == 1 else f"{rows[0][0]} to {rows[-1][0]}"
+    return RowTable(list(columns), rows, f"keys of {span}")
 
 
 class _DuplicateKey(Exception):
@@ -170,7 +181,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return row
 
 
-def _delimited_rows(source: str, text: str, kind: str) -> tuple[list[str], Rows]:
+def _delimited_rows(source: str, text: str, kind: str) -> RowTable:
     delimiter = "\t" if kind == "tsv" else ","
     # strict: a quote that closes mid-field ("a"b) is an error instead of being dropped
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
@@ -203,7 +214,7 @@ def _delimited_rows(source: str, text: str, kind: str) -> tuple[list[str], Rows]
         raise TranscriptFileError(f"{source}: empty file: no header line")
     if not rows:
         raise TranscriptFileError(f"{source}: no utterance rows after the header (line {header_line})")
-    return header, rows
+    return RowTable(header, rows, f"header, line {header_line}")
 
 
 def _header(source: str, record: list[str], line: int) -> list[str]:
@@ -248,7 +259,7 @@ def _preview(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
-def _hf_rows(source: str, split: str) -> tuple[list[str], Rows]:
+def _hf_rows(source: str, split: str) -> RowTable:
     dataset_id = source[len(HF_PREFIX) :].strip()
     if not dataset_id:
         raise TranscriptFileError(f"{source}: no dataset id after '{HF_PREFIX}' (expected {HF_PREFIX}org/name)")
@@ -264,13 +275,13 @@ def detect_format(columns: Iterable[str]) -> str:
 
 def transcripts_from_rows(
     source: str,
-    columns: list[str],
-    rows: list[tuple[str, dict[str, Any]]],
+    table: RowTable,
     transcript_format: str = "auto",
     mapping: dict[str, str] | None = None,
     speakers: dict[str, str] | None = None,
 ) -> list[Transcript]:
     """Group utterance rows into transcripts, validating every row."""
+    columns, rows = table.columns, table.rows
     mapping, speakers = check_column_map(mapping), check_speaker_map(speakers)
     fmt = detect_format(columns) if transcript_format == "auto" else transcript_format
     if fmt == "annomi":
@@ -281,7 +292,7 @@ def transcripts_from_rows(
             )
         missing = [c for c in ANNOMI_COLUMNS if c not in columns]
         if missing:
-            raise TranscriptFileError(f"{source}: missing AnnoMI column(s): {', '.join(missing)}")
+            raise TranscriptFileError(f"{source}: missing AnnoMI column(s): {', '.join(missing)} ({table.columns_from})")
         field_map = dict(ANNOMI_MAPPING)
     else:
         field_map = {field: field for field in (*GENERIC_FIELDS, "client_id")} | mapping
@@ -290,7 +301,8 @@ def transcripts_from_rows(
         missing = [f"{field_map[f]}" + (f" (for {f})" if field_map[f] != f else "") for f in required if field_map[f] not in columns]
         if missing:
             raise TranscriptFileError(
-                f"{source}: missing column(s): {', '.join(missing)}; found: {', '.join(columns) or 'none'}"
+                f"{source}: missing column(s): {', '.join(missing)}; found: {', '.join(columns) or 'none'} "
+                f"({table.columns_from})"
             )
     speaker_map = {k.lower(): v for k, v in (DEFAULT_SPEAKERS | speakers).items()}
     used = set(field_map.values())
@@ -432,11 +444,11 @@ def load_transcripts(
     if transcript_format not in TRANSCRIPT_FORMATS:
         raise ValueError(f"transcript_format must be one of {', '.join(TRANSCRIPT_FORMATS)}; got {transcript_format!r}")
     source = str(DEFAULT_TRANSCRIPTS) if source is None else str(source)
-    header, rows = _hf_rows(source, split) if source.startswith(HF_PREFIX) else read_rows(source)
-    return transcripts_from_rows(source, header, rows, transcript_format, columns, speakers)
+    table = _hf_rows(source, split) if source.startswith(HF_PREFIX) else read_rows(source)
+    return transcripts_from_rows(source, table, transcript_format, columns, speakers)
 
 
-def read_hf_rows(dataset_id: str, split: str) -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
+def read_hf_rows(dataset_id: str, split: str) -> RowTable:
     """Rows of a Hugging Face dataset (one utterance per row) via the ``datasets`` library."""
     import datasets  # the Hugging Face library (our datasets/ folder is data only)
 
@@ -445,4 +457,4 @@ def read_hf_rows(dataset_id: str, split: str) -> tuple[list[str], list[tuple[str
     except Exception as ex:  # the library raises many types: report them all the same way
         raise TranscriptFileError(f"{dataset_id}: cannot load Hugging Face dataset (split {split!r}): {ex}") from ex
     rows = [(f"row {index}", dict(record)) for index, record in enumerate(dataset, start=1)]
-    return list(dataset.column_names), rows
+    return RowTable(list(dataset.column_names), rows, "dataset columns")
