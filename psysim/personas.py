@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
 import yaml
 from inspect_ai.dataset import MemoryDataset, Sample
@@ -56,16 +56,26 @@ def load_personas(path: str | Path | None = None) -> list[Persona]:
     ``personas`` list), CACTUS ``evaluation.json`` and ConsistentMI ``consistentMI.json``.
     """
     file = Path(path).expanduser() if path is not None else DEFAULT_PERSONAS
+    if file.is_dir():
+        raise PersonaFileError(f"{file}: is a directory, expected a persona file")
     if not file.is_file():
         raise PersonaFileError(f"{file}: persona file not found")
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError as ex:
-        raise PersonaFileError(f"{file}: not UTF-8 text ({ex})") from ex
+        line = file.read_bytes()[: ex.start].count(b"\n") + 1
+        raise PersonaFileError(f"{file}: line {line}: not UTF-8 text ({ex.reason})") from ex
+    if not text.strip():
+        raise PersonaFileError(f"{file}: empty file")
     try:
-        data = json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
+        if file.suffix.lower() == ".json":
+            data = json.loads(text, object_pairs_hook=_unique_json_keys)
+        else:
+            data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except (json.JSONDecodeError, yaml.YAMLError) as ex:
         raise PersonaFileError(f"{file}: cannot parse: {ex}") from ex
+    except _FieldError as ex:
+        raise PersonaFileError(f"{file}: field '{ex.field}': {ex.message}") from ex
 
     entries, convert = _detect_format(file, data)
     personas: list[Persona] = []
@@ -117,6 +127,34 @@ class _FieldError(Exception):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field, self.message = field, message
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML keeps the last of two equal keys; a persona that says two things is an error."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if not isinstance(key, Hashable):
+                continue  # SafeLoader reports an unhashable key itself
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark,
+                    f"found key '{key}' twice (first on line {seen[key].line + 1})", key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def _unique_json_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    entry: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in entry:
+            # json.loads cannot say where; the key and its values find the place
+            raise _FieldError(key, f"appears twice in one object ({entry[key]!r:.40} and {value!r:.40})")
+        entry[key] = value
+    return entry
 
 
 def _entry_label(index: int, entry: Any) -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,26 @@ def test_optional_fields(tmp_path: Path) -> None:
     assert text.startswith("About this person: 40 years old, baker.")  # no name, facts kept
     [persona] = load_personas(write(tmp_path, [valid()]))
     assert prompt("client", "persona", p=persona).startswith("Why you are coming to therapy")
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("d.yaml", "personas:\n  - id: a\n    goals: one\n    goals: two\n", r"found key 'goals' twice \(first on line 3\)[\s\S]*line 4"),
+        ("d.json", '[{"id": "a", "goals": "one", "goals": "two"}]', r"field 'goals': appears twice in one object \('one' and 'two'\)"),
+        ("e.yaml", "  \n", r"empty file$"),
+        ("u.yaml", b"personas:\n  - id: a\n    history: caf\xe9\n", r"line 3: not UTF-8 text"),
+    ],
+)
+def test_unreadable_persona_files_name_file_and_place(tmp_path: Path, name: str, content: str | bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(PersonaFileError, match=rf"^{re.escape(str(path))}: [\s\S]*{message}"):
+        load_personas(path)
+
+
+def test_persona_path_that_is_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(PersonaFileError, match="is a directory, expected a persona file"):
+        load_personas(tmp_path)
+    with pytest.raises(PersonaFileError, match=r"nope.yaml: persona file not found"):
+        load_personas(tmp_path / "nope.yaml")
