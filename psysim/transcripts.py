@@ -1,7 +1,11 @@
 """Therapy transcript loaders for Experiment 2: AnnoMI CSV, a generic long format, HF datasets.
 
 All loaders return :class:`Transcript` objects. Bad input raises :class:`TranscriptFileError`
-naming the source, the row and the field; nothing half-read is returned.
+naming the source, the row (and line) and the field; nothing half-read is returned, and no
+value is cut, shifted or dropped (a CSV row must have exactly the header's fields).
+
+Sources: a local path or an ``http(s)://`` URL (``.csv``, ``.tsv``, ``.jsonl``), or
+``hf:org/name`` for a Hugging Face dataset; only that explicit form goes to the hub.
 
 Formats
 -------
@@ -9,7 +13,7 @@ AnnoMI (CSV, recognised by its columns): ``transcript_id``, ``utterance_id`` (or
 transcript), ``interlocutor`` (``therapist``/``client``), ``utterance_text``, ``mi_quality``,
 ``video_url`` (identifies the client), ``topic``; other columns are kept per utterance.
 
-Generic long format (CSV or JSONL): one row per utterance with ``transcript_id``, ``turn``
+Generic long format (CSV, TSV or JSONL): one row per utterance with ``transcript_id``, ``turn``
 (order), ``speaker``, ``text``, optional ``client_id``; every other column is kept as
 transcript-level metadata when it is constant within a transcript. Other corpora map their
 column names with ``columns={"transcript_id": "session", "turn": "idx", ...}`` and their speaker

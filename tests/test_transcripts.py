@@ -323,3 +323,40 @@ def test_annomi_full_file_loads() -> None:
     assert len(transcripts) == 133
     assert sum(len(t.utterances) for t in transcripts) == 9699
     assert len(build_snippets(transcripts, min_words=15, max_context_turns=None)) == 1631
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"columns": "session"}, r"columns must be a mapping such as"),
+        ({"columns": {"utterance": "text"}}, r"columns mapping has unknown field\(s\): utterance \(known: transcript_id, turn, speaker, text, client_id\)"),
+        ({"columns": {"text": 3}}, r"columns mapping: expected a column name for each field; got text: 3"),
+        ({"speakers": ["T", "C"]}, r"speakers must be a mapping"),
+        ({"speakers": {"T": "therapist", "C": "patient"}}, r"speakers mapping: each label must map to therapist or client; got C: 'patient'"),
+    ],
+)
+def test_bad_column_and_speaker_maps(tmp_path: Path, kwargs: dict, message: str) -> None:
+    path = write_csv(tmp_path / "g.csv", dialogue())
+    with pytest.raises(ValueError, match=message):
+        load_transcripts(str(path), **kwargs)
+
+
+def test_mapped_client_column_must_exist(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "g.csv", dialogue())
+    with pytest.raises(TranscriptFileError, match=r"g.csv: missing column\(s\): video \(for client_id\); found: .* \(header, line 1\)"):
+        load_transcripts(str(path), columns={"client_id": "video"})
+
+
+def test_columns_map_is_not_silently_ignored_for_annomi(tmp_path: Path) -> None:
+    header = ["transcript_id", "utterance_id", "interlocutor", "utterance_text", "mi_quality", "video_url", "topic"]
+    rows = [["0", i, "therapist" if i % 2 == 0 else "client", LONG, "high", "v0", "alcohol"] for i in range(2)]
+    path = write_csv(tmp_path / "annomi.csv", rows, header)
+    assert len(load_transcripts(str(path))) == 1
+    with pytest.raises(ValueError, match="columns mapping applies to the generic format only"):
+        load_transcripts(str(path), columns={"text": "utterance_text"})
+
+
+def test_numeric_speaker_labels_from_yaml(tmp_path: Path) -> None:
+    rows = [[r[0], r[1], r[2], "1" if r[3] == "therapist" else "2", r[4]] for r in dialogue()]
+    [t] = load_transcripts(str(write_csv(tmp_path / "n.csv", rows)), speakers={1: "therapist", 2: "client"})
+    assert t.utterances[0].speaker == "therapist" and t.utterances[1].speaker == "client"
