@@ -131,7 +131,7 @@ def _file_kind(source: str) -> str:
 
 
 def read_rows(source: str) -> RowTable:
-    """Rows of a CSV, TSV or JSONL file (path or URL) as ``(row label, mapping)`` pairs.
+    """Rows of a CSV, TSV or JSONL file (path or URL), each labelled with where it is.
 
     Every CSV/TSV row must have exactly the header's fields: an unquoted delimiter inside a
     field, or a missing field, is an error naming the line, never a silently shifted or cut
@@ -148,7 +148,9 @@ def read_rows(source: str) -> RowTable:
 def _jsonl_rows(source: str, text: str) -> RowTable:
     rows: Rows = []
     columns: dict[str, None] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    # split on line feeds only: str.splitlines would also split at U+0085 or U+2028, which
+    # JSON allows unescaped inside a string
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -249,14 +251,19 @@ def _field_count_message(source: str, label: str, header: list[str], record: lis
 def _check_multiline(source: str, label: str, header: list[str], record: list[str], delimiter: str) -> None:
     """A quoted field spanning lines is legal, but one whose later lines are whole rows is an
     unmatched quote that swallowed them (they would be lost as separate utterances)."""
+    if len(header) < 2:
+        return
     for field in record:
-        for line in field.splitlines()[1:]:
+        for line in _LINE_BREAK.split(field)[1:]:
             if line.count(delimiter) == len(header) - 1:
                 raise TranscriptFileError(
                     f"{source}: {label}: a quoted field runs over several lines and contains what looks "
                     f"like a whole row ({_preview(line)}): an unmatched '\"' at the start of a field? "
                     "(If the line break is real, store the file as JSONL.)"
                 )
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # what the csv module reads as the end of a line
 
 
 def _preview(text: str, limit: int = 60) -> str:

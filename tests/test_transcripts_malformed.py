@@ -26,7 +26,7 @@ SETTINGS = settings(
 )
 
 # text with every character that matters to CSV/TSV, plus non-ASCII
-texts = st.text(alphabet=st.sampled_from(list("ab .'\"é,\t\n;")), min_size=1, max_size=12).filter(str.strip)
+texts = st.text(alphabet=st.sampled_from(list("ab .'\"é,\t\n\r;\u2028\x85")), min_size=1, max_size=12).filter(str.strip)
 plain_texts = st.text(alphabet=st.sampled_from(list("ab .'é;")), min_size=1, max_size=12).filter(str.strip)
 rows = st.lists(
     st.tuples(st.sampled_from(["t1", "t2"]), st.sampled_from(["therapist", "client"]), texts), min_size=1, max_size=6
