@@ -194,6 +194,16 @@ def _require(entry: dict[str, Any], field: str, kind: type) -> Any:
     return value
 
 
+def _optional_list(entry: dict[str, Any], field: str) -> list[Any]:
+    # a string here would be read character by character as a list of sentences
+    value = entry.get(field)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _FieldError(field, f"expected a list, found {type(value).__name__}")
+    return value
+
+
 _SECTION = re.compile(r"(?m)^(\d+)\.\s*([^\n:]*):?")
 
 
@@ -248,9 +258,9 @@ def _from_consistentmi(index: int, entry: dict[str, Any]) -> dict[str, Any]:
     topic = _require(entry, "topic", str)
     stage = _require(entry, "initial_stage", str)
     statements = _require(entry, "Personas", list)
-    beliefs = entry.get("Beliefs") or []
-    motivation = entry.get("Motivation") or []
-    plans = entry.get("Acceptable Plans") or []
+    beliefs = _optional_list(entry, "Beliefs")
+    motivation = _optional_list(entry, "Motivation")
+    plans = _optional_list(entry, "Acceptable Plans")
     behaviour = entry.get("Behavior") or topic
     return {
         "id": f"consistentmi_{index:02d}",

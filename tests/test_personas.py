@@ -127,6 +127,9 @@ def test_consistentmi_shape(tmp_path: Path) -> None:
     assert "Contemplation" in persona.attitude and "It calms you." in persona.attitude
     with pytest.raises(PersonaFileError, match="entry 1 \\(id 4\\): field 'Personas': missing"):
         load_personas(write(tmp_path, [entry, {"idx": 4, "topic": "x", "initial_stage": "y"}], "mi.json"))
+    # a string where a list belongs would otherwise become one "sentence" per character
+    with pytest.raises(PersonaFileError, match="entry 0 \\(id 3\\): field 'Beliefs': expected a list, found str"):
+        load_personas(write(tmp_path, [entry | {"Beliefs": "It calms you"}], "mi.json"))
 
 
 def test_real_cactus_file() -> None:
