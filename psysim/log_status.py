@@ -6,9 +6,11 @@ shell loop over conditions cannot stop on a failure by its exit code alone::
     inspect eval --run-config configs/paper.yaml -T condition=$c --log-dir logs/paper-$c &&
       psysim-check-log --latest logs/paper-$c || break
 
-Prints one line per log (status, task, condition, samples completed, error). Exit codes: 0 every
-log checked succeeded; 1 a log did not (``error``, ``cancelled``, ``started``: interrupted);
-2 no log found or a log could not be read.
+In a directory, each task's newest log is checked (``--latest``: only the newest log); older logs
+of a task that was run again (e.g. a ``started`` log left by a killed ``psysim-paper``) are
+listed as superseded. Prints one line per log (status, task, condition, samples completed,
+error). Exit codes: 0 every log checked succeeded; 1 a log did not (``error``, ``cancelled``,
+``started``: interrupted or still running); 2 no log found or a log could not be read.
 """
 
 from __future__ import annotations
@@ -20,18 +22,27 @@ from pathlib import Path
 from inspect_ai.log import EvalLog, EvalLogInfo, list_eval_logs, read_eval_log
 
 
-def logs_to_check(paths: list[str], latest: bool) -> list[str]:
-    """Log files named in ``paths``; a directory stands for its logs (the newest only if ``latest``)."""
-    found: list[str] = []
+def logs_to_check(paths: list[str], latest: bool) -> tuple[list[str], list[str]]:
+    """The log files to check and the superseded ones, from files and directories in ``paths``.
+
+    In a directory, each task's newest log is checked (an eval set writes a new log each time a
+    task is run again, e.g. after an interruption; the older ones hold nothing the newest lacks);
+    with ``latest``, only the directory's newest log.
+    """
+    checked: list[str] = []
+    superseded: list[str] = []
     for path in paths:
         if Path(path).is_dir():
-            infos: list[EvalLogInfo] = list_eval_logs(path)  # newest first
-            found += [info.name for info in (infos[:1] if latest else infos)]
+            infos = sorted(list_eval_logs(path), key=lambda info: info.mtime or 0, reverse=True)
+            seen: set[str] = set()
+            for info in infos[:1] if latest else infos:
+                (superseded if info.task_id in seen else checked).append(info.name)
+                seen.add(info.task_id)
         elif Path(path).is_file():
-            found.append(path)
+            checked.append(path)
         else:
             raise FileNotFoundError(f"no such log file or directory: {path}")
-    return found
+    return checked, superseded
 
 
 def describe(log: EvalLog) -> str:
@@ -43,7 +54,7 @@ def describe(log: EvalLog) -> str:
         samples = min(samples, limit)
     elif limit is not None:  # a (start, end) range
         samples = min(samples, limit[1]) - limit[0]
-    completed = results.completed_samples if results else 0
+    completed = results.completed_samples if results else "?"
     line = (f"{log.status:9} {log.eval.task}{f' ({condition})' if condition else ''}: "
             f"{completed}/{samples * (log.eval.config.epochs or 1)} samples")
     if log.error is not None:
@@ -58,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latest", action="store_true", help="in a directory, check only the newest log")
     args = parser.parse_args(argv)
     try:
-        names = logs_to_check(args.paths, args.latest)
+        names, superseded = logs_to_check(args.paths, args.latest)
         if not names:
-            print(f"no Inspect logs in {', '.join(args.paths)}", file=sys.stderr)
+            print(f"psysim-check-log: no Inspect logs in {', '.join(args.paths)}", file=sys.stderr)
             return 2
         logs = [read_eval_log(name, header_only=True) for name in names]
     except (OSError, ValueError) as ex:
@@ -68,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for log in logs:
         print(describe(log))
+    for name in superseded:
+        print(f"{'superseded':9} by a newer log of the same task  [{name}]")
     return 0 if all(log.status == "success" for log in logs) else 1
 
 
