@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_three_conditions_in_one_eval_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with FakeOpenAIServer() as server:
+    with FakeOpenAIServer(latency=0.05) as server:  # calls that last, so concurrent ones overlap
         monkeypatch.setenv("VLLM_BASE_URL", server.base_url)
         monkeypatch.setenv("VLLM_API_KEY", "local")
         tasks = paper_tasks(sessions=2, turns=1)
