@@ -12,7 +12,8 @@ Fault kinds (what the client sees):
 ===================  ==========================================================================
 ``http_500``         HTTP 500 (Inspect retries it)
 ``http_429``         HTTP 429 rate limit (Inspect retries it)
-``drop``             the connection is closed without a reply (Inspect retries it)
+``drop``             the connection is closed without a reply (Inspect retries it; a refused
+                     connection to a local server, by contrast, fails at once)
 ``stall``            no reply for ``seconds`` (set it past the attempt timeout), then the
                      normal reply if the client still waits
 ``empty``            a completion with empty content, ``finish_reason=stop``
@@ -20,7 +21,8 @@ Fault kinds (what the client sees):
 ``context_length``   vLLM's HTTP 400 "This model's maximum context length is ..." (Inspect's
                      ``vllm/`` provider returns it as ``stop_reason=model_length`` with the error
                      text as the completion); ``shape="flat"`` gives vLLM < 0.10's body
-``garbage``          HTTP 200 with a body that is not JSON
+``garbage``          HTTP 200 with a body that is not JSON (the OpenAI client raises a JSON
+                     decode error, which Inspect does not retry)
 ``text``             a completion with ``text`` (default: invalid JSON rating text)
 ===================  ==========================================================================
 

@@ -25,6 +25,7 @@ from inspect_ai import Epochs, Task, eval_set
 from inspect_ai.model import GenerateConfig, get_model
 
 from psysim.generation import ROLES
+from psysim.log_status import describe
 from solvers.feedback_policy import CONDITIONS
 
 
@@ -206,11 +207,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(ex))
     tasks = paper_tasks(tuple(args.experiments), personas=args.personas, transcripts=args.transcripts,
                         sessions=args.sessions, turns=args.turns)
-    success, _ = run_paper(
+    success, logs = run_paper(
         args.model, args.log_dir, epochs=args.epochs, limit=args.limit, max_connections=args.max_connections,
         tasks=tasks, realtime=not args.no_realtime, retry_attempts=args.retry_attempts,
         bounds=CallBounds(max_retries=args.max_retries, timeout=args.timeout, attempt_timeout=args.attempt_timeout),
     )
+    for log in logs:
+        print(describe(log))
     print(f"{'complete' if success else 'incomplete (run again to resume)'}: {args.log_dir}; "
           f"report: psysim-report {args.log_dir} -o reports/")
     return 0 if success else 1
