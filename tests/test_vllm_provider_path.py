@@ -65,6 +65,9 @@ def test_paper_run_config(tmp_path: Path) -> None:
     roles = log.eval.model_roles
     assert sorted(roles) == ["client", "expert", "therapist"]
     assert all(r.model == "vllm/meta-llama/Llama-3.1-70B-Instruct" for r in roles.values())
+    # bounded calls: attempt_timeout per role (roles do not inherit it), the rest from generate_config
+    assert all(r.config.attempt_timeout == 600 and r.args == {"host": "127.0.0.1"} for r in roles.values())
+    assert (log.plan.config.max_retries, log.plan.config.timeout) == (5, 1800)
     # five runs, each scored separately, with distinct seeds
     assert len(log.samples) == 5
     assert log.results.scores[0].scored_samples == 5
