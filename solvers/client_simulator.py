@@ -41,8 +41,10 @@ async def client_turn(
         call.config(max_tokens=max_tokens),
         step=f"session_{session}_turn_{len(session_so_far) // 2 + 1}",
         stops=stops,
+        max_attempts=call.max_reply_attempts,
+        clean=lambda reply: strip_speaker_label(reply, "Client"),
     )
-    return strip_speaker_label(text, "Client")
+    return text
 
 
 async def client_satisfaction_rating(

@@ -30,5 +30,6 @@ async def expert_feedback(
         call.config(max_tokens=max_tokens),
         step=f"session_{session}_feedback",
         stops=stops,
+        max_attempts=call.max_reply_attempts,
     )
     return text
