@@ -11,6 +11,7 @@ itself down after ``max_seconds``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -59,6 +60,20 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeOpenAIServer:
+    """The scripted server; ``with FakeOpenAIServer() as server: ... server.base_url``.
+
+    Args:
+        latency: Seconds added to every chat request.
+        latency_per_token: Seconds per requested ``max_tokens`` on top of ``latency``.
+        max_requests: Requests past this count are refused (HTTP 503).
+        max_seconds: The server shuts itself down after this many seconds.
+        rating: The rating returned to every rating request (unless ``derive_ratings``).
+        derive_ratings: Return a rating derived from a hash of the request (messages, the
+            request's ``seed``) and ``seed`` instead of the fixed ``rating``: deterministic for a
+            given prompt, yet different between personas and runs, so statistics vary.
+        seed: Mixed into derived ratings.
+    """
+
     def __init__(
         self,
         latency: float = 0.0,
@@ -66,13 +81,17 @@ class FakeOpenAIServer:
         max_requests: int | None = None,
         max_seconds: float | None = None,
         rating: int = 64,
+        derive_ratings: bool = False,
+        seed: int = 0,
     ) -> None:
         self.latency, self.latency_per_token = latency, latency_per_token
         self.max_requests, self.max_seconds, self.rating = max_requests, max_seconds, rating
+        self.derive_ratings, self.seed = derive_ratings, seed
         self.requests: list[dict[str, Any]] = []
         self.in_flight = 0
         self.peak_in_flight = 0
         self._lock = threading.Lock()
+        self._stopped = threading.Event()  # set at shutdown: ends any deliberate wait early
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -84,12 +103,12 @@ class FakeOpenAIServer:
             def do_GET(self) -> None:
                 if self.path.split("?")[0].rstrip("/").endswith("/stats"):
                     with server._lock:
-                        self._send(200, server.stats())
+                        self.send_json(200, server.stats())
                         if "reset" in self.path:  # start a new measurement
                             server.requests.clear()
                             server.peak_in_flight = server.in_flight
                     return
-                self._send(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
+                self.send_json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -99,31 +118,26 @@ class FakeOpenAIServer:
                     else:
                         refused = False
                         server.requests.append(body)
+                        index = len(server.requests)
                         server.in_flight += 1
                         server.peak_in_flight = max(server.peak_in_flight, server.in_flight)
                 if refused:
-                    self._send(503, {"error": {"message": "request limit reached"}})
+                    self.send_json(503, {"error": {"message": "request limit reached"}})
                     return
                 try:
-                    time.sleep(server.latency + server.latency_per_token * (body.get("max_tokens") or 0))
-                    text = f'{{"rating": {server.rating}}}' if is_rating_request(body) else REPLIES[role_of(body["messages"])]
-                    prompt = " ".join(_text(m["content"]) for m in body["messages"])
-                    usage = {"prompt_tokens": tokens(prompt), "completion_tokens": tokens(text)}
-                    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-                    self._send(200, {
-                        "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion", "created": 0,
-                        "model": body.get("model", "fake"),
-                        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-                        "usage": usage,
-                    })
+                    server.answer(self, body, index)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (e.g. its attempt timeout) before the reply
                 finally:
                     with server._lock:
                         server.in_flight -= 1
 
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
+            def send_json(self, status: int, payload: dict[str, Any]) -> None:
+                self.send_bytes(status, json.dumps(payload).encode())
+
+            def send_bytes(self, status: int, data: bytes, content_type: str = "application/json") -> None:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -132,6 +146,39 @@ class FakeOpenAIServer:
         self.httpd.daemon_threads = True
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._timer: threading.Timer | None = None
+
+    def answer(self, handler: Any, body: dict[str, Any], index: int) -> None:
+        """Reply to the ``index``-th chat request (1-based); a subclass may answer otherwise."""
+        self.wait(self.latency + self.latency_per_token * (body.get("max_tokens") or 0))
+        self.send_completion(handler, body, self.reply_text(body))
+
+    def reply_text(self, body: dict[str, Any]) -> str:
+        """The scripted reply: a JSON rating for a rating request, else the role's line."""
+        if is_rating_request(body):
+            return f'{{"rating": {self.rating_for(body) if self.derive_ratings else self.rating}}}'
+        return REPLIES[role_of(body["messages"])]
+
+    def rating_for(self, body: dict[str, Any]) -> int:
+        """A rating from 20 to 90 derived from the request's messages, its seed and ``seed``."""
+        key = json.dumps([self.seed, body.get("seed"), body["messages"]], sort_keys=True)
+        return 20 + int(hashlib.sha256(key.encode()).hexdigest(), 16) % 71
+
+    def send_completion(self, handler: Any, body: dict[str, Any], text: str, finish_reason: str = "stop") -> None:
+        """A chat completion carrying ``text``, with usage figures."""
+        prompt = " ".join(_text(m["content"]) for m in body["messages"])
+        usage = {"prompt_tokens": tokens(prompt), "completion_tokens": tokens(text)}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        handler.send_json(200, {
+            "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": 0,
+            "model": body.get("model", "fake"),
+            "choices": [{"index": 0, "finish_reason": finish_reason, "message": {"role": "assistant", "content": text}}],
+            "usage": usage,
+        })
+
+    def wait(self, seconds: float) -> None:
+        """Sleep, but no longer than until the server stops."""
+        if seconds > 0:
+            self._stopped.wait(seconds)
 
     def stats(self) -> dict[str, Any]:
         """Request count, peak concurrency and requested max_tokens (for the critical path)."""
@@ -148,16 +195,45 @@ class FakeOpenAIServer:
     def __enter__(self) -> "FakeOpenAIServer":
         self._thread.start()
         if self.max_seconds is not None:  # stops by itself, whatever the caller does
-            self._timer = threading.Timer(self.max_seconds, self.httpd.shutdown)
+            self._timer = threading.Timer(self.max_seconds, self._stop)
             self._timer.daemon = True
             self._timer.start()
         return self
 
+    def _stop(self) -> None:
+        self._stopped.set()
+        self.httpd.shutdown()
+
     def __exit__(self, *exc: Any) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        self.httpd.shutdown()
+        self._stop()
         self.httpd.server_close()
+
+
+def add_server_arguments(parser: Any) -> None:
+    """The command-line options shared by this server and :mod:`psysim.fault_server`."""
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--per-token", type=float, default=0.0)
+    parser.add_argument("--max-requests", type=int, default=200_000)
+    parser.add_argument("--max-seconds", type=float, default=3600.0)
+    parser.add_argument("--derive-ratings", action="store_true", help="ratings derived from a hash of the prompt")
+    parser.add_argument("--seed", type=int, default=0, help="mixed into derived ratings")
+
+
+def server_settings(args: Any) -> dict[str, Any]:
+    return {
+        "latency": args.latency, "latency_per_token": args.per_token, "max_requests": args.max_requests,
+        "max_seconds": args.max_seconds, "derive_ratings": args.derive_ratings, "seed": args.seed,
+    }
+
+
+def serve(server: FakeOpenAIServer) -> int:
+    """Serve until ``max_seconds`` or until the process is terminated; prints ``READY <base_url>``."""
+    with server:
+        print(f"READY {server.base_url}", flush=True)
+        server._thread.join()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,16 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m psysim.fake_server")
-    parser.add_argument("--latency", type=float, default=0.1)
-    parser.add_argument("--per-token", type=float, default=0.0)
-    parser.add_argument("--max-requests", type=int, default=200_000)
-    parser.add_argument("--max-seconds", type=float, default=3600.0)
-    args = parser.parse_args(argv)
-    server = FakeOpenAIServer(args.latency, args.per_token, args.max_requests, args.max_seconds)
-    with server:
-        print(f"READY {server.base_url}", flush=True)
-        server._thread.join()  # until max_seconds, or the process is terminated
-    return 0
+    add_server_arguments(parser)
+    return serve(FakeOpenAIServer(**server_settings(parser.parse_args(argv))))
 
 
 if __name__ == "__main__":

@@ -5,18 +5,76 @@ Every session depends on the one before, so one persona-run is a chain of depend
 the only way to finish at that chain's length is to run all chains at once: all conditions
 (``max_tasks``), all persona x run samples (``max_samples``) and enough connections for them
 (``max_connections``). vLLM batches the concurrent requests on the GPU.
+
+Every model call is bounded (``--max-retries``, ``--attempt-timeout``, ``--timeout``), so a
+server that keeps failing ends the run with an error status and a non-zero exit instead of
+retrying forever; run the same command again to resume (finished samples are reused). A vLLM
+server that Inspect starts itself binds 127.0.0.1 (``--vllm-host``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from inspect_ai import Epochs, Task, eval_set
+from inspect_ai.model import GenerateConfig, get_model
 
 from psysim.generation import ROLES
 from solvers.feedback_policy import CONDITIONS
+
+
+# One 70B generation under a full batch takes well under a minute; 10 minutes leaves room for a
+# long queue and for the first call, which waits for a managed vLLM server to start (Inspect
+# waits up to 10 minutes for it by default).
+DEFAULT_ATTEMPT_TIMEOUT = 600
+# Inspect attempts per call after the first (each attempt: the OpenAI client's own 2 quick retries,
+# then Inspect waits 5 s): rides out a brief outage, not a dead server.
+DEFAULT_MAX_RETRIES = 5
+# A whole call, all attempts included: the first call's server start plus two full attempts.
+DEFAULT_TIMEOUT = 1800
+# Times eval_set runs a failed task again at once (finished samples are reused).
+DEFAULT_RETRY_ATTEMPTS = 2
+VLLM_SERVER_ARGS = "VLLM_DEFAULT_SERVER_ARGS"
+DEFAULT_VLLM_HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class CallBounds:
+    """Bounds on every model call (Inspect's defaults: unlimited retries, no timeouts)."""
+
+    max_retries: int = DEFAULT_MAX_RETRIES
+    timeout: int = DEFAULT_TIMEOUT
+    attempt_timeout: int = DEFAULT_ATTEMPT_TIMEOUT
+
+    def config(self) -> GenerateConfig:
+        return GenerateConfig(max_retries=self.max_retries, timeout=self.timeout, attempt_timeout=self.attempt_timeout)
+
+
+def bind_vllm_host(host: str | None) -> str:
+    """Make a vLLM server started by Inspect bind ``host``, via ``VLLM_DEFAULT_SERVER_ARGS``.
+
+    Inspect's managed server binds 0.0.0.0 unless its server args name a host. ``host`` None
+    keeps a host already set in ``VLLM_DEFAULT_SERVER_ARGS``, else binds 127.0.0.1; other
+    server args in that variable are kept.
+
+    Returns:
+        The host the server will bind.
+    """
+    current = os.environ.get(VLLM_SERVER_ARGS, "").strip()
+    try:
+        args = json.loads(current) if current else {}
+    except json.JSONDecodeError as ex:
+        raise ValueError(f"{VLLM_SERVER_ARGS} is not valid JSON ({ex}): {current}") from None
+    if not isinstance(args, dict):
+        raise ValueError(f"{VLLM_SERVER_ARGS} must be a JSON object, e.g. '{{\"tensor_parallel_size\": 4}}': {current}")
+    args["host"] = host or args.get("host") or DEFAULT_VLLM_HOST
+    os.environ[VLLM_SERVER_ARGS] = json.dumps(args)
+    return args["host"]
 
 
 def paper_tasks(
@@ -59,23 +117,60 @@ def run_paper(
     max_connections: int | None = None,
     tasks: list[Task] | None = None,
     realtime: bool = True,
+    bounds: CallBounds = CallBounds(),
+    retry_attempts: int = DEFAULT_RETRY_ATTEMPTS,
     **eval_args: Any,
 ) -> tuple[bool, list[Any]]:
-    """``realtime=False`` stops streaming sample events for live viewing in ``inspect view``
-    (finished samples still show): about a fifth less CPU per model call in the harness."""
+    """Run ``tasks`` (default: Experiment 1's three conditions) in one resumable eval_set.
+
+    Args:
+        model: Model for every role.
+        log_dir: The eval set's log directory (run again with the same one to resume).
+        epochs: Independent runs per persona; per-run scores are kept.
+        limit: First N samples of each task.
+        max_connections: Default: one per concurrent call.
+        tasks: The tasks.
+        realtime: False stops streaming sample events for live viewing in ``inspect view``
+            (finished samples still show): about a fifth less CPU per model call in the harness.
+        bounds: Retries and timeouts of every call, every role.
+        retry_attempts: Times a failed task is run again at once, reusing finished samples.
+        **eval_args: Further eval_set arguments.
+
+    Returns:
+        eval_set's (success, log headers).
+    """
     tasks = tasks if tasks is not None else paper_tasks()
     settings = concurrency(tasks, epochs, limit, max_connections)
+    call_config = bounds.config()
     return eval_set(
         tasks,
         log_dir=log_dir,
         model=model,
-        model_roles={role: model for role in ROLES},  # bound, so the log labels each call's role
+        # every role bound, so the log labels each call's role; with the bounds, because role
+        # models inherit max_retries and timeout from the eval but not attempt_timeout
+        model_roles={role: get_model(model, config=call_config, memoize=False) for role in ROLES},
         epochs=Epochs(epochs, []),  # per-run scores kept, as configs/paper.yaml
         limit=limit,
         log_realtime=realtime,
+        retry_attempts=retry_attempts,
         **settings,
+        **call_config.model_dump(exclude_none=True),
         **eval_args,
     )
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def positive_or_zero(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,17 +179,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-dir", default="logs/paper")
     parser.add_argument("--experiments", nargs="+", default=["iterative_feedback"],
                         choices=["iterative_feedback", "human_comparison"])
-    parser.add_argument("--epochs", type=int, default=5, help="independent runs (paper: 5)")
-    parser.add_argument("--limit", type=int, default=None, help="first N personas / snippets only")
+    parser.add_argument("--epochs", type=positive, default=5, help="independent runs (paper: 5)")
+    parser.add_argument("--sessions", type=positive, default=6, help="Experiment 1: sessions per course (paper: 6)")
+    parser.add_argument("--turns", type=positive, default=4, help="Experiment 1: therapist turns per session (paper: 4)")
+    parser.add_argument("--limit", type=positive, default=None, help="first N personas / snippets only")
     parser.add_argument("--personas", default=None, help="persona file (default: shipped personas)")
     parser.add_argument("--transcripts", default=None, help="Experiment 2 transcripts (default: demo set)")
     parser.add_argument("--max-connections", type=int, default=None, help="default: one per concurrent call")
     parser.add_argument("--no-realtime", action="store_true",
                         help="no live view of running samples (less harness CPU per call)")
+    parser.add_argument("--max-retries", type=positive_or_zero, default=DEFAULT_MAX_RETRIES,
+                        help=f"Inspect retries per model call (default {DEFAULT_MAX_RETRIES})")
+    parser.add_argument("--attempt-timeout", type=positive, default=DEFAULT_ATTEMPT_TIMEOUT,
+                        help=f"seconds for one attempt of a call (default {DEFAULT_ATTEMPT_TIMEOUT})")
+    parser.add_argument("--timeout", type=positive, default=DEFAULT_TIMEOUT,
+                        help=f"seconds for a call, all attempts included (default {DEFAULT_TIMEOUT})")
+    parser.add_argument("--retry-attempts", type=positive_or_zero, default=DEFAULT_RETRY_ATTEMPTS,
+                        help=f"times a failed task is run again, reusing finished samples (default {DEFAULT_RETRY_ATTEMPTS})")
+    parser.add_argument("--vllm-host", default=None,
+                        help=f"host a vLLM server started by Inspect binds (default: the host in "
+                             f"{VLLM_SERVER_ARGS}, else {DEFAULT_VLLM_HOST})")
     args = parser.parse_args(argv)
-    tasks = paper_tasks(tuple(args.experiments), personas=args.personas, transcripts=args.transcripts)
-    success, _ = run_paper(args.model, args.log_dir, epochs=args.epochs, limit=args.limit,
-                           max_connections=args.max_connections, tasks=tasks, realtime=not args.no_realtime)
+    try:
+        bind_vllm_host(args.vllm_host)
+    except ValueError as ex:
+        parser.error(str(ex))
+    tasks = paper_tasks(tuple(args.experiments), personas=args.personas, transcripts=args.transcripts,
+                        sessions=args.sessions, turns=args.turns)
+    success, _ = run_paper(
+        args.model, args.log_dir, epochs=args.epochs, limit=args.limit, max_connections=args.max_connections,
+        tasks=tasks, realtime=not args.no_realtime, retry_attempts=args.retry_attempts,
+        bounds=CallBounds(max_retries=args.max_retries, timeout=args.timeout, attempt_timeout=args.attempt_timeout),
+    )
     print(f"{'complete' if success else 'incomplete (run again to resume)'}: {args.log_dir}; "
           f"report: psysim-report {args.log_dir} -o reports/")
     return 0 if success else 1

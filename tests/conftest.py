@@ -15,8 +15,9 @@ def _isolated_inspect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test gets its own generate cache and no stray provider configuration."""
     monkeypatch.setenv("INSPECT_CACHE_DIR", str(tmp_path / "inspect-cache"))
     monkeypatch.setenv("INSPECT_LOG_DIR", str(tmp_path / "logs"))
-    for var in ("INSPECT_EVAL_MODEL", "VLLM_BASE_URL", "INSPECT_EVAL_MODEL_ROLES"):
-        monkeypatch.delenv(var, raising=False)
+    for var in ("INSPECT_EVAL_MODEL", "VLLM_BASE_URL", "INSPECT_EVAL_MODEL_ROLES", "VLLM_DEFAULT_SERVER_ARGS"):
+        monkeypatch.setenv(var, "")  # so that the variable is restored (or removed) after the test
+        monkeypatch.delenv(var)
 
 
 def shared_file(*parts: str) -> Path:
