@@ -18,7 +18,11 @@ async def therapist_turn(
     max_tokens: int,
     stops: list[StopRecord],
 ) -> str:
-    """Next therapist utterance, given this session so far, the previous session and feedback."""
+    """Next therapist utterance, given this session so far, the previous session and feedback.
+
+    Raises:
+        CallFailed: no usable reply within ``call.max_reply_attempts`` (psysim.failed_calls).
+    """
     system = prompt(
         "therapist",
         "system",

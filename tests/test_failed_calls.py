@@ -17,7 +17,7 @@ from inspect_ai.log import read_eval_log
 from inspect_ai.model import GenerateConfig
 
 from fault_audit import audit_log
-from mock_roles import RATING_MARKER, Call, Recorder, client_replier, default_therapist, main_model, mock_role, output, roles
+from mock_roles import RATING_MARKER, Call, Recorder, client_replier, main_model, mock_role, output, roles
 from psysim.failed_calls import contains_error_text, reply_fault
 from psysim.generation import REASK_SEED_STEP, reask_config
 from tasks.human_comparison import human_comparison
@@ -27,7 +27,6 @@ VLLM_CONTEXT_ERROR = (
     "This model's maximum context length is 4096 tokens. However, you requested 4400 tokens "
     "(4100 in the messages, 300 in the completion). Please reduce the length of the messages or completion."
 )
-FIGURES: dict[str, dict] = {}  # per test, printed with -s; summed in the final report
 
 
 def run_course(tmp_path: Path, recorder: Recorder, condition: str = "expert", sessions: int = 4, turns: int = 2, **role_fns):
@@ -114,7 +113,7 @@ def test_empty_client_turn_ends_the_course(tmp_path: Path) -> None:
     assert last.startswith("[Course ended after session 1: the client call session_2_turn_1") and "empty_reply" in last
     assert "sessions 2-4" in last
     assert audit.samples_lost == 1 and audit.reasons == {"empty_reply": 1, "not_held": 4}  # final and gain follow session 4
-    FIGURES["empty_client_turn"] = audit.figures()
+    print("\nfigures empty_client_turn:", audit.figures())  # shown with -s
 
 
 def test_empty_client_turn_recovered_by_a_reask(tmp_path: Path) -> None:
@@ -151,7 +150,7 @@ def test_empty_expert_feedback_ends_the_course_not_the_condition(tmp_path: Path)
     # the condition never silently became `none`: no session was held without its feedback
     assert not [c for c in recorder.of("therapist") if "Session 2 begins" in c.text]
     assert audit.reasons == {"not_held": 5}
-    FIGURES["empty_expert_feedback"] = audit.figures()
+    print("\nfigures empty_expert_feedback:", audit.figures())  # shown with -s
 
 
 @pytest.mark.parametrize("stop_reason", ["model_length", "stop"])
@@ -181,7 +180,7 @@ def test_context_length_on_a_client_turn(tmp_path: Path, stop_reason: str) -> No
     assert not any(contains_error_text(t["text"]) for t in sample.store["TherapyCourse:turns"])
     assert not any(contains_error_text(m.text) for m in sample.messages)
     assert audit.transcripts_with_error_text == 0
-    FIGURES[f"context_length_{stop_reason}"] = audit.figures()
+    print(f"\nfigures context_length_{stop_reason}:", audit.figures())  # shown with -s
 
 
 def test_truncated_rating_is_reasked_then_missing(tmp_path: Path) -> None:
@@ -206,7 +205,7 @@ def test_truncated_rating_is_reasked_then_missing(tmp_path: Path) -> None:
     # a missing rating does not end the course
     assert meta["course_status"] == "complete" and value["session_3"] == 70.0
     assert audit.ratings_coerced == 0 and audit.reasons == {"truncated": 1}
-    FIGURES["truncated_rating"] = audit.figures()
+    print("\nfigures truncated_rating:", audit.figures())  # shown with -s
 
 
 def test_empty_and_error_rating_replies_are_not_shown_back(tmp_path: Path) -> None:
@@ -274,7 +273,7 @@ def test_empty_llm_candidate_is_not_rated(tmp_path: Path) -> None:
     assert len(recorder.of("client")) == 2 * len(log.samples)
     assert [s for s in log.results.scores if s.name == "llm"][0].unscored_samples == len(log.samples)
     assert audit.reasons == {"upstream_failed": len(log.samples)}
-    FIGURES["exp2_empty_llm"] = audit.figures()
+    print("\nfigures exp2_empty_llm:", audit.figures())  # shown with -s
 
 
 def test_failed_critique_leaves_revised_unrated(tmp_path: Path) -> None:
@@ -288,7 +287,7 @@ def test_failed_critique_leaves_revised_unrated(tmp_path: Path) -> None:
     assert not [c for c in recorder.of("therapist") if "supervisor critiqued" in c.last_user]  # no revision asked
     assert len(recorder.of("expert")) == 1  # context length: not re-asked
     assert score.metadata["critique"] == ""
-    FIGURES["exp2_failed_critique"] = audit.figures()
+    print("\nfigures exp2_failed_critique:", audit.figures())  # shown with -s
 
 
 def test_audit_detects_coercion_and_error_text(tmp_path: Path) -> None:
@@ -305,13 +304,3 @@ def test_audit_detects_coercion_and_error_text(tmp_path: Path) -> None:
     assert audit_log(log).transcripts_with_error_text == 1
     score.value["session_1"] = float("nan")
     assert audit_log(log).unexplained >= 1
-
-
-def test_zz_print_figures() -> None:
-    """Sum of the figures above (run with -s to see them)."""
-    total: dict[str, int] = {}
-    for figures in FIGURES.values():
-        for key in ("samples", "ratings", "ratings_coerced", "transcripts_with_error_text", "samples_lost"):
-            total[key] = total.get(key, 0) + figures[key]
-    print("\nfault figures (mock roles):", total, FIGURES)
-    assert total.get("ratings_coerced", 0) == 0 and total.get("transcripts_with_error_text", 0) == 0
