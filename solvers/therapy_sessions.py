@@ -175,9 +175,14 @@ def readable_dialogue(
         last = records[-1].session
         first_missing = ended.after_session + 1
         missing = f"session {first_missing}" if first_missing == last else f"sessions {first_missing}-{last}"
+        where = (
+            f"in session {first_missing}, before it was complete"
+            if any(r.status == "failed" for r in records)
+            else f"after session {ended.after_session}"
+        )
         messages.append(
             ChatMessageUser(
-                content=f"[Course ended after session {ended.after_session}: the {ended.role} call {ended.step} "
+                content=f"[Course ended {where}: the {ended.role} call {ended.step} "
                 f"gave no usable reply ({ended.reason}: {ended.detail}). No rating for {missing}.]"
             )
         )

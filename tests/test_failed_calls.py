@@ -110,7 +110,8 @@ def test_empty_client_turn_ends_the_course(tmp_path: Path) -> None:
     assert [(t["session"], t["speaker"]) for t in turns][-1] == (2, "therapist")
     # the readable chat says where and why the course ended
     last = sample.messages[-1].text
-    assert last.startswith("[Course ended after session 1: the client call session_2_turn_1") and "empty_reply" in last
+    assert last.startswith("[Course ended in session 2, before it was complete: the client call session_2_turn_1")
+    assert "empty_reply" in last
     assert "sessions 2-4" in last
     assert audit.samples_lost == 1 and audit.reasons == {"empty_reply": 1, "not_held": 4}  # final and gain follow session 4
     print("\nfigures empty_client_turn:", audit.figures())  # shown with -s
@@ -149,6 +150,7 @@ def test_empty_expert_feedback_ends_the_course_not_the_condition(tmp_path: Path)
     assert meta["missing_reasons"]["session_2"].startswith("not_held: the course ended after session 1")
     # the condition never silently became `none`: no session was held without its feedback
     assert not [c for c in recorder.of("therapist") if "Session 2 begins" in c.text]
+    assert log.samples[0].messages[-1].text.startswith("[Course ended after session 1: the expert call session_1_feedback")
     assert audit.reasons == {"not_held": 5}
     print("\nfigures empty_expert_feedback:", audit.figures())  # shown with -s
 

@@ -73,7 +73,7 @@ def test_iterative_feedback_empty_turn_and_truncated_rating(tmp_path: Path) -> N
     # the course stopped: no session-2 rating, no session 3
     assert server.calls_by_role["rating"] == 3 and server.calls_by_role["expert"] == 1
     assert all(t["text"].strip() for t in sample.store["TherapyCourse:turns"])
-    assert "[Course ended after session 1" in sample.messages[-1].text
+    assert "[Course ended in session 2, before it was complete" in sample.messages[-1].text
     print("\nfigures:", audit.figures(), "injected:", dict(server.injected))
 
 
@@ -125,4 +125,22 @@ def test_human_comparison_empty_llm_and_context_length_critique(tmp_path: Path) 
     assert server.calls_by_role["rating"] == 5
     assert server.injected == {"empty": 9, "context_length": 1}
     assert audit.samples_lost == 3 and audit.reasons == {"upstream_failed": 4}
+    print("\nfigures:", audit.figures(), "injected:", dict(server.injected))
+
+
+def test_iterative_feedback_error_text_reasked_and_empty_feedback(tmp_path: Path) -> None:
+    schedule = [
+        # an error body delivered as a 200 completion: not a turn; the re-ask gets a real one
+        Fault("text", role="therapist", calls=[1], text='{"object": "error", "message": "Internal server error", "code": 500}'),
+        Fault("empty", role="expert"),  # the Expert never answers
+    ]
+    log, server, audit = run(iterative_feedback(condition="expert", sessions=2, turns=1), schedule, tmp_path, limit=1)
+    [sample] = log.samples
+    meta = sample.scores["client_satisfaction"].metadata
+    assert server.calls_by_role["therapist"] == 2  # session 1 only: the re-ask; no session 2 without feedback
+    assert sample.scores["client_satisfaction"].value["session_1"] == 64.0
+    assert meta["ended"]["reason"] == "empty_reply" and meta["ended"]["role"] == "expert"
+    assert meta["missing_reasons"]["session_2"].startswith("not_held: ")
+    assert meta["sessions"][0]["feedback_failure"]["raw"] == ["", "", ""]
+    assert server.injected == {"text": 1, "empty": 3}
     print("\nfigures:", audit.figures(), "injected:", dict(server.injected))
