@@ -48,6 +48,7 @@ from typing import Any, Literal
 
 from psysim.fake_server import (
     FakeOpenAIServer,
+    _text,
     add_server_arguments,
     is_rating_request,
     role_of,
@@ -75,6 +76,7 @@ class Fault:
             ``role`` (over all requests when ``role`` is None), retries included: with
             ``calls=[3]`` the 3rd call fails and its retry (the 4th) is answered normally.
             None: every matching call.
+        contains: Only requests whose messages contain this text (e.g. a persona's name).
         when: Further condition ``when(n, role, body) -> bool`` with ``n`` the call number as
             for ``calls`` (in-process only).
         times: Inject at most this many times (None: no limit).
@@ -87,6 +89,7 @@ class Fault:
     kind: FaultKind
     role: str | None = None
     calls: Sequence[int] | None = None
+    contains: str | None = None
     when: Callable[[int, str, dict[str, Any]], bool] | None = field(default=None, repr=False)
     times: int | None = None
     text: str | None = None
@@ -166,6 +169,7 @@ class FaultServer(FakeOpenAIServer):
     def fault_for(self, body: dict[str, Any], index: int) -> Fault | None:
         """The fault to inject into the ``index``-th request (and record it), or None."""
         role = request_role(body)
+        prompt = "\n".join(_text(m.get("content")) for m in body["messages"])
         with self._fault_lock:
             self.calls_by_role[role] += 1
             role_call = self.calls_by_role[role]
@@ -174,6 +178,8 @@ class FaultServer(FakeOpenAIServer):
                     continue
                 n = index if fault.role is None else role_call
                 if fault.calls is not None and n not in fault.calls:
+                    continue
+                if fault.contains is not None and fault.contains not in prompt:
                     continue
                 if fault.times is not None and self._times[i] >= fault.times:
                     continue
