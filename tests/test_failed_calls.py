@@ -29,8 +29,9 @@ VLLM_CONTEXT_ERROR = (
 )
 
 
-def run_course(tmp_path: Path, recorder: Recorder, condition: str = "expert", sessions: int = 4, turns: int = 2, **role_fns):
-    task = iterative_feedback(condition=condition, sessions=sessions, turns=turns)
+def run_course(tmp_path: Path, recorder: Recorder, condition: str = "expert", sessions: int = 4, turns: int = 2,
+               task_args: dict | None = None, **role_fns):
+    task = iterative_feedback(condition=condition, sessions=sessions, turns=turns, **(task_args or {}))
     [log] = eval(task, model=main_model(recorder), model_roles=roles(recorder, **role_fns), limit=1,
                  log_dir=str(tmp_path / "logs"), display="none")
     assert log.status == "success", log.error
@@ -153,6 +154,16 @@ def test_empty_expert_feedback_ends_the_course_not_the_condition(tmp_path: Path)
     assert log.samples[0].messages[-1].text.startswith("[Course ended after session 1: the expert call session_1_feedback")
     assert audit.reasons == {"not_held": 5}
     print("\nfigures empty_expert_feedback:", audit.figures())  # shown with -s
+
+
+def test_max_reply_attempts_bounds_the_reasks(tmp_path: Path) -> None:
+    recorder = Recorder()
+    log, _ = run_course(tmp_path, recorder, sessions=2, task_args={"max_reply_attempts": 1}, expert=lambda call: "")
+    assert len(recorder.of("expert")) == 1
+    assert log.samples[0].scores["client_satisfaction"].metadata["sessions"][0]["feedback_failure"]["attempts"] == 1
+    recorder = Recorder()
+    run_course(tmp_path / "five", recorder, sessions=2, task_args={"max_reply_attempts": 5}, expert=lambda call: "")
+    assert len(recorder.of("expert")) == 5
 
 
 @pytest.mark.parametrize("stop_reason", ["model_length", "stop"])
