@@ -1,20 +1,29 @@
-"""Role model calls with per-call sampling settings and a record of truncated replies.
+"""Role model calls with per-call sampling settings, bounded re-asking and a record of stops.
 
 Inspect's ``--temperature``/``--seed`` reach only the main model, so every role call here
-carries its own :class:`GenerateConfig`. A call that stops for context length comes back as
-``stop_reason == "model_length"`` (not an exception): it is recorded on the sample.
+carries its own :class:`GenerateConfig`. A reply that is not a reply (empty, a server error
+message, a context-length stop: see :mod:`psysim.failed_calls`) is never returned as text: the
+call is asked again, up to ``max_reply_attempts`` in all, and then raises :class:`CallFailed`.
+A context-length failure is not re-asked (the same prompt cannot fit the next time either).
 """
 
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, get_model
 from pydantic import BaseModel
 
+from psysim.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS, CallFailed, FailureRecord, reply_fault
+
 ROLES = ("therapist", "client", "expert")
 """The model roles; bind all three (even to one model) so the log labels every call's role."""
 TRUNCATING_STOPS = ("model_length", "max_tokens")
+REASK_SEED_STEP = 100_000
+"""A re-ask of the same prompt uses ``seed + REASK_SEED_STEP * (attempt - 1)``: with the same
+seed a seeded server would return the same empty reply again; with this offset the re-ask is
+still reproducible and never reuses another epoch's seed (``seed + epoch``)."""
 
 
 class StopRecord(BaseModel):
@@ -30,16 +39,45 @@ class CallSettings(BaseModel):
 
     temperature: float | None = None
     seed: int | None = None
+    max_reply_attempts: int = DEFAULT_MAX_REPLY_ATTEMPTS
+    """Attempts per call before it is recorded as failed (first ask plus re-asks)."""
 
     @classmethod
-    def for_epoch(cls, temperature: float | None, seed: int | None, epoch: int) -> "CallSettings":
+    def for_epoch(
+        cls,
+        temperature: float | None,
+        seed: int | None,
+        epoch: int,
+        max_reply_attempts: int = DEFAULT_MAX_REPLY_ATTEMPTS,
+    ) -> "CallSettings":
         """Per-epoch seed ``seed + epoch``: runs differ from each other, each is reproducible."""
-        return cls(temperature=temperature, seed=None if seed is None else seed + epoch)
+        return cls(
+            temperature=temperature,
+            seed=None if seed is None else seed + epoch,
+            max_reply_attempts=max_reply_attempts,
+        )
 
     def config(self, max_tokens: int | None = None, **extra: object) -> GenerateConfig:
         return GenerateConfig(
             temperature=self.temperature, seed=self.seed, max_tokens=max_tokens, **extra
         )
+
+
+async def generate_once(
+    role: str, messages: list[ChatMessage], config: GenerateConfig, *, step: str, stops: list[StopRecord]
+) -> ModelOutput:
+    """One call to the model bound to ``role``; a :class:`StopRecord` if it did not end naturally."""
+    output = await get_model(role=role).generate(messages, config=config)
+    if output.stop_reason in TRUNCATING_STOPS:
+        stops.append(StopRecord(role=role, step=step, stop_reason=output.stop_reason))
+    return output
+
+
+def reask_config(config: GenerateConfig, attempt: int) -> GenerateConfig:
+    """``config`` for attempt ``attempt`` (1-based) of the same prompt (see REASK_SEED_STEP)."""
+    if attempt == 1 or config.seed is None:
+        return config
+    return config.merge(GenerateConfig(seed=config.seed + REASK_SEED_STEP * (attempt - 1)))
 
 
 async def generate_reply(
@@ -49,12 +87,36 @@ async def generate_reply(
     *,
     step: str,
     stops: list[StopRecord],
+    max_attempts: int = DEFAULT_MAX_REPLY_ATTEMPTS,
+    clean: Callable[[str], str] = str.strip,
 ) -> tuple[str, ModelOutput]:
-    """One reply from the model bound to ``role``; a :class:`StopRecord` if it was cut short."""
-    output = await get_model(role=role).generate(messages, config=config)
-    if output.stop_reason in TRUNCATING_STOPS:
-        stops.append(StopRecord(role=role, step=step, stop_reason=output.stop_reason))
-    return output.completion.strip(), output
+    """A usable reply from the model bound to ``role`` (cleaned text and the output).
+
+    An unusable reply (:func:`psysim.failed_calls.reply_fault`, or nothing left after
+    ``clean``, e.g. a bare speaker label) is dropped and the same prompt asked again, up to
+    ``max_attempts`` in all; a context-length failure ends the attempts at once.
+
+    Raises:
+        CallFailed: no usable reply; its record holds the reason code and every raw reply.
+    """
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be >= 1; got {max_attempts}")
+    raw: list[str] = []
+    for attempt in range(1, max_attempts + 1):
+        attempt_step = step if attempt == 1 else f"{step}_attempt_{attempt}"
+        output = await generate_once(role, messages, reask_config(config, attempt), step=attempt_step, stops=stops)
+        raw.append(output.completion)
+        fault = reply_fault(output)
+        text = clean(output.completion) if fault is None else ""
+        if fault is None and text.strip():
+            return text.strip(), output
+        code, detail = fault or ("empty_reply", "the reply was empty once its speaker label or quotes were removed")
+        if code == "context_length" or attempt == max_attempts:
+            raise CallFailed(
+                FailureRecord(code=code, role=role, step=step, detail=f"{detail} (attempt {attempt} of {max_attempts})",
+                              raw=raw, attempts=attempt)
+            )
+    raise AssertionError("unreachable")
 
 
 def strip_speaker_label(text: str, label: str) -> str:

@@ -1,8 +1,8 @@
 """Client ratings on a 0-100 scale: structured output, a strict parser, bounded re-asking.
 
 A reply that cannot be read as one number in 0-100 after ``max_attempts`` is recorded as
-missing (``value is None``) together with every raw reply; it is never clamped, rounded into
-range or replaced by a default.
+missing (``value is None``) with a reason code and every raw reply; it is never clamped,
+rounded into range or replaced by a default.
 
 How the schema is requested depends on the serving engine (measured, see the README):
 ``json_schema`` is OpenAI's ``response_format`` (vLLM enforces it by guided decoding);
@@ -12,7 +12,6 @@ How the schema is requested depends on the serving engine (measured, see the REA
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Literal
 
@@ -29,7 +28,8 @@ from inspect_ai.model import (
 from inspect_ai.util import json_schema
 from pydantic import BaseModel, Field
 
-from psysim.generation import StopRecord, generate_reply
+from psysim.failed_calls import reply_fault
+from psysim.generation import StopRecord, generate_once, reask_config
 from psysim.prompts import prompt
 
 RatingFormat = Literal["auto", "json_schema", "json_object", "text"]
@@ -56,8 +56,11 @@ class RatingResult(BaseModel):
 
     value: float | None
     """The rating, or None when missing."""
+    code: str | None = None
+    """Reason code when missing (``psysim.failed_calls``): ``rating_unparsed``, ``truncated``,
+    ``empty_reply``, ``error_text`` or ``context_length``; None when it parsed."""
     error: str | None = None
-    """Why the rating is missing (None when it parsed)."""
+    """Why the rating is missing, in words (None when it parsed)."""
     raw: list[str] = Field(default_factory=list)
     """Every reply received, in order."""
     attempts: int = 0
@@ -66,6 +69,11 @@ class RatingResult(BaseModel):
     @property
     def missing(self) -> bool:
         return self.value is None
+
+    @property
+    def reason(self) -> str | None:
+        """``"<code>: <detail>"`` when missing (the ``missing_reasons`` form), else None."""
+        return None if self.value is not None else f"{self.code}: {self.error}"
 
 
 def resolve_rating_format(rating_format: str, model: Model) -> str:
@@ -92,25 +100,84 @@ def rating_config(base: GenerateConfig, rating_format: str) -> GenerateConfig:
 
 
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL | re.IGNORECASE)
+# Numbers are read wide (sign, fraction, exponent) and judged by _whole_number, so that a
+# malformed number is rejected with its reason rather than skipped or rounded.
+_NUMBER = r"(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)"
 _BARE = re.compile(
-    r"^(?:(?:rating|satisfaction)\s*[:=]?\s*)?(-?\d+(?:\.\d+)?)\s*(?:/\s*100|out of 100|%)?\s*\.?$",
+    rf"^(?:(?:rating|satisfaction)\s*[:=]?\s*)?{_NUMBER}\s*(?:/\s*100|out of 100|%)?\s*\.?$",
     re.IGNORECASE,
 )
 # "Rating: 65", "**Rating:** 65", "- rating = 65/100" (markdown around the label is allowed)
 _LABELLED_LINE = re.compile(
-    r"^[\s*_#>-]*rating[\s*_]*[:=][\s*_]*(-?\d+(?:\.\d+)?)[\s*_]*(?:/\s*100|out of 100)?[\s*_.]*$",
+    rf"^[\s*_#>-]*rating[\s*_]*[:=][\s*_]*{_NUMBER}[\s*_]*(?:/\s*100|out of 100)?[\s*_.]*$",
     re.IGNORECASE,
 )
 _EMBEDDED_JSON = re.compile(r"\{[^{}]*\}")
+# A rating as written: a whole number without sign or leading zeros, optionally with ".0".
+_WHOLE = re.compile(r"(0|[1-9]\d*)(?:\.0)?")
+
+
+class _Literal(str):
+    """A number exactly as written in the reply (JSON numbers are kept as text, never floats)."""
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key.lower() in seen:  # {"rating": 85, "rating": 20}: json would silently keep 20
+            raise _DuplicateKey(key)
+        seen.add(key.lower())
+    return dict(pairs)
+
+
+def _loads(text: str) -> object:
+    return json.loads(
+        text,
+        object_pairs_hook=_no_duplicate_keys,
+        parse_int=_Literal,
+        parse_float=_Literal,
+        parse_constant=_Literal,  # NaN, Infinity
+    )
+
+
+def _whole_number(literal: str) -> int | str:
+    """The rating written as ``literal``, or the reason it is not a rating (judged on the text)."""
+    if re.fullmatch(r"-0+(?:\.0+)?", literal):
+        return f"negative zero: {literal} is not a rating"
+    if literal.startswith("-") and re.fullmatch(_NUMBER, literal):
+        return f"out of range: {literal} is not within {RATING_MIN}-{RATING_MAX}"
+    if re.search(r"[eE]", literal) and re.fullmatch(_NUMBER, literal):
+        return f"exponent not accepted: {literal} (a rating is a whole number written out)"
+    whole = _WHOLE.fullmatch(literal)
+    if whole is None:
+        if re.fullmatch(r"\d+\.0+", literal):
+            return f"not written as a whole number: {literal} (only a single trailing .0 is accepted)"
+        if re.fullmatch(r"\d+\.\d+", literal):
+            return f"not a whole number: {literal}"
+        if re.fullmatch(r"\d+", literal):
+            return f"leading zero not accepted: {literal}"
+        return f"not a number: {literal}"
+    value = int(whole.group(1))
+    if not RATING_MIN <= value <= RATING_MAX:
+        return f"out of range: {literal} is not within {RATING_MIN}-{RATING_MAX}"
+    return value
 
 
 def parse_rating(text: str) -> tuple[float | None, str | None]:
     """Read one rating from ``text``; return ``(value, None)`` or ``(None, reason)``.
 
     Accepted: a JSON object ``{"rating": n}`` (optionally in a code fence or as the only JSON
-    object in the reply), a bare number (``72``, ``72/100``), or lines labelled ``Rating: n``
-    (any case, markdown allowed) that all give the same n; other numbers in prose are ignored.
-    Anything ambiguous, fractional or outside 0-100 is rejected.
+    object with a ``rating`` in the reply), a bare number (``72``, ``72/100``), or lines
+    labelled ``Rating: n`` (any case, markdown allowed) or holding only a number, that all give
+    the same n; other numbers in prose are ignored. ``n`` is a whole number 0-100 written out (``70.0`` is accepted as 70).
+    Rejected: anything ambiguous (several different ratings, a JSON object with a duplicate
+    key), a fraction, an exponent, a sign on zero, a leading zero, or a value outside 0-100.
+    The number is judged as written, never through a float (``99.99999999999999999`` is a
+    fraction even though it rounds to 100 as a float).
     """
     stripped = text.strip()
     if not stripped:
@@ -119,50 +186,61 @@ def parse_rating(text: str) -> tuple[float | None, str | None]:
     if fenced:
         stripped = fenced.group(1).strip()
 
-    candidates: list[object] = []
+    candidates: list[_Literal | str] = []  # number literals, or problems (plain str)
     try:
-        candidates = [_rating_from_json(json.loads(stripped))]
+        candidates = [_rating_from_json(_loads(stripped))]
+    except _DuplicateKey as duplicate:
+        return None, f"ambiguous: JSON object has the key {str(duplicate)!r} more than once"
     except json.JSONDecodeError:
         bare = _BARE.match(stripped)
         if bare:
-            candidates = [float(bare.group(1))]
+            candidates = [_Literal(bare.group(1))]
         else:
             for line in stripped.splitlines():
-                labelled = _LABELLED_LINE.match(line.strip())
+                # a line that is only a (labelled) number is a candidate: "0\n{"rating": 1}" is ambiguous
+                labelled = _LABELLED_LINE.match(line.strip()) or _BARE.match(line.strip())
                 if labelled:
-                    candidates.append(float(labelled.group(1)))
+                    candidates.append(_Literal(labelled.group(1)))
             for blob in _EMBEDDED_JSON.findall(stripped):
                 try:
-                    candidates.append(_rating_from_json(json.loads(blob)))
+                    data = _loads(blob)
+                except _DuplicateKey as duplicate:
+                    return None, f"ambiguous: JSON object has the key {str(duplicate)!r} more than once"
                 except json.JSONDecodeError:
                     continue
+                found = _rating_from_json(data)
+                # other JSON objects in prose are not ratings; a 'rating' that is not a number is a problem
+                if isinstance(found, _Literal) or "'rating' is not a number" in found:
+                    candidates.append(found)
 
-    numbers = [c for c in candidates if isinstance(c, float)]
-    problems = [c for c in candidates if isinstance(c, str)]
-    if not numbers:
-        return None, problems[0] if problems else "no rating found in reply"
-    if len(set(numbers)) > 1:
-        return None, f"ambiguous: several ratings in reply ({', '.join(f'{n:g}' for n in numbers)})"
-    value = numbers[0]
-    if not (RATING_MIN <= value <= RATING_MAX) or math.isnan(value):
-        return None, f"out of range: {value:g} is not within {RATING_MIN}-{RATING_MAX}"
-    if not value.is_integer():  # the scale is whole numbers; 0.7 may well mean a 0-1 scale
-        return None, f"not a whole number: {value:g}"
-    return value, None
+    literals = [c for c in candidates if isinstance(c, _Literal)]
+    problems = [c for c in candidates if not isinstance(c, _Literal)]
+    if not candidates:
+        return None, "no rating found in reply"
+    if problems:
+        return None, problems[0]
+    judged = [_whole_number(literal) for literal in literals]
+    bad = [j for j in judged if isinstance(j, str)]
+    if bad:
+        return None, bad[0]
+    values = sorted(set(j for j in judged if isinstance(j, int)))
+    if len(values) > 1:
+        return None, f"ambiguous: several ratings in reply ({', '.join(map(str, values))})"
+    return float(values[0]), None
 
 
-def _rating_from_json(data: object) -> float | str:
-    if isinstance(data, (int, float)) and not isinstance(data, bool):
-        return float(data)  # a bare number such as "72" is valid JSON too
+def _rating_from_json(data: object) -> _Literal | str:
+    if isinstance(data, _Literal):
+        return data  # a bare number such as "72" is valid JSON too
     if not isinstance(data, dict):
         return "JSON reply is not an object"
     keys = {key.lower(): key for key in data}
     if "rating" not in keys:
         return "JSON reply has no 'rating' field"
     value = data[keys["rating"]]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not isinstance(value, _Literal):  # true/false, strings, lists, null
         return f"'rating' is not a number: {value!r}"
-    return float(value)
+    return value
 
 
 async def ask_rating(
@@ -175,29 +253,48 @@ async def ask_rating(
     step: str,
     stops: list[StopRecord],
 ) -> RatingResult:
-    """Ask the model bound to ``role`` for a rating, re-asking after unreadable replies
-    (``rating.yaml: reask``, which names the problem with the previous reply).
-    A reply cut off by the context length ends the attempts at once: re-asking would only
-    make the prompt longer.
+    """Ask the model bound to ``role`` for a rating, up to ``max_attempts`` times.
+
+    - A reply that is not a reply (empty, a server error message: :func:`reply_fault`) is
+      dropped and the same prompt asked again.
+    - A reply cut at the token cap (``truncated``) or one the parser rejects
+      (``rating_unparsed``) is shown back with a re-ask that names the problem
+      (``rating.yaml: reask``); a cut reply is never parsed ("Rating: 7" may have been "75").
+    - A context-length failure ends the attempts at once: re-asking would only make the
+      prompt longer.
+
+    Every attempt uses ``reask_config`` (a distinct, reproducible seed). If no attempt gives a
+    rating the result is missing, with the code and detail of the last attempt and every raw reply.
     """
     fmt = resolve_rating_format(rating_format, get_model(role=role))
     config = rating_config(base_config.merge(GenerateConfig(max_tokens=RATING_MAX_TOKENS)), fmt)
     conversation = list(messages)
     result = RatingResult(value=None, format=fmt)
     for attempt in range(1, max_attempts + 1):
-        text, output = await generate_reply(role, conversation, config, step=f"{step}_attempt_{attempt}", stops=stops)
+        output = await generate_once(
+            role, conversation, reask_config(config, attempt), step=f"{step}_attempt_{attempt}", stops=stops
+        )
         result.raw.append(output.completion)
         result.attempts = attempt
-        if output.stop_reason == "model_length":
-            result.error = "model_length: the rating prompt exceeds the model's context window"
-            return result
-        value, error = parse_rating(text)
-        if value is not None:
-            result.value, result.error = value, None
-            return result
-        result.error = error
+        fault = reply_fault(output)
+        if fault is not None:
+            result.code, result.error = fault
+            if result.code == "context_length":
+                return result
+            continue  # not shown back: an empty or error message is not the client's reply
+        if output.stop_reason == "max_tokens":
+            result.code = "truncated"
+            result.error = "the reply was cut at its token cap (stop_reason=max_tokens)"
+            problem = "it was cut off before it ended"
+        else:
+            value, error = parse_rating(output.completion)
+            if value is not None:
+                result.value, result.code, result.error = value, None, None
+                return result
+            result.code, result.error = "rating_unparsed", error or "unreadable reply"
+            problem = result.error
         conversation += [
             ChatMessageAssistant(content=output.completion),
-            ChatMessageUser(content=prompt("rating", "reask", error=error or "unreadable reply")),
+            ChatMessageUser(content=prompt("rating", "reask", error=problem)),
         ]
     return result

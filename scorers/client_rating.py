@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
@@ -28,7 +30,10 @@ def client_rating(
 
     One rating call per response: the prompts differ only in the response text, so the client
     cannot tell which response is the human one. The calls are independent and run
-    concurrently. Raw replies, errors, candidates and critique go to metadata.
+    concurrently. A candidate the solver could not produce is not rated: NaN, with its
+    ``upstream_failed`` reason. ``Score.metadata["missing_reasons"]`` maps every NaN key to
+    ``"<code>: <detail>"``; raw replies, errors, candidates, failed calls and critique go to
+    metadata too.
     """
 
     async def score(state: TaskState, target: Target) -> Score:
@@ -36,25 +41,38 @@ def client_rating(
         record = store_as(Comparison)
         call = CallSettings.for_epoch(temperature, seed, state.epoch)
         stops: list[StopRecord] = []
+        rated = [kind for kind in RESPONSE_TYPES if kind in record.candidates]
         results = await collect(
             *(
                 rate_response(snippet, record.candidates[kind], kind, call, rating_format, max_attempts, stops)
-                for kind in RESPONSE_TYPES
+                for kind in rated
             )
         )
-        ratings = dict(zip(RESPONSE_TYPES, results))
-        value = {kind: float("nan") if r.value is None else r.value for kind, r in ratings.items()}
+        ratings: dict[str, RatingResult | None] = {kind: None for kind in RESPONSE_TYPES}
+        ratings.update(zip(rated, results))
+        value: dict[str, float] = {}
+        missing_reasons: dict[str, str] = {}
+        for kind, result in ratings.items():
+            value[kind] = float("nan") if result is None or result.value is None else result.value
+            if result is None:
+                missing_reasons[kind] = record.unavailable.get(
+                    kind, f"upstream_failed: the {kind} response is not in the sample store"
+                )
+            elif result.value is None:
+                missing_reasons[kind] = result.reason or "rating_unparsed"
         return Score(
             value=value,
             answer=record.candidates.get("llm", ""),
             explanation=", ".join(
-                f"{kind}={'missing' if r.value is None else f'{r.value:g}'}" for kind, r in ratings.items()
+                f"{kind}={'missing' if math.isnan(v) else f'{v:g}'}" for kind, v in value.items()
             ),
             metadata={
                 "candidates": record.candidates,
                 "critique": record.critique,
                 "reviser": record.reviser,
-                "ratings": {kind: r.model_dump() for kind, r in ratings.items()},
+                "missing_reasons": missing_reasons,
+                "failures": [f.model_dump() for f in record.failures],
+                "ratings": {kind: None if r is None else r.model_dump() for kind, r in ratings.items()},
                 "stops": [s.model_dump() for s in [*record.stops, *stops]],
                 "transcript_id": snippet.transcript_id,
                 "client_id": snippet.client_id,

@@ -30,7 +30,11 @@ async def client_turn(
     max_tokens: int,
     stops: list[StopRecord],
 ) -> str:
-    """Next client utterance; the client remembers all earlier sessions."""
+    """Next client utterance; the client remembers all earlier sessions.
+
+    Raises:
+        CallFailed: no usable reply within ``call.max_reply_attempts`` (psysim.failed_calls).
+    """
     dialogue = as_messages(session_so_far, perspective="client")
     cue = prompt("client", "turn_cue", name=persona.name)
     dialogue[-1] = ChatMessageUser(content=f"{dialogue[-1].text}\n\n{cue}")  # the therapist's latest turn
@@ -41,8 +45,10 @@ async def client_turn(
         call.config(max_tokens=max_tokens),
         step=f"session_{session}_turn_{len(session_so_far) // 2 + 1}",
         stops=stops,
+        max_attempts=call.max_reply_attempts,
+        clean=lambda reply: strip_speaker_label(reply, "Client"),
     )
-    return strip_speaker_label(text, "Client")
+    return text
 
 
 async def client_satisfaction_rating(

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from inspect_ai.util import StoreModel
 from pydantic import BaseModel, Field
 
+from psysim.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS, FailureRecord
 from psysim.generation import StopRecord
 from psysim.transcript import Turn
+
+SessionStatus = Literal["complete", "failed", "not_held"]
+CourseStatus = Literal["running", "complete", "ended_early"]
 
 
 class CourseSettings(BaseModel):
@@ -24,29 +30,69 @@ class CourseSettings(BaseModel):
     feedback_max_tokens: int
     temperature: float | None
     seed: int | None
+    max_reply_attempts: int = DEFAULT_MAX_REPLY_ATTEMPTS
 
 
 class SessionRecord(BaseModel):
-    """What happened in one session, as saved in the log's sample store."""
+    """What happened in one session, as saved in the log's sample store.
+
+    ``status``: ``complete`` (all turns held; the rating may still be missing, see
+    ``rating_code``), ``failed`` (a turn failed: ``failure`` says which call and why) or
+    ``not_held`` (the course ended before it: ``failure`` has code ``not_held`` and names the cause).
+    """
 
     session: int
+    status: SessionStatus = "complete"
+    failure: FailureRecord | None = None
+    """Why this session is not complete (None when it is)."""
     feedback_given: str | None = None
     """Feedback the therapist read before this session (None in session 1 and under `none`)."""
     rating: float | None = None
+    rating_code: str | None = None
+    """Reason code when the rating is missing (``rating_unparsed``, ``truncated``, ...)."""
     rating_error: str | None = None
     rating_raw: list[str] = Field(default_factory=list)
     rating_attempts: int = 0
     rating_format: str = ""
     feedback_after: str | None = None
     """Feedback produced after this session for the next one."""
+    feedback_failure: FailureRecord | None = None
+    """The feedback call after this session failed (the course ended after this session)."""
+
+    @property
+    def missing_reason(self) -> str | None:
+        """``"<code>: <detail>"`` when this session has no rating, else None."""
+        if self.failure is not None:
+            return self.failure.reason
+        if self.rating is None:
+            return f"{self.rating_code or 'rating_unparsed'}: {self.rating_error}"
+        return None
+
+
+class CourseEnd(BaseModel):
+    """Where and why a course ended early (``Score.metadata["ended"]`` in the shared contract)."""
+
+    after_session: int
+    """The last complete session (0 if session 1 failed)."""
+    reason: str
+    """The failure code of the call that ended the course."""
+    role: str
+    step: str
+    detail: str
 
 
 class TherapyCourse(StoreModel):
-    """Per-sample store: the canonical transcript and one record per session."""
+    """Per-sample store: the canonical transcript, one record per session and the course status.
+
+    ``turns`` holds every turn actually said, including those of a failed session before its
+    failing call (never an empty or error reply); filter by the session's ``status``.
+    """
 
     condition: str = ""
     persona_id: str = ""
     seed: int | None = None
+    status: CourseStatus = "running"
+    ended: CourseEnd | None = None
     turns: list[Turn] = Field(default_factory=list)
     sessions: list[SessionRecord] = Field(default_factory=list)
     stops: list[StopRecord] = Field(default_factory=list)

@@ -17,7 +17,13 @@ async def expert_feedback(
     max_tokens: int,
     stops: list[StopRecord],
 ) -> str:
-    """Feedback for the therapist on ``session`` (the full dialogue of that session)."""
+    """Feedback for the therapist on ``session`` (the full dialogue of that session).
+
+    Raises:
+        CallFailed: no usable reply within ``call.max_reply_attempts``; the session loop then
+            ends the course (a session without the feedback its condition promises is not
+            that condition's session).
+    """
     messages = [
         ChatMessageSystem(content=prompt("expert", "system", guidelines=guidelines)),
         ChatMessageUser(
@@ -30,5 +36,6 @@ async def expert_feedback(
         call.config(max_tokens=max_tokens),
         step=f"session_{session}_feedback",
         stops=stops,
+        max_attempts=call.max_reply_attempts,
     )
     return text

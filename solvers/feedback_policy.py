@@ -1,6 +1,7 @@
 """Feedback conditions: what the therapist reads before the next session.
 
-A new condition is one function added to ``FEEDBACK_POLICIES``.
+A new condition is one function added to ``FEEDBACK_POLICIES``. A policy that calls a model
+lets :class:`psysim.failed_calls.CallFailed` propagate: the session loop ends the course.
 """
 
 from __future__ import annotations

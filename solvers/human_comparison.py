@@ -5,9 +5,15 @@ alone. ``revised`` comes from two calls: the Expert critiques the human response
 guidelines, then the reviser (the therapist role by default) rewrites the human response from
 that critique. The ``llm`` call and the critique/revision chain are independent and run
 concurrently.
+
+A call with no usable reply (:mod:`psysim.failed_calls`) leaves its candidate unproduced: it is
+recorded in ``Comparison.failures`` and ``Comparison.unavailable`` and not rated; a failed
+critique leaves ``revised`` unproduced too. The other candidates are still produced and rated.
 """
 
 from __future__ import annotations
+
+from typing import Awaitable
 
 from inspect_ai.model import (
     ChatMessage,
@@ -19,6 +25,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.util import StoreModel, collect, store_as
 from pydantic import BaseModel, Field
 
+from psysim.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS, CallFailed, FailureRecord
 from psysim.generation import CallSettings, StopRecord, generate_reply, strip_speaker_label
 from psysim.prompts import prompt
 from psysim.snippets import Snippet
@@ -35,14 +42,20 @@ class ComparisonSettings(BaseModel):
     seed: int | None
     response_max_tokens: int
     critique_max_tokens: int
+    max_reply_attempts: int = DEFAULT_MAX_REPLY_ATTEMPTS
 
 
 class Comparison(StoreModel):
-    """Per-sample store: candidates, the critique behind the revision, truncated calls."""
+    """Per-sample store: candidates, the critique behind the revision, failed and truncated calls."""
 
     candidates: dict[str, str] = Field(default_factory=dict)
+    """The candidates produced (a failed one is absent, see ``unavailable``)."""
     critique: str = ""
     reviser: str = ""
+    failures: list[FailureRecord] = Field(default_factory=list)
+    """Every call that gave no usable reply (code, role, step, raw replies)."""
+    unavailable: dict[str, str] = Field(default_factory=dict)
+    """Candidate kind -> ``"upstream_failed: ..."`` for each candidate not produced."""
     stops: list[StopRecord] = Field(default_factory=list)
 
 
@@ -54,19 +67,37 @@ def topic_of(snippet: Snippet) -> str:
 def candidate_responses(settings: ComparisonSettings) -> Solver:
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         snippet = Snippet.model_validate(state.metadata["snippet"])
-        call = CallSettings.for_epoch(settings.temperature, settings.seed, state.epoch)
+        call = CallSettings.for_epoch(settings.temperature, settings.seed, state.epoch, settings.max_reply_attempts)
         stops: list[StopRecord] = []
-        llm, (critique, revised) = await collect(
-            llm_response(snippet, call, settings, stops),
-            expert_revision(snippet, call, settings, stops),
+        (llm, llm_failure), (critique, revised, revision_failure) = await collect(
+            _or_failure(llm_response(snippet, call, settings, stops)),
+            revision_chain(snippet, call, settings, stops),
         )
         record = store_as(Comparison)
-        record.candidates = {"human": snippet.human_response, "llm": llm, "revised": revised}
+        candidates = {"human": snippet.human_response}
+        unavailable: dict[str, str] = {}
+        failures = [f for f in (llm_failure, revision_failure) if f is not None]
+        for kind, text, failure in (("llm", llm, llm_failure), ("revised", revised, revision_failure)):
+            if text is not None:
+                candidates[kind] = text
+            elif failure is not None:
+                unavailable[kind] = (
+                    f"upstream_failed: the {kind} response was not produced: {failure.role} call "
+                    f"{failure.step} failed ({failure.reason})"
+                )
+        record.candidates, record.unavailable, record.failures = candidates, unavailable, failures
         record.critique, record.reviser, record.stops = critique, settings.reviser, stops
-        state.messages = readable_comparison(snippet, record.candidates, critique)
+        state.messages = readable_comparison(snippet, candidates, critique, unavailable)
         return state
 
     return solve
+
+
+async def _or_failure(reply: Awaitable[str]) -> tuple[str | None, FailureRecord | None]:
+    try:
+        return await reply, None
+    except CallFailed as failed:
+        return None, failed.failure
 
 
 async def llm_response(
@@ -86,29 +117,48 @@ async def llm_response(
         *context,
     ]
     text, _ = await generate_reply(
-        "therapist", messages, call.config(max_tokens=settings.response_max_tokens), step="llm_response", stops=stops
+        "therapist", messages, call.config(max_tokens=settings.response_max_tokens), step="llm_response",
+        stops=stops, max_attempts=call.max_reply_attempts, clean=lambda reply: strip_speaker_label(reply, "Therapist"),
     )
-    return strip_speaker_label(text, "Therapist")
+    return text
 
 
-async def expert_revision(
+async def revision_chain(
     snippet: Snippet, call: CallSettings, settings: ComparisonSettings, stops: list[StopRecord]
-) -> tuple[str, str]:
-    """(critique, revised response): the Expert critiques the human turn, the reviser rewrites it."""
-    transcript = format_dialogue(list(snippet.context))
-    topic = topic_of(snippet)
-    critique, _ = await generate_reply(
+) -> tuple[str, str | None, FailureRecord | None]:
+    """``(critique, revised, failure)``: the Expert critiques the human turn, the reviser
+    rewrites it. A failed critique means no revision is asked (``critique`` is then "")."""
+    critique, failure = await _or_failure(expert_critique(snippet, call, settings, stops))
+    if critique is None:
+        return "", None, failure
+    revised, failure = await _or_failure(revise(snippet, critique, call, settings, stops))
+    return critique, revised, failure
+
+
+async def expert_critique(
+    snippet: Snippet, call: CallSettings, settings: ComparisonSettings, stops: list[StopRecord]
+) -> str:
+    """The Expert's critique of the human response against the guidelines (no rewrite)."""
+    text, _ = await generate_reply(
         "expert",
         [
             ChatMessageSystem(content=prompt("expert", "system", guidelines=settings.guidelines)),
             ChatMessageUser(
-                content=prompt("expert", "critique_user", transcript=transcript,
-                               response=snippet.human_response, topic=topic)
+                content=prompt("expert", "critique_user", transcript=format_dialogue(list(snippet.context)),
+                               response=snippet.human_response, topic=topic_of(snippet))
             ),
         ],
         call.config(max_tokens=settings.critique_max_tokens),
-        step="critique", stops=stops,
+        step="critique", stops=stops, max_attempts=call.max_reply_attempts,
     )
+    return text
+
+
+async def revise(
+    snippet: Snippet, critique: str, call: CallSettings, settings: ComparisonSettings, stops: list[StopRecord]
+) -> str:
+    """The reviser's rewrite of the human response from ``critique``."""
+    topic = topic_of(snippet)
     reviser_system = (
         prompt("therapist", "continue_system", topic=topic)
         if settings.reviser == "therapist"
@@ -119,18 +169,23 @@ async def expert_revision(
         [
             ChatMessageSystem(content=reviser_system),
             ChatMessageUser(
-                content=prompt("therapist", "revise_user", transcript=transcript,
+                content=prompt("therapist", "revise_user", transcript=format_dialogue(list(snippet.context)),
                                response=snippet.human_response, critique=critique, topic=topic)
             ),
         ],
         call.config(max_tokens=settings.response_max_tokens),
-        step="revision", stops=stops,
+        step="revision", stops=stops, max_attempts=call.max_reply_attempts,
+        clean=lambda reply: strip_speaker_label(reply, "Therapist").strip('"'),
     )
-    return critique, strip_speaker_label(revised, "Therapist").strip('"')
+    return revised
 
 
-def readable_comparison(snippet: Snippet, candidates: dict[str, str], critique: str) -> list[ChatMessage]:
-    """The context (therapist as assistant, client as user) and the candidates, for inspect view."""
+def readable_comparison(
+    snippet: Snippet, candidates: dict[str, str], critique: str, unavailable: dict[str, str] | None = None
+) -> list[ChatMessage]:
+    """The context (therapist as assistant, client as user) and the candidates, for inspect view
+    (a candidate not produced is a bracketed note with its reason code, never a response)."""
+    unavailable = unavailable or {}
     head = (
         f"Snippet {snippet.id}: transcript {snippet.transcript_id}, client {snippet.client_id}, "
         f"{len(snippet.context)} context turns"
@@ -139,7 +194,11 @@ def readable_comparison(snippet: Snippet, candidates: dict[str, str], critique: 
     )
     messages: list[ChatMessage] = [ChatMessageSystem(content=head)]
     messages += as_messages(list(snippet.context), perspective="therapist")
-    messages.append(ChatMessageUser(content=f"[Expert critique of the human response]\n{critique}"))
+    if critique:
+        messages.append(ChatMessageUser(content=f"[Expert critique of the human response]\n{critique}"))
     for kind in RESPONSE_TYPES:
-        messages.append(ChatMessageAssistant(content=f"[{kind} response] {candidates[kind]}"))
+        if kind in candidates:
+            messages.append(ChatMessageAssistant(content=f"[{kind} response] {candidates[kind]}"))
+        else:
+            messages.append(ChatMessageUser(content=f"[{kind} response not produced: {unavailable.get(kind, 'unknown')}; not rated]"))
     return messages

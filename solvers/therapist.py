@@ -18,7 +18,11 @@ async def therapist_turn(
     max_tokens: int,
     stops: list[StopRecord],
 ) -> str:
-    """Next therapist utterance, given this session so far, the previous session and feedback."""
+    """Next therapist utterance, given this session so far, the previous session and feedback.
+
+    Raises:
+        CallFailed: no usable reply within ``call.max_reply_attempts`` (psysim.failed_calls).
+    """
     system = prompt(
         "therapist",
         "system",
@@ -39,5 +43,7 @@ async def therapist_turn(
         call.config(max_tokens=max_tokens),
         step=f"session_{session}_turn_{len(session_so_far) // 2 + 1}",
         stops=stops,
+        max_attempts=call.max_reply_attempts,
+        clean=lambda reply: strip_speaker_label(reply, "Therapist"),
     )
-    return strip_speaker_label(text, "Therapist")
+    return text

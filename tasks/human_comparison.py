@@ -11,6 +11,7 @@ from __future__ import annotations
 from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset
 
+from psysim.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS
 from psysim.prompts import DEFAULT_GUIDELINES, text_or_file
 from psysim.rating import RATING_FORMATS
 from psysim.shortfall import take_at_most
@@ -41,6 +42,7 @@ def human_comparison(
     reviser: str = "therapist",
     rating_format: str = "auto",
     max_rating_attempts: int = 3,
+    max_reply_attempts: int = DEFAULT_MAX_REPLY_ATTEMPTS,
     response_max_tokens: int = 300,
     critique_max_tokens: int = 400,
 ) -> Task:
@@ -68,6 +70,9 @@ def human_comparison(
             (default) or ``expert``.
         rating_format: ``auto``, ``json_schema``, ``json_object`` or ``text`` (see README).
         max_rating_attempts: Times the client is asked before a rating is recorded as missing.
+        max_reply_attempts: Times the LLM response, the critique or the revision is asked when
+            the reply is empty or an error message, before that candidate is recorded as failed
+            (and not rated); default 3 (the first ask and 2 re-asks).
         response_max_tokens: Max tokens of the LLM response and the revision.
         critique_max_tokens: Max tokens of the Expert's critique.
     """
@@ -82,6 +87,7 @@ def human_comparison(
         ("min_words", min_words, 1, False),
         ("context_turns", context_turns, 1, True),
         ("max_rating_attempts", max_rating_attempts, 1, False),
+        ("max_reply_attempts", max_reply_attempts, 1, False),
         ("response_max_tokens", response_max_tokens, 1, False),
         ("critique_max_tokens", critique_max_tokens, 1, False),
     ):
@@ -105,6 +111,7 @@ def human_comparison(
         seed=seed,
         response_max_tokens=response_max_tokens,
         critique_max_tokens=critique_max_tokens,
+        max_reply_attempts=max_reply_attempts,
     )
     return Task(
         dataset=MemoryDataset(snippet_samples(chosen), name="transcript_snippets"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from inspect_ai import Task, task
 
+from psysim.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS
 from psysim.personas import persona_dataset
 from psysim.prompts import DEFAULT_GENERIC_FEEDBACK, DEFAULT_GUIDELINES, text_or_file
 from psysim.rating import RATING_FORMATS
@@ -37,6 +38,7 @@ def iterative_feedback(
     generic_feedback: str | None = None,
     rating_format: str = "auto",
     max_rating_attempts: int = 3,
+    max_reply_attempts: int = DEFAULT_MAX_REPLY_ATTEMPTS,
     seed: int | None = 0,
     turn_max_tokens: int = DEFAULT_TURN_MAX_TOKENS,
     feedback_max_tokens: int = DEFAULT_FEEDBACK_MAX_TOKENS,
@@ -58,6 +60,9 @@ def iterative_feedback(
         rating_format: ``auto``, ``json_schema`` (OpenAI/vLLM structured output),
             ``json_object`` (llama-cpp-python server) or ``text`` (prompt + strict parser).
         max_rating_attempts: Times the client is asked before a rating is recorded as missing.
+        max_reply_attempts: Times a therapist/client turn or the Expert's feedback is asked
+            when the reply is empty or an error message, before the call is recorded as
+            failed and the course ends (default 3: the first ask and 2 re-asks).
         seed: Base seed; each epoch uses ``seed + epoch``. ``None`` for no seed.
         turn_max_tokens: Max tokens of one therapist or client turn.
         feedback_max_tokens: Max tokens of the Expert's feedback.
@@ -70,6 +75,7 @@ def iterative_feedback(
         ("sessions", sessions, 1),
         ("turns", turns, 1),
         ("max_rating_attempts", max_rating_attempts, 1),
+        ("max_reply_attempts", max_reply_attempts, 1),
         ("turn_max_tokens", turn_max_tokens, 1),
         ("feedback_max_tokens", feedback_max_tokens, 1),
     ):
@@ -93,6 +99,7 @@ def iterative_feedback(
         feedback_max_tokens=feedback_max_tokens,
         temperature=float(temperature),
         seed=seed,
+        max_reply_attempts=max_reply_attempts,
     )
     return Task(
         dataset=persona_dataset(personas),

@@ -19,6 +19,7 @@ from mock_roles import RATING_MARKER, Call, Recorder, main_model, mock_role, ses
 from psysim.analysis import UnknownTaskError, read_frames
 from psysim.analysis.cli import main as report_main
 from psysim.analysis.stats import experiment1_tests, experiment2_tests
+from psysim.generation import REASK_SEED_STEP
 from tasks.human_comparison import human_comparison
 from tasks.iterative_feedback import iterative_feedback
 
@@ -38,7 +39,7 @@ def exp1_client(call: Call) -> str:
     first_user = next(m.text for m in call.messages if m.role == "user")
     k = session_of(call)
     persona = zlib.crc32(call.system.encode()) % 7
-    if MISSING_NAME in call.system and k == 2 and call.config.seed == 2:
+    if MISSING_NAME in call.system and k == 2 and call.config.seed % REASK_SEED_STEP == 2:  # every attempt of run 2
         return "I would rather not put a number on it."
     expert_turns = first_user.count("EXPERT-STYLE")
     generic_turns = first_user.count("GENERIC-STYLE")

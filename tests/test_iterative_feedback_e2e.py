@@ -198,8 +198,11 @@ def test_model_length_stop_is_recorded(tmp_path: Path) -> None:
     log = run(tmp_path, recorder, "none", sessions=1, client=client_replier(rating))
     meta = log.samples[0].scores["client_satisfaction"].metadata
     assert meta["sessions"][0]["rating"] is None
-    assert meta["sessions"][0]["rating_error"].startswith("model_length")
+    assert meta["sessions"][0]["rating_code"] == "context_length"
+    assert "model_length" in meta["sessions"][0]["rating_error"]
+    assert meta["missing_reasons"]["session_1"].startswith("context_length: ")
     assert meta["sessions"][0]["rating_attempts"] == 1  # re-asking would only grow the prompt
+    assert meta["course_status"] == "complete"  # a missing rating does not end the course
     assert {"role": "client", "step": "session_1_rating_attempt_1", "stop_reason": "model_length"} in meta["stops"]
 
 

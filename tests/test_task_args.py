@@ -19,6 +19,8 @@ from tasks.iterative_feedback import iterative_feedback
         ({"temperature": -0.1}, "temperature must be a number >= 0"),
         ({"rating_format": "xml"}, "rating_format must be one of"),
         ({"max_rating_attempts": 0}, "max_rating_attempts must be an integer >= 1"),
+        ({"max_reply_attempts": 0}, "max_reply_attempts must be an integer >= 1"),
+        ({"max_reply_attempts": True}, "max_reply_attempts must be an integer >= 1"),
         ({"generic_feedback": "  "}, "empty text"),
     ],
 )
@@ -46,3 +48,12 @@ def test_mistyped_guidelines_path_is_an_error_not_the_guidelines() -> None:
     with pytest.raises(ValueError, match="file not found"):
         iterative_feedback(guidelines="guidelines.txt")
     iterative_feedback(generic_feedback="Be warmer and/or slower.")  # text with a slash is text
+
+
+def test_max_reply_attempts_on_both_tasks() -> None:
+    from tasks.human_comparison import human_comparison
+
+    with pytest.raises(ValueError, match="max_reply_attempts must be an integer >= 1"):
+        human_comparison(max_reply_attempts=0)
+    assert human_comparison(snippets=1, max_reply_attempts=1).solver is not None
+    assert iterative_feedback(max_reply_attempts=5).solver is not None

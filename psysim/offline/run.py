@@ -108,11 +108,13 @@ def inspect_log(log: Any, report: RunReport) -> None:
         meta = score.metadata or {}
         if report.experiment == "iterative_feedback":
             sessions = meta.get("sessions", [])
+            reasons = meta.get("missing_reasons", {})
             for record in sessions:
                 report.ratings += 1
                 report.first_try += record["rating_attempts"] == 1 and record["rating"] is not None
                 if record["rating"] is None:
-                    report.problems.append(f"sample {sample.id} session {record['session']}: rating missing ({record['rating_error']})")
+                    reason = reasons.get(f"session_{record['session']}", record["rating_error"])
+                    report.problems.append(f"sample {sample.id} session {record['session']}: rating missing ({reason})")
             for before, after in zip(sessions, sessions[1:]):
                 feedback = before.get("feedback_after")
                 if not feedback or after.get("feedback_given") != feedback:
@@ -120,11 +122,13 @@ def inspect_log(log: Any, report: RunReport) -> None:
                 elif not _therapist_saw(sample, feedback):
                     report.problems.append(f"sample {sample.id}: feedback missing from the therapist's prompt in session {after['session']}")
         else:
+            reasons = meta.get("missing_reasons", {})
             for kind, rating in meta.get("ratings", {}).items():
                 report.ratings += 1
-                report.first_try += rating["attempts"] == 1 and rating["value"] is not None
-                if rating["value"] is None:
-                    report.problems.append(f"sample {sample.id} {kind}: rating missing ({rating['error']})")
+                report.first_try += rating is not None and rating["attempts"] == 1 and rating["value"] is not None
+                if rating is None or rating["value"] is None:
+                    reason = reasons.get(kind, rating["error"] if rating else "not rated")
+                    report.problems.append(f"sample {sample.id} {kind}: rating missing ({reason})")
 
 
 def _therapist_saw(sample: Any, feedback: str) -> bool:

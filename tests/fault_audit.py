@@ -1,0 +1,94 @@
+"""Audit a finished log for faults that turned into results (issue 9's figures).
+
+- ``ratings_coerced``: a numeric rating in a score whose raw reply does not parse, by the
+  strict parser, to exactly that value, or whose call was cut short (``truncated``), or a
+  numeric rating for a session or candidate that was not held/produced.
+- ``transcripts_with_error_text``: samples whose transcript (canonical turns, the readable
+  ``state.messages``, Experiment 2 candidates, or any prompt sent to a model) contains a known
+  server error phrasing.
+- ``samples_lost`` / ``reasons``: samples with NaN values, and their ``missing_reasons``;
+  ``unexplained``: NaN keys without a reason (must be 0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from psysim.failed_calls import contains_error_text
+from psysim.rating import parse_rating
+
+
+@dataclass
+class Audit:
+    samples: int = 0
+    ratings: int = 0
+    ratings_coerced: int = 0
+    transcripts_with_error_text: int = 0
+    samples_lost: int = 0
+    unexplained: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def figures(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _coerced(value: float, rating: dict[str, Any] | None, raw_key: str = "raw") -> bool:
+    if rating is None:
+        return True  # a number where nothing was rated
+    raw = rating.get(raw_key) or []
+    if not raw:
+        return True
+    parsed, _ = parse_rating(raw[-1])
+    return parsed != value
+
+
+def _model_texts(sample: Any) -> list[str]:
+    texts: list[str] = []
+    for event in sample.events:
+        if event.event == "model":
+            texts += [m.text for m in event.input]
+    return texts
+
+
+def audit_log(log: Any) -> Audit:
+    """Count the figures over every sample of ``log`` (an EvalLog read with its samples)."""
+    audit = Audit()
+    for sample in log.samples or []:
+        audit.samples += 1
+        [score] = sample.scores.values()
+        meta = score.metadata or {}
+        value: dict[str, float] = score.value
+        reasons: dict[str, str] = meta.get("missing_reasons", {})
+        texts = [m.text for m in sample.messages] + _model_texts(sample)
+        nan_keys = [k for k, v in value.items() if isinstance(v, float) and math.isnan(v)]
+        if "sessions" in meta:  # Experiment 1
+            texts += [t["text"] for t in (sample.store.get("TherapyCourse:turns") or [])]
+            for record in meta["sessions"]:
+                key = f"session_{record['session']}"
+                if not math.isnan(value[key]):
+                    audit.ratings += 1
+                    held = record.get("status", "complete") == "complete"
+                    cut = record.get("rating_code") == "truncated"
+                    if not held or cut or _coerced(value[key], record, "rating_raw"):
+                        audit.ratings_coerced += 1
+        else:  # Experiment 2
+            texts += list(meta.get("candidates", {}).values())
+            for kind, rating in meta.get("ratings", {}).items():
+                if not math.isnan(value[kind]):
+                    audit.ratings += 1
+                    if kind not in meta.get("candidates", {}) or _coerced(value[kind], rating):
+                        audit.ratings_coerced += 1
+        if any(contains_error_text(t) for t in texts):
+            audit.transcripts_with_error_text += 1
+        if nan_keys:
+            audit.samples_lost += 1
+        for key in nan_keys:
+            reason = reasons.get(key)
+            if not reason:
+                audit.unexplained += 1
+                continue
+            code = reason.split(":", 1)[0]
+            audit.reasons[code] = audit.reasons.get(code, 0) + 1
+    return audit
