@@ -79,12 +79,20 @@ def tests_table(results: list[TestResult]) -> str:
 
 
 def not_testable_lines(results: list[TestResult]) -> list[str]:
-    """One bullet per reason, listing the tests it applies to."""
-    by_reason: dict[str, list[str]] = {}
+    """One bullet per reason; a contrast whose every test fails for that reason is named once."""
+    per_contrast: dict[tuple[str, str], int] = {}
+    for r in results:
+        per_contrast[(r.a, r.b)] = per_contrast.get((r.a, r.b), 0) + 1
+    by_reason: dict[str, dict[tuple[str, str], list[str]]] = {}
     for r in results:
         if r.status == NOT_TESTABLE:
-            by_reason.setdefault(r.reason, []).append(f"{r.a} vs {r.b}, {r.measure}, {r.test} ({r.role})")
-    return [f"- not testable: {reason}: " + "; ".join(tests) for reason, tests in by_reason.items()]
+            by_reason.setdefault(r.reason, {}).setdefault((r.a, r.b), []).append(f"{r.measure}, {r.test} ({r.role})")
+    lines = []
+    for reason, contrasts in by_reason.items():
+        parts = [f"{a} vs {b} (all {len(tests)} tests)" if len(tests) == per_contrast[(a, b)] else
+                 f"{a} vs {b}: " + "; ".join(tests) for (a, b), tests in contrasts.items()]
+        lines.append(f"- not testable: {reason}: " + " | ".join(parts))
+    return lines
 
 
 def result_sentence(r: TestResult, unit_word: str = "") -> str:
