@@ -129,6 +129,15 @@ def exp1_files(directory: Path) -> list[Path]:
     return [log_of(directory, "iterative_feedback", c) for c in ("expert", "none", "generic")]
 
 
+@pytest.fixture(scope="module")
+def exp1_statistics(log_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """statistics.csv of the three clean Experiment 1 logs alone: the reference for log-rule tests."""
+    base = tmp_path_factory.mktemp("clean")
+    rc, _, statistics = report(subset(log_dir, base / "logs", exp1_files(log_dir)), base / "r")
+    assert rc == 0
+    return statistics
+
+
 def test_exp1_frame_matches_the_logs(log_dir: Path) -> None:
     frames = read_frames(log_dir)
     exp1 = frames.exp1
@@ -314,8 +323,8 @@ def test_experiment_1_beside_a_one_snippet_experiment_2(log_dir: Path, tmp_path:
     assert "Experiment 2 primary [mockllm/model]: revised vs human, rating (paired t-test): not testable" in summary
 
 
-def test_corrupt_file_is_named_and_skipped(log_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    clean = subset(log_dir, tmp_path / "clean", exp1_files(log_dir))
+def test_corrupt_file_is_named_and_skipped(log_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                           exp1_statistics: pd.DataFrame) -> None:
     directory = subset(log_dir, tmp_path / "logs", exp1_files(log_dir))
     bad = directory / "2026-01-01T00-00-00-00-00_iterative-feedback_corrupt.eval"
     bad.write_bytes(b"PK\x03\x04 this is not a zip archive")
@@ -324,8 +333,7 @@ def test_corrupt_file_is_named_and_skipped(log_dir: Path, tmp_path: Path, capsys
     assert bad.name in capsys.readouterr().err
     assert f"**skipped, unreadable**: `{bad.name}`" in summary
     assert summary.index(bad.name) < summary.index("## Summary")
-    _, _, reference = report(clean, tmp_path / "r0")
-    pd.testing.assert_frame_equal(statistics, reference)  # the other logs give exactly the same result
+    pd.testing.assert_frame_equal(statistics, exp1_statistics)  # the other logs give exactly the same result
     only_bad = tmp_path / "only-bad"
     only_bad.mkdir()
     (only_bad / bad.name).write_bytes(bad.read_bytes())
@@ -333,8 +341,7 @@ def test_corrupt_file_is_named_and_skipped(log_dir: Path, tmp_path: Path, capsys
     assert bad.name in capsys.readouterr().err
 
 
-def test_errored_and_retried_logs_are_one_series(log_dir: Path, tmp_path: Path) -> None:
-    clean = subset(log_dir, tmp_path / "clean", exp1_files(log_dir))
+def test_errored_and_retried_logs_are_one_series(log_dir: Path, tmp_path: Path, exp1_statistics: pd.DataFrame) -> None:
     directory = subset(log_dir, tmp_path / "logs", exp1_files(log_dir))
     expert = log_of(log_dir, "iterative_feedback", "expert")
     # what eval_set leaves after a retry: the failed attempt (earlier, one sample) beside its successful retry
@@ -343,8 +350,7 @@ def test_errored_and_retried_logs_are_one_series(log_dir: Path, tmp_path: Path) 
     rc, summary, statistics = report(directory, tmp_path / "r")
     assert rc == 0
     assert "**superseded**: `2020-01-01T00-00-00-00-00_iterative-feedback_errored.eval` (status error; error: RuntimeError: provider down)" in summary
-    _, _, reference = report(clean, tmp_path / "r0")
-    pd.testing.assert_frame_equal(statistics, reference)  # not pooled: same statistics as without it
+    pd.testing.assert_frame_equal(statistics, exp1_statistics)  # not pooled: same statistics as without it
     assert read_frames(directory).exp1.groupby("condition")["run"].nunique()["expert"] == EPOCHS
     # a deliberate second complete run of the same series is kept, as separate runs
     copy_log(expert, directory / "2099-01-01T00-00-00-00-00_iterative-feedback_again.eval",

@@ -20,7 +20,7 @@ from psysim.analysis.figures import sessions_figure
 from psysim.analysis.frames import EXP1_TASK, Frames, run_summary
 from psysim.analysis.mixed import MixedFit, MixedSettings, fit_exp1_mixed
 from psysim.analysis.paper_values import for_task
-from psysim.analysis.render import ci, fmt, fmt_df, fmt_p, p_phrase, markdown_table, not_testable_lines, result_sentence, tests_table
+from psysim.analysis.render import ci, fmt, fmt_df, fmt_p, p_phrase, markdown_table, not_testable_lines, result_sentence, render_tests
 from psysim.analysis.section import ReportOptions, Section, SectionResult
 from psysim.analysis.stats import (
     DESCRIPTIVE, NOT_TESTABLE, PAPER, PRIMARY, SECONDARY, Estimate, TestResult, apply_holm, mean_ci, not_testable,
@@ -239,13 +239,13 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
 
 def _tests_lines(tests: list[TestResult]) -> list[str]:
     lines = ["Tests (the primary, then secondary with Holm-adjusted p):", "",
-             tests_table([t for t in tests if t.role in (PRIMARY, SECONDARY)]), "",
+             render_tests([t for t in tests if t.role in (PRIMARY, SECONDARY)]), "",
              "Descriptive only (not corrected, not in the summary): Welch over persona-runs treats the runs of "
              "one persona as independent (pseudo-replication).", "",
-             tests_table([t for t in tests if t.role == DESCRIPTIVE]), "",
+             render_tests([t for t in tests if t.role == DESCRIPTIVE]), "",
              "The paper's apparent unit (paired over the session means, df = sessions - 1; shown for the paper "
              "comparison, not recommended: it ignores persona and run variation):", "",
-             tests_table([t for t in tests if t.role == PAPER]), ""]
+             render_tests([t for t in tests if t.role == PAPER]), ""]
     untestable = not_testable_lines(tests)
     if untestable:
         lines += ["Not testable (each with the reason):", "", *untestable, ""]

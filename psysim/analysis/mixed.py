@@ -224,7 +224,7 @@ def _fit(data: pd.DataFrame, settings: MixedSettings) -> MixedFit:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model = smf.mixedlm(formula, d, groups="_group", re_formula="0", vc_formula=vc or None, use_sparse=True)
+            model = smf.mixedlm(formula, d, groups="_group", re_formula="0", vc_formula=vc or None, use_sparse=False)
             result = model.fit(reml=True, method=["lbfgs", "powell"])
     except Exception as ex:  # singular designs and optimiser failures: say so, do not crash
         fit.reason = f"the model could not be fitted ({type(ex).__name__}: {ex})"

@@ -58,7 +58,7 @@ def markdown_table(frame: pd.DataFrame, empty: str = "_no rows_") -> str:
     return "\n".join([header, rule, *body])
 
 
-def tests_table(results: list[TestResult]) -> str:
+def render_tests(results: list[TestResult]) -> str:
     """Testable rows as a table (primary first)."""
     rows = [r for r in results if r.status != NOT_TESTABLE]
     rows.sort(key=lambda r: r.role != "primary")
