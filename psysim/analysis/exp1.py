@@ -260,7 +260,7 @@ def _mixed_lines(fit: MixedFit, options: ReportOptions) -> list[str]:
         f"'{fit.reference}', session counted from 0 at session 1; {fit.n_obs} ratings ({fit.n_missing} missing, "
         f"left out), {fit.n_personas} personas, {fit.n_runs} runs. 95% CIs and p from a cluster bootstrap over "
         f"personas and runs ({options.bootstrap} resamples, seed {options.seed}; t with df = {fit.cluster_df}).", "",
-        markdown_table(fit.fixed_effects()), "",
+        markdown_table(fit.fixed_effects().assign(p=lambda f: f["p"].map(fmt_p))), "",
         "Random intercepts (variance): " + ", ".join(f"{k} {fmt(v)}" for k, v in fit.components.items()) + ".",
     ]
     lines += [f"Left out: {name} ({why})." for name, why in fit.omitted.items()]
