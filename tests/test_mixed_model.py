@@ -23,7 +23,6 @@ def test_balanced_fixed_effects_equal_the_closed_form() -> None:
     runs = run_summary(data)
     slopes = runs.groupby("condition")["slope"].mean()
     assert fit.contrast(fit.vector("expert", "none", None)).estimate == pytest.approx(slopes["expert"] - slopes["none"], abs=1e-6)
-    intercepts = data[data["session"] == 1].groupby("condition")["rating"].mean() - 0  # noqa: F841
     per_pr = data.groupby(["condition", "persona", "run"]).apply(
         lambda g: np.polyfit(g["session"] - 1, g["rating"], 1)[1], include_groups=False).groupby("condition").mean()
     assert fit.contrast(fit.vector("generic", "none", 1)).estimate == pytest.approx(per_pr["generic"] - per_pr["none"], abs=1e-6)
