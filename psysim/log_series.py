@@ -153,8 +153,13 @@ def read_headers(log_dir: str | Path) -> tuple[list[LogEntry], list[Unreadable]]
             header = read_eval_log(info, header_only=True)
             entries.append(LogEntry(path=info.name, header=header, key=series_key(header)))
         except Exception as ex:  # a corrupt or truncated file must not stop the others
-            unreadable.append(Unreadable(info.name, f"{type(ex).__name__}: {str(ex).splitlines()[0] if str(ex) else ''}"))
+            unreadable.append(Unreadable(info.name, _why(ex)))
     return entries, unreadable
+
+
+def _why(ex: Exception) -> str:
+    first = str(ex).splitlines()[0] if str(ex) else ""
+    return f"not a readable Inspect log ({type(ex).__name__}: {first})"
 
 
 def select_logs(entries: Iterable[LogEntry], unreadable: Iterable[Unreadable] = ()) -> LogSelection:
