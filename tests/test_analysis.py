@@ -402,6 +402,10 @@ def test_missing_reasons_are_counted_by_code(log_dir: Path, tmp_path: Path) -> N
         score = sample.scores["client_satisfaction"]
         score.value["session_3"] = float("nan")
         score.metadata["missing_reasons"] = {"session_3": code}
+        if code.startswith("context_length"):  # the course ended after session 2 (the contract's shape)
+            score.metadata["course_status"] = "ended_early"
+            score.metadata["ended"] = {"after_session": 2, "reason": "context_length", "role": "client",
+                                       "step": "turn", "detail": "prompt too long"}
 
     copy_log(log_of(log_dir, "iterative_feedback", "expert"), directory / "expert.eval", edit_sample=drop_session_3)
     rc, summary, _ = report(directory, tmp_path / "r")
@@ -411,3 +415,8 @@ def test_missing_reasons_are_counted_by_code(log_dir: Path, tmp_path: Path) -> N
     assert counts == {"context_length": 2, "empty_reply": 1, "unrecorded": 1} or counts.get("context_length") == 2
     assert "| mockllm/model | expert | context_length | 2 |" in summary
     assert "| mockllm/model | expert | empty_reply | 1 |" in summary
+    endings = summary[summary.index("Courses that ended early, by reason"):].split("\n\n")[1]
+    assert endings.splitlines()[2:] == ["| mockllm/model | expert | context_length | 2 |"]
+    overview = summary[summary.index("| setting | condition | runs"):].split("\n\n")[0].splitlines()
+    expert_row = next(line for line in overview if "| expert |" in line).split("|")
+    assert expert_row[overview[0].split("|").index(" ended early ")].strip() == "2"

@@ -182,6 +182,16 @@ def missing_by_reason(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return (missing.groupby([*by, "reason"]).size().rename("missing ratings").reset_index())
 
 
+def ended_by_reason(exp1: pd.DataFrame) -> pd.DataFrame:
+    """Persona-runs whose course ended early, counted by the reason code of ``Score.metadata["ended"]``."""
+    per = exp1.drop_duplicates(["setting", "condition", "persona", "run"])
+    per = per[per["course_status"] == "ended_early"]
+    if per.empty:
+        return pd.DataFrame(columns=["setting", "condition", "reason", "persona-runs"])
+    per = per.assign(reason=per["ended_reason"].replace("", "unrecorded"))
+    return per.groupby(["setting", "condition", "reason"]).size().rename("persona-runs").reset_index()
+
+
 def _incomplete_runs(data: pd.DataFrame) -> list[str]:
     counts = data.groupby(["condition", "run"])["persona"].nunique()
     full = data["persona"].nunique()
@@ -206,6 +216,10 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
     reasons = missing_by_reason(exp1, ["setting", "condition"])
     lines += ["Missing ratings by reason (excluded from every statistic, never imputed):", "",
               markdown_table(reasons, empty="_no missing ratings_"), ""]
+    endings = ended_by_reason(exp1)
+    if not endings.empty:
+        lines += ["Courses that ended early, by reason (their later sessions are missing as `not_held`):", "",
+                  markdown_table(endings), ""]
     fixed_tables, components_tables = [], []
     for setting, data in exp1.groupby("setting", sort=True):
         fit = fit_exp1_mixed(data, MixedSettings(bootstrap=options.bootstrap, seed=options.seed, reference=REFERENCE))

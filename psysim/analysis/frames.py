@@ -41,7 +41,7 @@ class UnknownTaskError(ValueError):
 
 
 EXP1_COLUMNS = ["setting", "condition", "persona", "run", "eval_id", "epoch", "session", "sessions", "rating",
-                "missing", "reason", "course_status", "baseline"]
+                "missing", "reason", "course_status", "ended_reason", "baseline"]
 EXP2_COLUMNS = ["setting", "snippet", "run", "eval_id", "epoch", "response_type", "rating", "missing", "reason"]
 
 
@@ -192,6 +192,8 @@ def exp1_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
         value, metadata = _score(entry, summary, "client_satisfaction")
         reasons = metadata.get("missing_reasons") or {}
         scored = any(k.startswith("session_") for k in value)
+        ended = metadata.get("ended")
+        ended_reason = reason_code(ended.get("reason", "")) if isinstance(ended, dict) else ""
         for session in range(1, planned + 1):
             key = f"session_{session}"
             rating = _rating(value.get(key))
@@ -205,7 +207,7 @@ def exp1_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
                 "run": f"{entry.eval_id}:{summary.epoch}", "eval_id": entry.eval_id, "epoch": int(summary.epoch),
                 "session": session, "sessions": planned, "rating": rating, "missing": missing, "reason": reason,
                 "course_status": metadata.get("course_status", "") if scored else "not_scored",
-                "baseline": baseline,
+                "ended_reason": ended_reason, "baseline": baseline,
             })
     # Samples the log planned but never wrote (a cancelled or crashed run) are not invented:
     # the report counts them from the log header as not run.
