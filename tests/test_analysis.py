@@ -420,3 +420,31 @@ def test_missing_reasons_are_counted_by_code(log_dir: Path, tmp_path: Path) -> N
     overview = summary[summary.index("| setting | condition | runs"):].split("\n\n")[0].splitlines()
     expert_row = next(line for line in overview if "| expert |" in line).split("|")
     assert expert_row[overview[0].split("|").index(" ended early ")].strip() == "2"
+
+
+def test_primary_option_and_bad_options(log_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = subset(log_dir, tmp_path / "logs", exp1_files(log_dir))
+    rc, summary, statistics = report(directory, tmp_path / "r", "--primary", "iterative_feedback=expert-vs-generic:final")
+    assert rc == 0
+    primary = statistics[statistics["role"] == "primary"]
+    assert primary[["a", "b", "measure", "test"]].values.tolist() == [
+        ["expert", "generic", "final-session rating", "mixed model, cluster bootstrap"]]
+    # the former primary is now a secondary test with a Holm-adjusted p
+    former = statistics[(statistics["a"] == "expert") & (statistics["b"] == "none") & (statistics["test"] == "mixed model, cluster bootstrap")
+                        & (statistics["measure"] == "change per session")].iloc[0]
+    assert former["role"] == "secondary" and former["p_holm"] >= former["p"]
+    for bad in (["--primary", "iterative_feedback=expert-none"], ["--primary", "nosuchtask=a-vs-b"], ["--primary", "x"]):
+        assert report_main([str(directory), "-o", str(tmp_path / "bad"), *FAST, *bad]) == 2
+        assert "primary" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()  # nothing half written
+
+    # an unexpected failure inside the report is a message and exit 1, never a traceback
+    from psysim.analysis.sections import SECTIONS
+
+    def broken(frames, options):  # noqa: ANN001, ANN202
+        raise RuntimeError("section exploded")
+
+    monkeypatch.setattr(SECTIONS["iterative_feedback"], "build", broken)
+    assert report_main([str(directory), "-o", str(tmp_path / "r3"), *FAST]) == 1
+    assert "unexpected failure" in capsys.readouterr().err
