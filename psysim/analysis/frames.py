@@ -198,10 +198,7 @@ def exp1_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
             key = f"session_{session}"
             rating = _rating(value.get(key))
             missing = math.isnan(rating)
-            reason = ""
-            if missing:
-                reason = reason_code(reasons[key]) if isinstance(reasons, dict) and key in reasons else (
-                    NO_REASON if scored else reason_code(_sample_failure(summary)))
+            reason = _missing_reason(key, reasons, scored, summary) if missing else ""
             rows.append({
                 "setting": setting, "condition": condition, "persona": str(summary.id),
                 "run": f"{entry.eval_id}:{summary.epoch}", "eval_id": entry.eval_id, "epoch": int(summary.epoch),
@@ -214,6 +211,15 @@ def exp1_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
     return rows
 
 
+def _missing_reason(key: str, reasons: object, scored: bool, summary: EvalSampleSummary) -> str:
+    """The reason code of a missing value: the scorer's ``missing_reasons`` entry; else
+    ``NO_REASON`` for a scored sample (a log from before reasons were recorded), or why the
+    sample has no score at all."""
+    if isinstance(reasons, dict) and key in reasons:
+        return reason_code(reasons[key])
+    return NO_REASON if scored else reason_code(_sample_failure(summary))
+
+
 def exp2_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str) -> list[dict[str, Any]]:
     rows = []
     for summary in summaries:
@@ -223,10 +229,7 @@ def exp2_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
         for kind in RESPONSE_TYPES:
             rating = _rating(value.get(kind))
             missing = math.isnan(rating)
-            reason = ""
-            if missing:
-                reason = reason_code(reasons[kind]) if isinstance(reasons, dict) and kind in reasons else (
-                    NO_REASON if scored else reason_code(_sample_failure(summary)))
+            reason = _missing_reason(kind, reasons, scored, summary) if missing else ""
             rows.append({
                 "setting": setting, "snippet": str(summary.id), "run": f"{entry.eval_id}:{summary.epoch}",
                 "eval_id": entry.eval_id, "epoch": int(summary.epoch), "response_type": kind,
