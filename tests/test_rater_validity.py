@@ -258,6 +258,12 @@ def test_report_counts_missing_and_cli_options(tmp_path: Path) -> None:
     assert table.loc["snippet", "resamples"] == 100 and table.loc["snippet", "seed"] == 3
     assert table.loc["snippet", "AUC"] == 1.0
     assert "rating_unparsed" in (out / "summary.md").read_text()
+    assert report_main([str(tmp_path / "logs"), "-o", str(out), "--ci-resamples", "1"]) == 2
+    assert report_main([str(tmp_path / "logs"), "-o", str(out), "--primary", "rater_validity=session"]) == 2
+    assert report_main([str(tmp_path / "logs"), "-o", str(out), "--primary", "rater_validity=snippet",
+                        "--ci-resamples", "50"]) == 0
+    summary = (out / "summary.md").read_text()
+    assert summary.index("- snippet level: AUC") < summary.index("- transcript level: AUC")
 
 
 # --- AnnoMI (shared data) --------------------------------------------------------------------

@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
     try:
+        if args.ci_resamples < 2:
+            raise ValueError(f"--ci-resamples must be at least 2 (got {args.ci_resamples})")
         options = ReportOptions(primary=_primary(args.primary), bootstrap=args.bootstrap, seed=args.seed,
                                 ci_resamples=args.ci_resamples,
                                 skip_unknown=args.skip_unknown, quiet=args.quiet)

@@ -23,11 +23,11 @@ from psysim.analysis.mixed import MixedFit, MixedSettings, fit_exp1_mixed
 from psysim.analysis.paper_values import for_task
 from psysim.analysis.render import ci, fmt, fmt_df, fmt_p, p_phrase, markdown_table, not_testable_lines, result_sentence, render_tests
 from psysim.analysis.section import ReportOptions, Section, SectionResult
-from psysim.therapist_styles import NEGATIVE_CONTROLS
 from psysim.analysis.stats import (
     DESCRIPTIVE, NOT_TESTABLE, PAPER, PRIMARY, SECONDARY, Estimate, TestResult, apply_holm, mean_ci, not_testable,
     paired, pooled_sd, result, welch,
 )
+from psysim.therapist_styles import NEGATIVE_CONTROLS
 
 REFERENCE = "none"
 CONTRASTS = (("expert", "none"), ("expert", "generic"), ("generic", "none"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from psysim.analysis.discrimination import DOES_NOT_SEPARATE, KnownGroups, known_groups
+from psysim.analysis.discrimination import KnownGroups, known_groups
 from psysim.analysis.exp1 import missing_by_reason
 from psysim.analysis.frames import VALIDITY_TASK, Frames
 from psysim.analysis.render import ci, fmt, markdown_table, render_tests
@@ -74,10 +74,11 @@ def _row(setting: str, r: KnownGroups, frame: pd.DataFrame) -> dict:
 
 
 def _sentence(r: KnownGroups) -> str:
-    return (f"{r.level} level: AUC {fmt(r.auc)} (95% CI {ci(r.auc_ci_low, r.auc_ci_high)}), mean high "
+    counts = (f"{r.n_high} / {r.n_low} transcripts" if r.level == "transcript" else
+              f"{r.n_high} / {r.n_low} snippets from {r.transcripts_high} / {r.transcripts_low} transcripts")
+    return (f"{r.level} level: AUC {fmt(r.auc)} (95% CI {ci(r.auc_ci_low, r.auc_ci_high)}), mean rating high "
             f"{fmt(r.mean_high)} vs low {fmt(r.mean_low)}, difference {fmt(r.difference)} (95% CI "
-            f"{ci(r.difference_ci_low, r.difference_ci_high)}); {r.n_high} / {r.n_low} {r.units.split(' ')[0]} from "
-            f"{r.transcripts_high} / {r.transcripts_low} transcripts (high / low): **{r.verdict}**")
+            f"{ci(r.difference_ci_low, r.difference_ci_high)}); {counts} (high / low): **{r.verdict}**")
 
 
 def build(frames: Frames, options: ReportOptions) -> SectionResult:
@@ -101,8 +102,6 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
         lines += [""]
         head = next(r for r in results if r.level == primary)
         section.summary.append(f"Rater validity [{setting}]: {_sentence(head).replace('**', '')}")
-        if head.verdict == DOES_NOT_SEPARATE:
-            section.omissions.append(f"{VALIDITY_TASK} [{setting}]: {DOES_NOT_SEPARATE} (AUC CI includes 0.5)")
         tests = _tests(str(setting), transcripts)
         apply_holm(tests)
         section.tests += tests
