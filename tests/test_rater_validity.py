@@ -183,6 +183,11 @@ def test_known_groups_constant_rater_does_not_separate() -> None:
     assert r.verdict == DOES_NOT_SEPARATE
 
 
+def test_known_groups_without_ratings_is_not_testable() -> None:
+    r = known_groups("snippet", "snippets (runs averaged)", [np.array([60.0])], [np.array([])], resamples=50)
+    assert r.verdict == "not testable: no rated low-quality snippets" and math.isnan(r.auc)
+
+
 def test_known_groups_ci_contains_estimate_and_depends_on_transcripts() -> None:
     rng = np.random.default_rng(0)
     high = [rng.normal(60, 10, 4) for _ in range(12)]
@@ -300,3 +305,17 @@ def responses_of_annomi(path: Path) -> set[str]:
     with path.open(encoding="utf-8") as f:
         return {r["utterance_text"] for r in csv.DictReader(f)
                 if r["mi_quality"] == "high" and r["interlocutor"] == "therapist" and len(r["utterance_text"]) > 20}
+
+
+def test_relative_transcripts_path_is_read_from_where_the_command_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # inspect eval changes into tasks/ before building the task; $PWD keeps the shell's directory
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "q.csv").write_bytes(DEFAULT_LABELLED_TRANSCRIPTS.read_bytes())
+    (tmp_path / "tasks").mkdir()
+    monkeypatch.setenv("PWD", str(tmp_path))
+    monkeypatch.chdir(tmp_path / "tasks")
+    assert len(rater_validity(transcripts="data/q.csv", per_group=1).dataset) == 2
+    with pytest.raises(TranscriptFileError, match="data/nothing.csv: file not found"):
+        rater_validity(transcripts="data/nothing.csv")

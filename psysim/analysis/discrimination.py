@@ -99,6 +99,8 @@ def known_groups(
         level=level, units=units, n_high=len(x), n_low=len(y), transcripts_high=len(high), transcripts_low=len(low),
         mean_high=float(x.mean()) if len(x) else NAN, mean_low=float(y.mean()) if len(y) else NAN,
         difference=point_diff, difference_ci_low=d_ci[0], difference_ci_high=d_ci[1],
-        auc=point_auc, auc_ci_low=a_ci[0], auc_ci_high=a_ci[1], verdict=verdict(*a_ci),
+        auc=point_auc, auc_ci_low=a_ci[0], auc_ci_high=a_ci[1],
+        verdict=verdict(*a_ci) if high and low else
+        f"not testable: no rated {' or '.join(g for g, c in (('high', high), ('low', low)) if not c)}-quality {units.split(' ')[0]}",
         resamples=resamples, seed=seed,
     )
