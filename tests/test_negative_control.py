@@ -111,6 +111,16 @@ def report(log_dir: Path, out: Path) -> tuple[str, pd.DataFrame, pd.DataFrame]:
             pd.read_csv(out / "statistics.csv"))
 
 
+def test_check_log_names_the_poor_style(lower: Path) -> None:
+    from inspect_ai.log import list_eval_logs, read_eval_log
+
+    from psysim.log_status import describe
+
+    lines = [describe(read_eval_log(info.name, header_only=True)) for info in list_eval_logs(str(lower))]
+    assert sum("(expert, therapist=poor)" in line for line in lines) == 1
+    assert sum("(expert)" in line for line in lines) == 1
+
+
 def test_styles_are_never_pooled_into_one_setting(lower: Path) -> None:
     exp1 = read_frames(lower).exp1
     settings = exp1.groupby("setting")["therapist"].unique()

@@ -9,6 +9,10 @@ comparison only: a paired t-test over the session means (df = sessions - 1).
 
 Effect sizes: the difference divided by the SD between persona-runs (pooled within the two
 conditions) of the same measure, so they do not depend on how many personas a run averages.
+
+Settings that differ only in a setting factor (the therapist style) are compared with the same
+tests (:mod:`psysim.analysis.factors`); a negative-control style the rater does not rate lower
+is flagged.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from psysim.analysis.stats import (
 from psysim.therapist_styles import NEGATIVE_CONTROLS
 
 REFERENCE = "none"
+# Levels of a setting factor that a valid rater rates lower than the factor's reference level
+# (negative controls), checked by _factor_lines.
+EXPECTED_LOWER = {"therapist": NEGATIVE_CONTROLS}
 CONTRASTS = (("expert", "none"), ("expert", "generic"), ("generic", "none"))
 MEASURES = {"slope": "change per session", "final": "final-session rating"}
 DEFAULT_PRIMARY = "expert-vs-none:slope"
@@ -291,9 +298,6 @@ def _factor_lines(section: SectionResult, exp1: pd.DataFrame, options: ReportOpt
         section.tables["exp1_negative_control.csv"] = pd.DataFrame([vars(c) for c in checks])
     return lines
 
-
-# Levels of a setting factor that a valid rater rates lower than the factor's reference level.
-EXPECTED_LOWER = {"therapist": NEGATIVE_CONTROLS}
 
 
 def _tests_lines(tests: list[TestResult]) -> list[str]:
