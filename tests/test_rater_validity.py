@@ -215,6 +215,7 @@ def test_report_perfect_rater(tmp_path: Path) -> None:
         assert row["resamples"] == 300
     assert "## Rater validity: known groups" in summary
     assert "Rater validity [" in summary and DOES_NOT_SEPARATE not in summary
+    assert "Rater validity: transcript mean rating by human quality label" in (tmp_path / "report" / "index.html").read_text()
 
 
 def test_report_constant_rater_says_it_does_not_separate(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from psysim.analysis.discrimination import KnownGroups, known_groups
 from psysim.analysis.exp1 import missing_by_reason
+from psysim.analysis.figures import validity_figure
 from psysim.analysis.frames import VALIDITY_TASK, Frames
 from psysim.analysis.render import ci, fmt, markdown_table, render_tests
 from psysim.analysis.section import ReportOptions, Section, SectionResult
@@ -85,7 +86,7 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
     section = SectionResult(title="Rater validity: known groups")
     data = frames.ratings[VALIDITY_TASK]
     primary = parse_primary(SECTION.primary(options))
-    rows, snippet_tables = [], []
+    rows, snippet_tables, transcript_tables = [], [], []
     lines = ["Does the client's rating separate counselling that humans labelled high quality from counselling "
              "labelled low quality? The client rates the human therapist response of each snippet, blind to the "
              "label, with Experiment 2's rating prompt. AUC: the chance that a high-quality unit is rated above a "
@@ -95,6 +96,7 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
     for setting, group in data.groupby("setting", sort=True):
         results, snippets, transcripts = setting_results(group, options)
         snippet_tables.append(snippets.assign(setting=setting))
+        transcript_tables.append(transcripts.assign(setting=setting))
         for r in results:
             rows.append(_row(str(setting), r, snippets if r.level == "snippet" else transcripts))
         lines += [f"### Setting: {setting}", ""]
@@ -113,6 +115,8 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
               markdown_table(table.drop(columns=["units", "resamples", "seed"])), "",
               "Missing ratings by reason (excluded, never imputed):", "",
               markdown_table(missing_by_reason(data, ["setting", "group"]), empty="_no missing ratings_"), ""]
+    if transcript_tables:
+        section.figures["figure_rater_validity"] = validity_figure(pd.concat(transcript_tables))
     section.markdown = lines
     return section
 
