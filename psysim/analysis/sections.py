@@ -6,7 +6,7 @@ Adding a task to the report: write its row builder (:mod:`psysim.analysis.frames
 
 from __future__ import annotations
 
-from psysim.analysis import exp1, exp2
+from psysim.analysis import exp1, exp2, validity
 from psysim.analysis.section import Section
 
-SECTIONS: dict[str, Section] = {section.task: section for section in (exp1.SECTION, exp2.SECTION)}
+SECTIONS: dict[str, Section] = {section.task: section for section in (exp1.SECTION, exp2.SECTION, validity.SECTION)}
