@@ -15,6 +15,8 @@ import yaml
 from inspect_ai.dataset import MemoryDataset, Sample
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from psysim.user_paths import user_path
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PERSONAS = REPO_ROOT / "datasets" / "personas" / "original.yaml"
 DEFAULT_SPEAKING_STYLE = "Speak naturally and briefly, as this person would in therapy."
@@ -55,7 +57,7 @@ def load_personas(path: str | Path | None = None) -> list[Persona]:
     Supported shapes: the native YAML/JSON (a list of persona mappings, or a mapping with a
     ``personas`` list), CACTUS ``evaluation.json`` and ConsistentMI ``consistentMI.json``.
     """
-    file = Path(path).expanduser() if path is not None else DEFAULT_PERSONAS
+    file = user_path(str(path)) if path is not None else DEFAULT_PERSONAS
     if file.is_dir():
         raise PersonaFileError(f"{file}: is a directory, expected a persona file")
     if not file.is_file():

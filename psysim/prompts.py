@@ -13,6 +13,8 @@ from typing import Any
 import yaml
 from jinja2 import Environment, StrictUndefined, Template
 
+from psysim.user_paths import user_path
+
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 DEFAULT_GUIDELINES = PROMPTS_DIR / "guidelines_working_alliance.md"
 DEFAULT_GENERIC_FEEDBACK = PROMPTS_DIR / "generic_feedback.txt"
@@ -57,8 +59,8 @@ def text_or_file(value: str | None, default_file: Path) -> str:
     """
     if value is None:
         return default_file.read_text(encoding="utf-8").strip()
-    candidate = Path(value).expanduser()
     try:
+        candidate = user_path(value)
         is_file = candidate.is_file()
     except OSError:  # e.g. a long literal text is not a valid path
         is_file = False
