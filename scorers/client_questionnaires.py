@@ -80,6 +80,11 @@ def client_questionnaires(questionnaires: str | list[str], sessions: int) -> Sco
                 "course_status": "complete" if complete else "ended_early",
                 "ended": course.ended.model_dump() if course.ended is not None else None,
                 "missing_reasons": missing_reasons,
+                # small (Inspect thins metadata values over 1k in sample summaries), for the report's axes
+                "scale_ranges": {
+                    f"{instrument.key}_{name}": list(instrument.scale_range(name))
+                    for instrument in instruments for name in instrument.scales
+                },
                 "instruments": {instrument.id: _describe(instrument) for instrument in instruments},
                 "sessions": per_session,
             },

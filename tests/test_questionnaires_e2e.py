@@ -105,6 +105,8 @@ def test_questionnaires_after_each_session_scored_by_hand(tmp_path: Path) -> Non
     assert json.loads(filled["raw"][0]) == filled["answers"]
     assert score.metadata["instruments"]["wai_sr"]["scales"]["bond"]["items"] == ["3", "5", "7", "9"]
     assert score.metadata["instruments"]["srs"]["wording"] == "adapted"
+    assert score.metadata["scale_ranges"] == {"srs_total": [0, 40], "wai_total": [12, 60], "wai_goal": [4, 20],
+                                              "wai_task": [4, 20], "wai_bond": [4, 20]}
     # the 0-100 rating is unchanged
     assert log.samples[0].scores["client_satisfaction"].value["session_2"] == 60.0
     # metrics per key
