@@ -116,5 +116,6 @@ def iterative_feedback(
         dataset=persona_dataset(personas),
         solver=therapy_sessions(settings),
         scorer=scorers,
-        metadata={"experiment": "iterative_feedback", "condition": condition},
+        metadata={"experiment": "iterative_feedback", "condition": condition}
+        | ({"questionnaires": [i.id for i in instruments]} if instruments else {}),
     )

@@ -256,3 +256,16 @@ def test_unknown_questionnaire_is_an_error_before_any_call() -> None:
         iterative_feedback(questionnaires="srs,wai")
     with pytest.raises(ValueError, match="instrument file not found"):
         iterative_feedback(questionnaires=["srs", "my/srs_licensed.yaml"])
+
+
+def test_paper_runner_passes_questionnaires_and_counts_their_concurrent_calls() -> None:
+    from psysim.paper import concurrency, paper_tasks
+
+    plain = paper_tasks(sessions=1, turns=1)
+    assert all(len(t.scorer) == 1 and "questionnaires" not in t.metadata for t in plain)
+    tasks = paper_tasks(sessions=1, turns=1, questionnaires="srs,wai_sr")
+    assert [t.metadata["questionnaires"] for t in tasks] == [["srs", "wai_sr"]] * 3
+    assert all(len(t.scorer) == 2 for t in tasks)
+    # two questionnaire calls in flight per sample after a session
+    assert concurrency(tasks, epochs=5, limit=4, max_connections=None)["max_connections"] == 2 * concurrency(
+        plain, epochs=5, limit=4, max_connections=None)["max_connections"]
