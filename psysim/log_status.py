@@ -6,9 +6,10 @@ shell loop over conditions cannot stop on a failure by its exit code alone::
     inspect eval --run-config configs/paper.yaml -T condition=$c --log-dir logs/paper-$c &&
       psysim-check-log --latest logs/paper-$c || break
 
-In a directory, each task's newest log is checked (``--latest``: only the newest log); older logs
-of a task that was run again (e.g. a ``started`` log left by a killed ``psysim-paper``) are
-listed as superseded. Prints one line per log (status, task, condition, samples completed,
+In a directory, the logs the report uses are checked (``--latest``: only the newest log): an
+incomplete log followed by a later log of the same series (e.g. a ``started`` log left by a
+killed ``psysim-paper``, then resumed) is listed as superseded (the series rule of
+``psysim/log_series.py``, the same as the report's). Prints one line per log (status, task, condition, samples completed,
 error). Exit codes: 0 every log checked succeeded; 1 a log did not (``error``, ``cancelled``,
 ``started``: interrupted or still running); 2 no log found or a log could not be read.
 """
@@ -19,25 +20,35 @@ import argparse
 import sys
 from pathlib import Path
 
-from inspect_ai.log import EvalLog, EvalLogInfo, list_eval_logs, read_eval_log
+from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
+
+from psysim.log_series import load_selection
 
 
 def logs_to_check(paths: list[str], latest: bool) -> tuple[list[str], list[str]]:
     """The log files to check and the superseded ones, from files and directories in ``paths``.
 
-    In a directory, each task's newest log is checked (an eval set writes a new log each time a
-    task is run again, e.g. after an interruption; the older ones hold nothing the newest lacks);
-    with ``latest``, only the directory's newest log.
+    In a directory, the logs are those the report would use, by the one log-identity rule of
+    :mod:`psysim.log_series`: an incomplete log followed by a later log of its series (what a
+    resumed or retried eval set leaves) is superseded; every other log is checked. With
+    ``latest``, only the directory's newest log. An unreadable file is an error.
     """
     checked: list[str] = []
     superseded: list[str] = []
     for path in paths:
         if Path(path).is_dir():
-            infos = sorted(list_eval_logs(path), key=lambda info: info.mtime or 0, reverse=True)
-            seen: set[str] = set()
-            for info in infos[:1] if latest else infos:
-                (superseded if info.task_id in seen else checked).append(info.name)
-                seen.add(info.task_id)
+            if latest:
+                infos = sorted(list_eval_logs(path), key=lambda info: info.mtime or 0, reverse=True)
+                checked += [info.name for info in infos[:1]]
+                continue
+            if not list_eval_logs(path):
+                continue
+            selection = load_selection(path)
+            if selection.unreadable:
+                bad = selection.unreadable[0]
+                raise ValueError(f"{bad.path}: {bad.reason}")
+            checked += [entry.path for entry in selection.used]
+            superseded += [old.path for old, _ in selection.superseded]
         elif Path(path).is_file():
             checked.append(path)
         else:
@@ -80,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     for log in logs:
         print(describe(log))
     for name in superseded:
-        print(f"{'superseded':9} by a newer log of the same task  [{name}]")
+        print(f"{'superseded':9} by a later log of the same series  [{name}]")
     return 0 if all(log.status == "success" for log in logs) else 1
 
 

@@ -58,18 +58,20 @@ def test_status_of_single_logs(tmp_path: Path, finished_log: EvalLog, capsys: py
     assert check(str(good), str(bad), capsys=capsys)[0] == 1
 
 
-def test_directory_checks_each_tasks_newest_log(tmp_path: Path, finished_log: EvalLog, capsys: pytest.CaptureFixture[str]) -> None:
+def test_directory_checks_the_logs_the_report_uses(tmp_path: Path, finished_log: EvalLog, capsys: pytest.CaptureFixture[str]) -> None:
     # a run killed (started), then resumed to success: the same task id, the newer log succeeded
     write(finished_log, tmp_path, "2026-01-01T00-00-00-00-00_tiny_TaskA.eval", 1000, status="started", results=None)
     write(finished_log, tmp_path, "2026-01-01T01-00-00-00-00_tiny_TaskA.eval", 2000)
     code, text = check(str(tmp_path), capsys=capsys)
     assert code == 0 and text.count("success") == 1 and text.count("superseded") == 1
-    # another task whose newest log failed fails the directory, though an older one succeeded
+    # a later run of the same series that failed fails the directory: an earlier complete log
+    # is a run of its own (log_series), it does not stand in for the failed one
     write(finished_log, tmp_path, "2026-01-01T02-00-00-00-00_tiny_TaskB.eval", 3000)
     write(finished_log, tmp_path, "2026-01-01T03-00-00-00-00_tiny_TaskB.eval", 4000, status="error",
           error=EvalError(message="boom", traceback="", traceback_ansi=""))
     code, text = check(str(tmp_path), capsys=capsys)
-    assert code == 1 and text.count("superseded") == 2
+    assert code == 1 and text.count("superseded") == 1 and text.count("success") == 2
+    assert text.count("error ") == 1
     # --latest: only the directory's newest log
     code, text = check("--latest", str(tmp_path), capsys=capsys)
     assert code == 1 and text.count("\n") == 1 and "TaskB" in text
@@ -111,3 +113,10 @@ def test_readme_loop_stops_on_a_failed_condition(tmp_path: Path) -> None:
     assert "error     iterative_feedback (expert)" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
     assert sorted(p.name for p in (work / "logs").iterdir()) == ["paper-expert"]  # stopped there
     assert json.dumps(server.injected) == '{"http_500": 3}'  # one attempt, the client's own 2 retries
+
+
+def test_unreadable_log_in_directory_is_named(tmp_path: Path, finished_log: EvalLog, capsys: pytest.CaptureFixture[str]) -> None:
+    write(finished_log, tmp_path, "2026-01-01T00-00-00-00-00_tiny_TaskA.eval", 1000)
+    (tmp_path / "2026-01-01T01-00-00-00-00_tiny_TaskB.eval").write_bytes(b"not a zip file")
+    code, text = check(str(tmp_path), capsys=capsys)
+    assert code == 2 and "TaskB.eval" in text and "not a readable Inspect log" in text
