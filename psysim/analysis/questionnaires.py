@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 from scipy import stats
 
 from psysim.analysis import exp1
@@ -97,15 +98,16 @@ def measure_tests(measure: str, data: pd.DataFrame, options: ReportOptions) -> l
     return tests
 
 
-def _figure(measure: str, means: pd.DataFrame, data: pd.DataFrame):  # noqa: ANN202 - a plotly Figure
+def _figure(measure: str, means: pd.DataFrame, data: pd.DataFrame) -> go.Figure:
+    """Figure (B) for one questionnaire total, its y axis spanning the scale's range."""
     figure = sessions_figure(means, data.drop(columns=["baseline"], errors="ignore"))
-    low, high = data["scale_min"].min(), data["scale_max"].max()
-    axis = {"dtick": None, "range": [float(low), float(high)]} if not (math.isnan(low) or math.isnan(high)) else {}
+    low, high = float(data["scale_min"].min()), float(data["scale_max"].max())
+    known = not (math.isnan(low) or math.isnan(high))  # ranges come from the scorer's metadata
     figure.update_layout(
         title=f"{measure} by session (mean, 95% CI over runs; each run's personas averaged)",
-        yaxis_title=f"{measure}" + (f" ({low:g}–{high:g})" if axis else ""),
+        yaxis_title=measure + (f" ({low:g}–{high:g})" if known else ""),
     )
-    figure.update_yaxes(range=axis.get("range"), autorange=not axis)
+    figure.update_yaxes(range=[low, high] if known else None, autorange=not known)
     return figure
 
 
