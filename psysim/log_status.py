@@ -23,6 +23,7 @@ from pathlib import Path
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 
 from psysim.log_series import load_selection
+from psysim.therapist_styles import DEFAULT_STYLE
 
 
 def logs_to_check(paths: list[str], latest: bool) -> tuple[list[str], list[str]]:
@@ -59,6 +60,9 @@ def logs_to_check(paths: list[str], latest: bool) -> tuple[list[str], list[str]]
 def describe(log: EvalLog) -> str:
     """One line: status, task, condition, samples completed of expected, error."""
     condition = log.eval.task_args.get("condition")
+    style = log.eval.task_args.get("therapist")
+    if condition and style not in (None, DEFAULT_STYLE):  # the negative control is named, never mistaken
+        condition = f"{condition}, therapist={style}"
     results = log.results
     samples, limit = log.eval.dataset.samples or 0, log.eval.config.limit
     if isinstance(limit, int):

@@ -26,6 +26,7 @@ from inspect_ai.model import GenerateConfig, get_model
 
 from psysim.generation import ROLES
 from psysim.log_status import describe
+from psysim.therapist_styles import DEFAULT_STYLE, THERAPIST_STYLES
 from solvers.feedback_policy import CONDITIONS
 
 
@@ -85,6 +86,7 @@ def paper_tasks(
     turns: int = 4,
     snippets: int | None = 50,
     transcripts: str | None = None,
+    therapist_styles: tuple[str, ...] = (DEFAULT_STYLE,),
     questionnaires: str | None = None,
     **task_args: Any,
 ) -> list[Task]:
@@ -93,9 +95,14 @@ def paper_tasks(
 
     tasks: list[Task] = []
     if "iterative_feedback" in experiments:
+        # a style other than the standard one is a separate design (a negative control), run
+        # only when asked; the standard style is left at its default so its series is unchanged
+        # (and so are runs without questionnaires)
         tasks += [
             iterative_feedback(condition=c, sessions=sessions, turns=turns, personas=personas,
-                               questionnaires=questionnaires, **task_args)
+                               **({} if style == DEFAULT_STYLE else {"therapist": style}),
+                               **({"questionnaires": questionnaires} if questionnaires else {}), **task_args)
+            for style in therapist_styles
             for c in CONDITIONS
         ]
     if "human_comparison" in experiments:
@@ -187,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-dir", default="logs/paper")
     parser.add_argument("--experiments", nargs="+", default=["iterative_feedback"],
                         choices=["iterative_feedback", "human_comparison"])
+    parser.add_argument("--therapist-styles", nargs="+", default=[DEFAULT_STYLE], choices=list(THERAPIST_STYLES),
+                        help=f"Experiment 1 therapist styles, each with every condition (default {DEFAULT_STYLE}; "
+                             "add poor for the negative control: a deliberately poor therapist)")
     parser.add_argument("--epochs", type=positive, default=5, help="independent runs (paper: 5)")
     parser.add_argument("--sessions", type=positive, default=6, help="Experiment 1: sessions per course (paper: 6)")
     parser.add_argument("--turns", type=positive, default=4, help="Experiment 1: therapist turns per session (paper: 4)")
@@ -216,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as ex:
         parser.error(str(ex))
     tasks = paper_tasks(tuple(args.experiments), personas=args.personas, transcripts=args.transcripts,
-                        sessions=args.sessions, turns=args.turns, questionnaires=args.questionnaires)
+                        sessions=args.sessions, turns=args.turns,
+                        therapist_styles=tuple(dict.fromkeys(args.therapist_styles)),
+                        questionnaires=args.questionnaires)
     success, logs = run_paper(
         args.model, args.log_dir, epochs=args.epochs, limit=args.limit, max_connections=args.max_connections,
         tasks=tasks, realtime=not args.no_realtime, retry_attempts=args.retry_attempts,

@@ -34,6 +34,7 @@ from typing import Any, Iterable, Literal, NamedTuple
 from pydantic import BaseModel, Field
 
 from psysim.personas import REPO_ROOT
+from psysim.user_paths import user_path
 
 DEFAULT_TRANSCRIPTS = REPO_ROOT / "datasets" / "transcripts" / "demo_transcripts.csv"
 
@@ -102,7 +103,7 @@ def _read_bytes(source: str) -> bytes:
                 return response.read()
         except OSError as ex:
             raise TranscriptFileError(f"{source}: cannot download: {ex}") from ex
-    path = Path(source).expanduser()
+    path = user_path(source)  # a relative -T path is read from where the command was started
     if path.is_dir():
         raise TranscriptFileError(f"{source}: is a directory, expected a CSV, TSV or JSONL file")
     if not path.is_file():

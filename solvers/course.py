@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from psysim.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS, FailureRecord
 from psysim.generation import StopRecord
 from psysim.questionnaires import Instrument, QuestionnaireResult
+from psysim.therapist_styles import DEFAULT_STYLE
 from psysim.transcript import Turn
 
 SessionStatus = Literal["complete", "failed", "not_held"]
@@ -32,6 +33,8 @@ class CourseSettings(BaseModel):
     temperature: float | None
     seed: int | None
     max_reply_attempts: int = DEFAULT_MAX_REPLY_ATTEMPTS
+    therapist: str = DEFAULT_STYLE
+    """Therapist style (:mod:`psysim.therapist_styles`); ``poor`` is the negative control."""
     questionnaires: list[Instrument] = Field(default_factory=list)
     """Instruments the client fills in after each complete session (none by default)."""
 

@@ -6,6 +6,7 @@ from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 
 from psysim.generation import CallSettings, StopRecord, generate_reply, strip_speaker_label
 from psysim.prompts import prompt
+from psysim.therapist_styles import DEFAULT_STYLE, style_prompt
 from psysim.transcript import Turn, as_messages, format_dialogue
 
 
@@ -17,14 +18,18 @@ async def therapist_turn(
     call: CallSettings,
     max_tokens: int,
     stops: list[StopRecord],
+    style: str = DEFAULT_STYLE,
 ) -> str:
     """Next therapist utterance, given this session so far, the previous session and feedback.
+
+    ``style`` names the therapist's system prompt (:mod:`psysim.therapist_styles`); every style
+    reads the feedback.
 
     Raises:
         CallFailed: no usable reply within ``call.max_reply_attempts`` (psysim.failed_calls).
     """
     system = prompt(
-        "therapist",
+        style_prompt(style),
         "system",
         session=session,
         previous_session=format_dialogue(previous_session),

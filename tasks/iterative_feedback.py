@@ -14,6 +14,7 @@ from psysim.personas import persona_dataset
 from psysim.prompts import DEFAULT_GENERIC_FEEDBACK, DEFAULT_GUIDELINES, text_or_file
 from psysim.questionnaires import instrument_specs, load_instruments
 from psysim.rating import RATING_FORMATS
+from psysim.therapist_styles import DEFAULT_STYLE, style_prompt
 from scorers.client_questionnaires import client_questionnaires
 from scorers.client_satisfaction import client_satisfaction
 from solvers.course import CourseSettings
@@ -31,6 +32,7 @@ DEFAULT_FEEDBACK_MAX_TOKENS = 600
 @task
 def iterative_feedback(
     condition: str = "expert",
+    therapist: str = DEFAULT_STYLE,
     sessions: int = DEFAULT_SESSIONS,
     turns: int = DEFAULT_TURNS,
     baseline: float = DEFAULT_BASELINE,
@@ -51,6 +53,8 @@ def iterative_feedback(
     Args:
         condition: ``expert`` (Expert LLM feedback), ``none`` (no feedback) or ``generic``
             (fixed non-specific feedback; the Expert is not called).
+        therapist: Therapist style: ``standard`` (default) or ``poor``, a deliberately poor
+            therapist as a negative control for the rater (combinable with every condition).
         sessions: Sessions per simulated client (paper: 6).
         turns: Therapist-client exchanges per session; the therapist speaks first.
         baseline: Satisfaction (0-100) stated to the client before the first session (paper: 30).
@@ -75,6 +79,7 @@ def iterative_feedback(
     """
     if condition not in CONDITIONS:
         raise ValueError(f"condition must be one of {', '.join(CONDITIONS)}; got {condition!r}")
+    style_prompt(therapist)  # ValueError naming the known styles
     if rating_format not in RATING_FORMATS:
         raise ValueError(f"rating_format must be one of {', '.join(RATING_FORMATS)}; got {rating_format!r}")
     for name, value, low in (
@@ -107,6 +112,7 @@ def iterative_feedback(
         temperature=float(temperature),
         seed=seed,
         max_reply_attempts=max_reply_attempts,
+        therapist=therapist,
         questionnaires=instruments,
     )
     scorers = [client_satisfaction(sessions=sessions, baseline=float(baseline))]
@@ -116,6 +122,6 @@ def iterative_feedback(
         dataset=persona_dataset(personas),
         solver=therapy_sessions(settings),
         scorer=scorers,
-        metadata={"experiment": "iterative_feedback", "condition": condition}
+        metadata={"experiment": "iterative_feedback", "condition": condition, "therapist": therapist}
         | ({"questionnaires": [i.id for i in instruments]} if instruments else {}),
     )

@@ -84,6 +84,12 @@ def test_all_ratings_equal_is_not_testable_and_the_model_says_why() -> None:
     fit = fit_exp1_mixed(frame, MixedSettings(bootstrap=0))
     assert not fit.fitted and fit.reason == "every rating equals 50: nothing varies, so there is nothing to model"
     assert "every paired difference equals 0" in paired(pd.Series([1.0, 2.0]), pd.Series([1.0, 2.0])).reason
+    # differences equal up to rounding (0.1 + 0.2 - 0 and 2.3 - 2.0) are equal: not t ~ 1e16
+    a, b = pd.Series([0.1 + 0.2, 1.3, 2.3]), pd.Series([0.0, 1.0, 2.0])
+    assert (a - b).std() > 0 and "every paired difference equals 0.3" in paired(a, b).reason
+    assert "no variation" in welch(pd.Series([0.1 + 0.2, 0.3]), pd.Series([0.7, 0.7])).reason
+    assert pd.Series([0.1 + 0.2, 0.3]).std() > 0
+    assert not paired(pd.Series([1.0, 2.0, 4.0]), pd.Series([0.0, 0.0, 1.0])).reason
     assert "have 1 and 2" in welch(pd.Series([1.0]), pd.Series([1.0, 2.0]), "runs").reason
 
 

@@ -22,6 +22,7 @@ from tasks.iterative_feedback import iterative_feedback
         ({"max_reply_attempts": 0}, "max_reply_attempts must be an integer >= 1"),
         ({"max_reply_attempts": True}, "max_reply_attempts must be an integer >= 1"),
         ({"generic_feedback": "  "}, "empty text"),
+        ({"therapist": "rude"}, "therapist must be one of standard, poor"),
     ],
 )
 def test_invalid_args_are_rejected_before_any_call(args: dict, message: str) -> None:
@@ -39,7 +40,7 @@ def test_bad_persona_file_is_rejected(tmp_path: Path) -> None:
 def test_defaults_follow_the_paper() -> None:
     task = iterative_feedback()
     assert len(task.dataset) >= 12
-    assert task.metadata == {"experiment": "iterative_feedback", "condition": "expert"}
+    assert task.metadata == {"experiment": "iterative_feedback", "condition": "expert", "therapist": "standard"}
 
 
 def test_mistyped_guidelines_path_is_an_error_not_the_guidelines() -> None:

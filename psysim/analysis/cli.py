@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from psysim.analysis.frames import UnknownTaskError
+from psysim.analysis.bootstrap import DEFAULT_RESAMPLES
 from psysim.analysis.mixed import DEFAULT_BOOTSTRAP, DEFAULT_SEED
 from psysim.analysis.report import NothingUsableError, write_report
 from psysim.analysis.section import ReportOptions
@@ -37,12 +38,19 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"the pre-declared primary test of an experiment ({choices})")
     parser.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP,
                         help=f"cluster-bootstrap resamples for the mixed model (default {DEFAULT_BOOTSTRAP})")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"bootstrap seed (default {DEFAULT_SEED})")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                        help=f"seed of every bootstrap, the mixed model's and the rater checks' (default {DEFAULT_SEED})")
+    parser.add_argument("--ci-resamples", type=int, default=DEFAULT_RESAMPLES,
+                        help="resamples of the bootstrap CIs over transcripts of the rater checks (rater validity: "
+                             f"AUC and group difference; default {DEFAULT_RESAMPLES})")
     parser.add_argument("--skip-unknown", action="store_true", help="ignore logs of other tasks")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
     try:
+        if args.ci_resamples < 2:
+            raise ValueError(f"--ci-resamples must be at least 2 (got {args.ci_resamples})")
         options = ReportOptions(primary=_primary(args.primary), bootstrap=args.bootstrap, seed=args.seed,
+                                ci_resamples=args.ci_resamples,
                                 skip_unknown=args.skip_unknown, quiet=args.quiet)
         report = write_report(args.log_dir, args.output, options)
     except (FileNotFoundError, UnknownTaskError, NothingUsableError, ValueError) as ex:

@@ -9,6 +9,10 @@ comparison only: a paired t-test over the session means (df = sessions - 1).
 
 Effect sizes: the difference divided by the SD between persona-runs (pooled within the two
 conditions) of the same measure, so they do not depend on how many personas a run averages.
+
+Settings that differ only in a setting factor (the therapist style) are compared with the same
+tests (:mod:`psysim.analysis.factors`); a negative-control style the rater does not rate lower
+is flagged.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from psysim.analysis.figures import sessions_figure
-from psysim.analysis.frames import EXP1_TASK, Frames, run_summary
+from psysim.analysis.factors import compare_levels, negative_control
+from psysim.analysis.frames import EXP1_TASK, SETTING_FACTORS, Frames, run_summary
 from psysim.analysis.mixed import MixedFit, MixedSettings, fit_exp1_mixed
 from psysim.analysis.paper_values import for_task
 from psysim.analysis.render import ci, fmt, fmt_df, fmt_p, p_phrase, markdown_table, not_testable_lines, result_sentence, render_tests
@@ -26,8 +31,12 @@ from psysim.analysis.stats import (
     DESCRIPTIVE, NOT_TESTABLE, PAPER, PRIMARY, SECONDARY, Estimate, TestResult, apply_holm, mean_ci, not_testable,
     paired, pooled_sd, result, welch,
 )
+from psysim.therapist_styles import NEGATIVE_CONTROLS
 
 REFERENCE = "none"
+# Levels of a setting factor that a valid rater rates lower than the factor's reference level
+# (negative controls), checked by _factor_lines.
+EXPECTED_LOWER = {"therapist": NEGATIVE_CONTROLS}
 CONTRASTS = (("expert", "none"), ("expert", "generic"), ("generic", "none"))
 MEASURES = {"slope": "change per session", "final": "final-session rating"}
 DEFAULT_PRIMARY = "expert-vs-none:slope"
@@ -98,13 +107,18 @@ def _missing_inside(units: pd.DataFrame, by: str, measure: str) -> int:
     return int(frame[frame[by].isin(used)][column].sum())
 
 
-def setting_tests(setting: str, data: pd.DataFrame, fit: MixedFit, primary: tuple[str, str, str]) -> list[TestResult]:
-    """Every test of one setting (not-testable ones included, with their reasons)."""
+def setting_tests(setting: str, data: pd.DataFrame, fit: MixedFit, primary: tuple[str, str, str],
+                  contrasts: list[tuple[str, str]] | None = None) -> list[TestResult]:
+    """Every test of one setting (not-testable ones included, with their reasons).
+
+    The compared levels are those of the ``condition`` column; ``contrasts`` (default: the
+    conditions') lets the same tests compare other levels, e.g. therapist styles.
+    """
     runs = run_summary(data)
     sessions = int(data["sessions"].max())
     present = set(map(str, data["condition"].unique()))
     results: list[TestResult] = []
-    for a, b in contrasts_for(sorted(present)):
+    for a, b in contrasts if contrasts is not None else contrasts_for(sorted(present)):
         absent = [c for c in (a, b) if c not in present]
         for measure, label in MEASURES.items():
             role = PRIMARY if (a, b, measure) == primary else SECONDARY
@@ -247,8 +261,44 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
         section.tables["exp1_mixed_variance_components.csv"] = pd.concat(components_tables)
     lines += ["Mean rating by session (95% CI over runs; each run's personas averaged first):", "",
               markdown_table(means), ""]
+    lines += _factor_lines(section, exp1, options)
     section.markdown = lines
     return section
+
+
+def _factor_lines(section: SectionResult, exp1: pd.DataFrame, options: ReportOptions) -> list[str]:
+    """Settings that differ only in a design factor (the therapist style), compared with the
+    conditions' tests; a negative-control level the rater does not rate lower is flagged."""
+    lines: list[str] = []
+    checks = []
+    for factor, reference in SETTING_FACTORS[EXP1_TASK].items():
+        def tests(label: str, data: pd.DataFrame, contrasts: list[tuple[str, str]]) -> list[TestResult]:
+            fit = fit_exp1_mixed(data, MixedSettings(bootstrap=options.bootstrap, seed=options.seed, reference=reference))
+            a, b = contrasts[0]
+            # the paper's apparent unit is for the side-by-side with the paper only
+            found = [t for t in setting_tests(label, data, fit, (a, b, "final"), contrasts) if t.role != PAPER]
+            apply_holm(found)
+            return found
+
+        comparisons, notes = compare_levels(exp1, factor, reference, tests)
+        section.omissions += [f"{EXP1_TASK}: {note}" for note in notes]
+        for comparison in comparisons:
+            section.tests += comparison.tests
+            lines += [f"### {factor}: {reference} vs {comparison.level} [{comparison.base_setting}, condition "
+                      f"{comparison.condition}]", "",
+                      f"The two {factor} settings are analysed apart above and never pooled; here the conditions' "
+                      f"tests compare them (primary of this comparison: the final-session rating, mixed model).", ""]
+            lines += _tests_lines(comparison.tests)
+            if comparison.level in EXPECTED_LOWER.get(factor, ()):
+                check = negative_control(comparison, MEASURES["final"], (MIXED, RUNS, PERSONAS))
+                checks.append(check)
+                lines += [f"Negative control: {check.verdict}.", ""]
+                section.summary.append(f"Negative control [{comparison.base_setting}, condition {comparison.condition}]: "
+                                       f"{check.verdict}")
+    if checks:
+        section.tables["exp1_negative_control.csv"] = pd.DataFrame([vars(c) for c in checks])
+    return lines
+
 
 
 def _tests_lines(tests: list[TestResult]) -> list[str]:

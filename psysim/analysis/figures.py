@@ -95,3 +95,24 @@ def response_types_figure(exp2: pd.DataFrame) -> go.Figure:
         yaxis={"range": [0, 100]},
     )
     return fig
+
+
+GROUP_COLORS = {"high": "#1b7837", "low": "#b2182b"}
+
+
+def validity_figure(transcripts: pd.DataFrame) -> go.Figure:
+    """Rater validity: each transcript's mean rating by quality group (box and points), per setting.
+
+    Args:
+        transcripts: Rows with ``setting``, ``group``, ``transcript`` and ``rating`` (the mean
+            of the transcript's rated snippets; NaN rows are left out).
+    """
+    fig = go.Figure()
+    rated = transcripts.dropna(subset=["rating"])
+    for group in ("high", "low"):
+        rows = rated[rated["group"] == group]
+        fig.add_trace(go.Box(x=rows["setting"], y=rows["rating"], name=f"{group} quality", boxpoints="all",
+                             jitter=0.4, pointpos=0, marker_color=GROUP_COLORS[group], text=rows["transcript"]))
+    fig.update_layout(boxmode="group", title="Rater validity: transcript mean rating by human quality label",
+                      yaxis_title="Client rating (0-100), transcript mean", yaxis_range=[0, 100], template="plotly_white")
+    return fig

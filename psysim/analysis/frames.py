@@ -28,14 +28,20 @@ from inspect_ai.log import EvalSampleSummary, read_eval_log_sample, read_eval_lo
 
 from psysim.generation import ROLES
 from psysim.log_series import LogEntry, LogSelection, Unreadable, load_selection
+from psysim.therapist_styles import DEFAULT_STYLE
 from solvers.human_comparison import RESPONSE_TYPES
 
 EXP1_TASK = "iterative_feedback"
 EXP2_TASK = "human_comparison"
+VALIDITY_TASK = "rater_validity"
 
 # Task arguments that do not change what a rating means: the compared factor and run labels.
 # Questionnaires are asked after the rating and shown to no one later: they do not change it.
 NOT_DESIGN_ARGS = frozenset({"condition", "seed", "max_rating_attempts", "questionnaires"})
+
+# Task arguments that always separate settings when not at their default (a missing argument, in
+# a log written before it existed, is the default): a therapist style is a different design.
+SETTING_FACTORS: dict[str, dict[str, str]] = {"iterative_feedback": {"therapist": DEFAULT_STYLE}}
 
 NO_REASON = "unrecorded"  # a missing rating in a log written before reasons were recorded
 THINNED = "Key removed from summary (> 1k)"  # Inspect's marker in sample summaries
@@ -46,8 +52,10 @@ class UnknownTaskError(ValueError):
 
 
 EXP1_COLUMNS = ["setting", "condition", "persona", "run", "eval_id", "epoch", "session", "sessions", "rating",
-                "missing", "reason", "course_status", "ended_reason", "baseline"]
+                "missing", "reason", "course_status", "ended_reason", "baseline", "therapist", "base_setting"]
 EXP2_COLUMNS = ["setting", "snippet", "run", "eval_id", "epoch", "response_type", "rating", "missing", "reason"]
+VALIDITY_COLUMNS = ["setting", "snippet", "transcript", "client", "group", "label", "run", "eval_id", "epoch", "rating",
+                    "missing", "reason"]
 QUESTIONNAIRES = "questionnaires"
 """Name of the questionnaire frame (and its report section): read from Experiment 1 logs."""
 QUESTIONNAIRE_COLUMNS = ["setting", "condition", "persona", "run", "eval_id", "epoch", "session", "sessions",
@@ -97,13 +105,17 @@ def read_frames(log_dir: str | Path, skip_unknown: bool = False, quiet: bool = T
             f"{' or '.join(ROW_BUILDERS)}. Move them away or pass --skip-unknown."
         )
     known = [e for e in selection.used if e.key.task in ROW_BUILDERS]
-    settings = _settings(known)
+    settings_and_bases = _settings_and_bases(known)
+    settings = {path: pair[0] for path, pair in settings_and_bases.items()}
     rows: dict[str, list[dict[str, Any]]] = {}
     used: list[LogEntry] = []
     for entry in known:
         try:
             summaries = read_eval_log_sample_summaries(entry.path)
             new = {entry.key.task: ROW_BUILDERS[entry.key.task](entry, summaries, settings[entry.path])}
+            for row in new[entry.key.task]:  # the setting without its factors, to compare settings that differ only there
+                if "base_setting" in row:
+                    row["base_setting"] = settings_and_bases[entry.path][1]
             for frame, (task, builder) in EXTRA_ROW_BUILDERS.items():
                 if task == entry.key.task:
                     new[frame] = builder(entry, summaries, settings[entry.path])
@@ -112,11 +124,10 @@ def read_frames(log_dir: str | Path, skip_unknown: bool = False, quiet: bool = T
             continue
         used.append(entry)
         for frame, frame_rows in new.items():
-            if frame_rows:
+            if frame_rows or frame == entry.key.task:  # a further frame only when the log has its rows
                 rows.setdefault(frame, []).extend(frame_rows)
     selection.used = used + [e for e in selection.used if e.key.task not in ROW_BUILDERS]
-    columns = {EXP1_TASK: EXP1_COLUMNS, EXP2_TASK: EXP2_COLUMNS, QUESTIONNAIRES: QUESTIONNAIRE_COLUMNS}
-    ratings = {name: pd.DataFrame(frame_rows, columns=columns[name]) for name, frame_rows in rows.items()}
+    ratings = {name: pd.DataFrame(frame_rows, columns=COLUMNS[name]) for name, frame_rows in rows.items()}
     return Frames(selection=selection, evals=_evals_table(selection, settings), ratings=ratings)
 
 
@@ -151,18 +162,37 @@ def _models(entry: LogEntry) -> str:
 
 
 def _settings(entries: list[LogEntry]) -> dict[str, str]:
-    """Per log path: models, plus " [arg=value ...]" for design arguments that differ within the task."""
-    settings: dict[str, str] = {}
+    """Per log path: models, plus " [arg=value ...]" for design arguments that differ within the
+    task and for :data:`SETTING_FACTORS` not at their default."""
+    return {path: setting for path, (setting, _) in _settings_and_bases(entries).items()}
+
+
+def factor_value(entry: LogEntry, name: str, default: str) -> str:
+    """A :data:`SETTING_FACTORS` argument's value in a log (its default when absent)."""
+    raw = entry.key.arg(name)
+    return default if raw is None else str(json.loads(raw))
+
+
+def _settings_and_bases(entries: list[LogEntry]) -> dict[str, tuple[str, str]]:
+    """Per log path: (setting, base setting); the base leaves the setting factors out, so that
+    settings differing only in a factor (e.g. the therapist style) can be compared."""
+    settings: dict[str, tuple[str, str]] = {}
     by_task: dict[str, list[LogEntry]] = {}
     for entry in entries:
         by_task.setdefault(entry.key.task, []).append(entry)
-    for members in by_task.values():
-        names = sorted({name for e in members for name, _ in e.key.task_args} - NOT_DESIGN_ARGS)
+    for task, members in by_task.items():
+        factors = SETTING_FACTORS.get(task, {})
+        names = sorted({name for e in members for name, _ in e.key.task_args} - NOT_DESIGN_ARGS - set(factors))
         differing = [n for n in names if len({e.key.arg(n) for e in members}) > 1]
         for entry in members:
-            suffix = " ".join(f"{n}={entry.key.arg(n)}" for n in differing)
-            settings[entry.path] = _models(entry) + (f" [{suffix}]" if suffix else "")
+            base = [f"{n}={entry.key.arg(n)}" for n in differing]
+            extra = [f"{n}={v}" for n, d in factors.items() if (v := factor_value(entry, n, d)) != d]
+            settings[entry.path] = (_with_args(_models(entry), base + extra), _with_args(_models(entry), base))
     return settings
+
+
+def _with_args(models: str, args: list[str]) -> str:
+    return models + (f" [{' '.join(args)}]" if args else "")
 
 
 def _rating(value: Any) -> float:
@@ -201,6 +231,7 @@ def exp1_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
     planned = int(json.loads(entry.key.arg("sessions", "6") or "6"))
     baseline = float(json.loads(entry.key.arg("baseline", "30") or "30"))
     condition = json.loads(entry.key.arg("condition", '"expert"') or '"expert"')
+    therapist = factor_value(entry, "therapist", DEFAULT_STYLE)
     rows = []
     for summary in summaries:
         value, metadata = _score(entry, summary, "client_satisfaction")
@@ -218,7 +249,8 @@ def exp1_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
                 "run": f"{entry.eval_id}:{summary.epoch}", "eval_id": entry.eval_id, "epoch": int(summary.epoch),
                 "session": session, "sessions": planned, "rating": rating, "missing": missing, "reason": reason,
                 "course_status": metadata.get("course_status", "") if scored else "not_scored",
-                "ended_reason": ended_reason, "baseline": baseline,
+                "ended_reason": ended_reason, "baseline": baseline, "therapist": therapist,
+                "base_setting": setting,  # replaced by read_frames (it knows every log's setting)
             })
     # Samples the log planned but never wrote (a cancelled or crashed run) are not invented:
     # the report counts them from the log header as not run.
@@ -252,7 +284,33 @@ def exp2_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
     return rows
 
 
-ROW_BUILDERS: dict[str, RowBuilder] = {EXP1_TASK: exp1_rows, EXP2_TASK: exp2_rows}
+def validity_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str) -> list[dict[str, Any]]:
+    """Rater validity: one row per (snippet, run) with its group, transcript and rating."""
+    rows = []
+    for summary in summaries:
+        value, metadata = _score(entry, summary, "human_response_rating")
+        reasons = metadata.get("missing_reasons") or {}
+        rating = _rating(value.get("rating"))
+        missing = math.isnan(rating)
+        reason = ""
+        if missing:
+            reason = reason_code(reasons["rating"]) if isinstance(reasons, dict) and "rating" in reasons else (
+                NO_REASON if value else reason_code(_sample_failure(summary)))
+        snippet = str(summary.id)
+        rows.append({
+            "setting": setting, "snippet": snippet,
+            # a sample that failed before scoring has no score metadata: its id is "<transcript>_t<turn>"
+            "transcript": str(metadata.get("transcript_id", snippet.rsplit("_t", 1)[0])),
+            "client": str(metadata.get("client_id", "")), "group": metadata.get("group", (summary.metadata or {}).get("group", "")),
+            "label": metadata.get("label_value", ""), "run": f"{entry.eval_id}:{summary.epoch}",
+            "eval_id": entry.eval_id, "epoch": int(summary.epoch), "rating": rating, "missing": missing, "reason": reason,
+        })
+    return rows
+
+
+ROW_BUILDERS: dict[str, RowBuilder] = {EXP1_TASK: exp1_rows, EXP2_TASK: exp2_rows, VALIDITY_TASK: validity_rows}
+COLUMNS = {EXP1_TASK: EXP1_COLUMNS, EXP2_TASK: EXP2_COLUMNS, VALIDITY_TASK: VALIDITY_COLUMNS,
+           QUESTIONNAIRES: QUESTIONNAIRE_COLUMNS}
 """Tasks the report reads; a new task adds its row builder here and its section in
 :mod:`psysim.analysis.sections`."""
 

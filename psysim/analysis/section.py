@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from psysim.analysis.bootstrap import DEFAULT_RESAMPLES
 from psysim.analysis.mixed import DEFAULT_BOOTSTRAP, DEFAULT_SEED
 from psysim.analysis.stats import TestResult
 
@@ -28,6 +29,9 @@ class ReportOptions:
     """Per task, the pre-declared primary test (overrides the section's default)."""
     bootstrap: int = DEFAULT_BOOTSTRAP
     seed: int = DEFAULT_SEED
+    """Seed of every bootstrap (the mixed model's and the rater checks')."""
+    ci_resamples: int = DEFAULT_RESAMPLES
+    """Resamples of the cluster-bootstrap CIs of the rater checks (known-groups validity)."""
     skip_unknown: bool = False
     quiet: bool = True
 

@@ -8,9 +8,10 @@ name (``frames.EXTRA_ROW_BUILDERS``).
 
 from __future__ import annotations
 
-from psysim.analysis import exp1, exp2, questionnaires
+from psysim.analysis import exp1, exp2, questionnaires, validity
 from psysim.analysis.section import Section
 
 SECTIONS: dict[str, Section] = {
-    section.task: section for section in (exp1.SECTION, questionnaires.SECTION, exp2.SECTION)
+    section.task: section
+    for section in (exp1.SECTION, questionnaires.SECTION, exp2.SECTION, validity.SECTION)
 }

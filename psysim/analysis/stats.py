@@ -72,7 +72,8 @@ def welch(a: pd.Series, b: pd.Series, unit: str = "units") -> Estimate:
     x, y = a.dropna().to_numpy(float), b.dropna().to_numpy(float)
     if len(x) < 2 or len(y) < 2:
         return Estimate(difference=_diff(x, y), reason=f"needs at least 2 {unit} per side (have {len(x)} and {len(y)})")
-    if x.var(ddof=1) == 0 and y.var(ddof=1) == 0:
+    scale = max(1.0, float(np.abs(np.concatenate([x, y])).max()))
+    if x.std(ddof=1) <= 1e-9 * scale and y.std(ddof=1) <= 1e-9 * scale:  # rounding-level spread is none
         return Estimate(difference=_diff(x, y),
                         reason="no variation within either side (every value equal within each side): t is undefined")
     result = stats.ttest_ind(x, y, equal_var=False)
@@ -88,9 +89,10 @@ def paired(a: pd.Series, b: pd.Series, unit: str = "pairs") -> Estimate:
     if len(diff) < 2:
         return Estimate(difference=float(diff.mean()) if len(diff) else NAN,
                         reason=f"needs at least 2 complete {unit} (have {len(diff)})")
-    if diff.std(ddof=1) == 0:
+    # a spread at rounding level (e.g. 57.17 - 32.17 vs 25.0) is no spread: t would be ~1e16
+    if diff.std(ddof=1) <= 1e-9 * max(1.0, float(np.abs(diff).max())):
         return Estimate(difference=float(diff.mean()),
-                        reason=f"every paired difference equals {diff[0]:g}: t is undefined")
+                        reason=f"every paired difference equals {diff[0]:.6g}: t is undefined")
     result = stats.ttest_rel(both.iloc[:, 0].to_numpy(float), both.iloc[:, 1].to_numpy(float))
     ci = result.confidence_interval(0.95)
     return Estimate(float(diff.mean()), float(ci.low), float(ci.high), float(result.statistic),
