@@ -87,6 +87,7 @@ def paper_tasks(
     snippets: int | None = 50,
     transcripts: str | None = None,
     therapist_styles: tuple[str, ...] = (DEFAULT_STYLE,),
+    questionnaires: str | None = None,
     **task_args: Any,
 ) -> list[Task]:
     from tasks.human_comparison import human_comparison
@@ -96,9 +97,11 @@ def paper_tasks(
     if "iterative_feedback" in experiments:
         # a style other than the standard one is a separate design (a negative control), run
         # only when asked; the standard style is left at its default so its series is unchanged
+        # (and so are runs without questionnaires)
         tasks += [
             iterative_feedback(condition=c, sessions=sessions, turns=turns, personas=personas,
-                               **({} if style == DEFAULT_STYLE else {"therapist": style}), **task_args)
+                               **({} if style == DEFAULT_STYLE else {"therapist": style}),
+                               **({"questionnaires": questionnaires} if questionnaires else {}), **task_args)
             for style in therapist_styles
             for c in CONDITIONS
         ]
@@ -107,11 +110,16 @@ def paper_tasks(
     return tasks
 
 
+def _questionnaires_of(task: Task) -> list[str]:
+    return list((task.metadata or {}).get("questionnaires", []))
+
+
 def concurrency(tasks: list[Task], epochs: int, limit: int | None, max_connections: int | None) -> dict[str, int]:
     """All tasks, all samples and enough connections for every chain to be in flight at once."""
     samples = max(min(len(t.dataset), limit or len(t.dataset)) * epochs for t in tasks)
-    # Experiment 2 issues up to three calls at once per sample (LLM response + critique; ratings)
-    per_sample = 3 if any(t.name == "human_comparison" for t in tasks) else 1
+    # Experiment 2 issues up to three calls at once per sample (LLM response + critique; ratings);
+    # Experiment 1 one, or one per questionnaire after a session
+    per_sample = max(3 if t.name == "human_comparison" else max(1, len(_questionnaires_of(t))) for t in tasks)
     connections = max_connections or max(samples * per_sample * len(tasks), 16)
     return {"max_tasks": len(tasks), "max_samples": samples, "max_connections": connections}
 
@@ -195,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=positive, default=None, help="first N personas / snippets only")
     parser.add_argument("--personas", default=None, help="persona file (default: shipped personas)")
     parser.add_argument("--transcripts", default=None, help="Experiment 2 transcripts (default: demo set)")
+    parser.add_argument("--questionnaires", default=None,
+                        help="Experiment 1: instruments the client fills in after each session, e.g. srs,wai_sr "
+                             "(default: none)")
     parser.add_argument("--max-connections", type=int, default=None, help="default: one per concurrent call")
     parser.add_argument("--no-realtime", action="store_true",
                         help="no live view of running samples (less harness CPU per call)")
@@ -216,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(ex))
     tasks = paper_tasks(tuple(args.experiments), personas=args.personas, transcripts=args.transcripts,
                         sessions=args.sessions, turns=args.turns,
-                        therapist_styles=tuple(dict.fromkeys(args.therapist_styles)))
+                        therapist_styles=tuple(dict.fromkeys(args.therapist_styles)),
+                        questionnaires=args.questionnaires)
     success, logs = run_paper(
         args.model, args.log_dir, epochs=args.epochs, limit=args.limit, max_connections=args.max_connections,
         tasks=tasks, realtime=not args.no_realtime, retry_attempts=args.retry_attempts,

@@ -25,12 +25,16 @@ from inspect_ai.model import (
     ResponseSchema,
     get_model,
 )
-from inspect_ai.util import json_schema
+from inspect_ai.util import JSONSchema, json_schema
 from pydantic import BaseModel, Field
 
 from psysim.failed_calls import reply_fault
 from psysim.generation import StopRecord, generate_once, reask_config
 from psysim.prompts import prompt
+from psysim.strict_json import FENCE as _FENCE
+from psysim.strict_json import DuplicateKeyError as _DuplicateKey
+from psysim.strict_json import NumberLiteral as _Literal
+from psysim.strict_json import loads_strict as _loads
 
 RatingFormat = Literal["auto", "json_schema", "json_object", "text"]
 RATING_FORMATS: tuple[str, ...] = ("auto", "json_schema", "json_object", "text")
@@ -88,18 +92,22 @@ def resolve_rating_format(rating_format: str, model: Model) -> str:
     return "text"
 
 
-def rating_config(base: GenerateConfig, rating_format: str) -> GenerateConfig:
-    """``base`` plus the structured-output request for ``rating_format``."""
+def rating_config(
+    base: GenerateConfig, rating_format: str, schema: JSONSchema = RATING_SCHEMA, name: str = "rating"
+) -> GenerateConfig:
+    """``base`` plus the structured-output request for ``rating_format``.
+
+    ``schema`` and ``name`` default to the 0-100 rating; questionnaires pass their own.
+    """
     if rating_format == "json_schema":
-        schema = ResponseSchema(name="rating", json_schema=RATING_SCHEMA, strict=True)
-        return base.merge(GenerateConfig(response_schema=schema))
+        response_schema = ResponseSchema(name=name, json_schema=schema, strict=True)
+        return base.merge(GenerateConfig(response_schema=response_schema))
     if rating_format == "json_object":
-        body = {"response_format": {"type": "json_object", "schema": RATING_SCHEMA.model_dump(exclude_none=True)}}
+        body = {"response_format": {"type": "json_object", "schema": schema.model_dump(exclude_none=True)}}
         return base.merge(GenerateConfig(extra_body=body))
     return base
 
 
-_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL | re.IGNORECASE)
 # Numbers are read wide (sign, fraction, exponent) and judged by _whole_number, so that a
 # malformed number is rejected with its reason rather than skipped or rounded.
 _NUMBER = r"(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)"
@@ -115,33 +123,6 @@ _LABELLED_LINE = re.compile(
 _EMBEDDED_JSON = re.compile(r"\{[^{}]*\}")
 # A rating as written: a whole number without sign or leading zeros, optionally with ".0".
 _WHOLE = re.compile(r"(0|[1-9]\d*)(?:\.0)?")
-
-
-class _Literal(str):
-    """A number exactly as written in the reply (JSON numbers are kept as text, never floats)."""
-
-
-class _DuplicateKey(Exception):
-    pass
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key.lower() in seen:  # {"rating": 85, "rating": 20}: json would silently keep 20
-            raise _DuplicateKey(key)
-        seen.add(key.lower())
-    return dict(pairs)
-
-
-def _loads(text: str) -> object:
-    return json.loads(
-        text,
-        object_pairs_hook=_no_duplicate_keys,
-        parse_int=_Literal,
-        parse_float=_Literal,
-        parse_constant=_Literal,  # NaN, Infinity
-    )
 
 
 def _whole_number(literal: str) -> int | str:

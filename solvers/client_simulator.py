@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser
+from inspect_ai.util import collect
 
 from psysim.generation import CallSettings, StopRecord, generate_reply, strip_speaker_label
 from psysim.personas import Persona
 from psysim.prompts import prompt
+from psysim.questionnaires import Instrument, QuestionnaireResult, ask_questionnaire, questionnaire_prompt
 from psysim.rating import RatingResult, ask_rating
 from psysim.transcript import Turn, as_messages, format_sessions
-from solvers.course import SessionRecord
+from solvers.course import CourseSettings, SessionRecord
 
 
 def client_system_prompt(persona: Persona, previous_sessions: list[Turn]) -> str:
@@ -88,3 +90,33 @@ async def client_satisfaction_rating(
         step=f"session_{session}_rating",
         stops=stops,
     )
+
+
+async def client_questionnaires(
+    persona: Persona,
+    session: int,
+    all_turns: list[Turn],
+    settings: CourseSettings,
+    call: CallSettings,
+    stops: list[StopRecord],
+) -> dict[str, QuestionnaireResult]:
+    """The client's answers to each selected instrument after ``session``, one call each.
+
+    The client sees its persona and every session so far, as for the rating, but not its
+    ratings or earlier answers, so each instrument is answered from the dialogue alone. The
+    calls are independent and run concurrently. A failed or unreadable call leaves that
+    instrument's items missing with the reason; it does not end the course.
+    """
+    system = ChatMessageSystem(content=prompt("client", "rating_system", persona=prompt("client", "persona", p=persona)))
+    transcript = format_sessions(all_turns)
+
+    async def fill_in(instrument: Instrument) -> QuestionnaireResult:
+        user = ChatMessageUser(content=questionnaire_prompt(instrument, session, transcript))
+        return await ask_questionnaire(
+            "client", [system, user], call.config(), instrument,
+            rating_format=settings.rating_format, max_attempts=settings.max_rating_attempts,
+            step=f"session_{session}_{instrument.id}", stops=stops,
+        )
+
+    results = await collect(*(fill_in(instrument) for instrument in settings.questionnaires))
+    return {result.instrument: result for result in results}

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from psysim.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS, FailureRecord
 from psysim.generation import StopRecord
+from psysim.questionnaires import Instrument, QuestionnaireResult
 from psysim.therapist_styles import DEFAULT_STYLE
 from psysim.transcript import Turn
 
@@ -34,6 +35,8 @@ class CourseSettings(BaseModel):
     max_reply_attempts: int = DEFAULT_MAX_REPLY_ATTEMPTS
     therapist: str = DEFAULT_STYLE
     """Therapist style (:mod:`psysim.therapist_styles`); ``poor`` is the negative control."""
+    questionnaires: list[Instrument] = Field(default_factory=list)
+    """Instruments the client fills in after each complete session (none by default)."""
 
 
 class SessionRecord(BaseModel):
@@ -61,6 +64,9 @@ class SessionRecord(BaseModel):
     """Feedback produced after this session for the next one."""
     feedback_failure: FailureRecord | None = None
     """The feedback call after this session failed (the course ended after this session)."""
+    questionnaires: dict[str, QuestionnaireResult] = Field(default_factory=dict)
+    """Instrument id -> the client's answers after this session (only when questionnaires are
+    selected and the session is complete)."""
 
     @property
     def missing_reason(self) -> str | None:

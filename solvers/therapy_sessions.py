@@ -10,7 +10,7 @@ from psysim.failed_calls import CallFailed, FailureRecord
 from psysim.generation import CallSettings, StopRecord
 from psysim.personas import Persona
 from psysim.transcript import Turn, session_turns
-from solvers.client_simulator import client_satisfaction_rating, client_turn
+from solvers.client_simulator import client_questionnaires, client_satisfaction_rating, client_turn
 from solvers.course import CourseEnd, CourseSettings, SessionRecord, TherapyCourse
 from solvers.feedback_policy import FEEDBACK_POLICIES
 from solvers.therapist import therapist_turn
@@ -72,6 +72,10 @@ def therapy_sessions(settings: CourseSettings) -> Solver:
                     record.rating, record.rating_code, record.rating_error = rating.value, rating.code, rating.error
                     record.rating_raw, record.rating_attempts = rating.raw, rating.attempts
                     record.rating_format = rating.format
+                    if settings.questionnaires:  # after the rating; a failure here does not end the course
+                        record.questionnaires = await client_questionnaires(
+                            persona, session, turns, settings, call, stops
+                        )
                     if session < settings.sessions:
                         try:
                             feedback = await policy(

@@ -12,8 +12,10 @@ from inspect_ai import Task, task
 from psysim.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS
 from psysim.personas import persona_dataset
 from psysim.prompts import DEFAULT_GENERIC_FEEDBACK, DEFAULT_GUIDELINES, text_or_file
+from psysim.questionnaires import instrument_specs, load_instruments
 from psysim.rating import RATING_FORMATS
 from psysim.therapist_styles import DEFAULT_STYLE, style_prompt
+from scorers.client_questionnaires import client_questionnaires
 from scorers.client_satisfaction import client_satisfaction
 from solvers.course import CourseSettings
 from solvers.feedback_policy import CONDITIONS
@@ -44,6 +46,7 @@ def iterative_feedback(
     seed: int | None = 0,
     turn_max_tokens: int = DEFAULT_TURN_MAX_TOKENS,
     feedback_max_tokens: int = DEFAULT_FEEDBACK_MAX_TOKENS,
+    questionnaires: str | list[str] | None = None,
 ) -> Task:
     """Sequential therapy sessions with Client ratings and per-condition therapist feedback.
 
@@ -70,6 +73,9 @@ def iterative_feedback(
         seed: Base seed; each epoch uses ``seed + epoch``. ``None`` for no seed.
         turn_max_tokens: Max tokens of one therapist or client turn.
         feedback_max_tokens: Max tokens of the Expert's feedback.
+        questionnaires: Instruments the client fills in after each session, after its rating
+            (one call each): shipped names (``srs``, ``wai_sr``) or instrument YAML files,
+            comma-separated (``srs,wai_sr``) or a list. Default: none (no extra calls).
     """
     if condition not in CONDITIONS:
         raise ValueError(f"condition must be one of {', '.join(CONDITIONS)}; got {condition!r}")
@@ -91,6 +97,7 @@ def iterative_feedback(
     if not isinstance(temperature, (int, float)) or temperature < 0:
         raise ValueError(f"temperature must be a number >= 0; got {temperature!r}")
 
+    instruments = load_instruments(questionnaires)
     settings = CourseSettings(
         condition=condition,
         sessions=sessions,
@@ -106,10 +113,15 @@ def iterative_feedback(
         seed=seed,
         max_reply_attempts=max_reply_attempts,
         therapist=therapist,
+        questionnaires=instruments,
     )
+    scorers = [client_satisfaction(sessions=sessions, baseline=float(baseline))]
+    if instruments:  # a separate scorer, so a run without questionnaires scores as before
+        scorers.append(client_questionnaires(instrument_specs(questionnaires), sessions=sessions))
     return Task(
         dataset=persona_dataset(personas),
         solver=therapy_sessions(settings),
-        scorer=client_satisfaction(sessions=sessions, baseline=float(baseline)),
-        metadata={"experiment": "iterative_feedback", "condition": condition, "therapist": therapist},
+        scorer=scorers,
+        metadata={"experiment": "iterative_feedback", "condition": condition, "therapist": therapist}
+        | ({"questionnaires": [i.id for i in instruments]} if instruments else {}),
     )

@@ -3,6 +3,9 @@
 
 Experiment 1: one row per (setting, condition, persona, run, session) with the rating.
 Experiment 2: one row per (setting, snippet, run, response type) with the rating.
+Questionnaires (Experiment 1 logs run with ``-T questionnaires=...``): one row per (setting,
+condition, persona, run, session, measure) with the score, a measure being
+``<instrument key>_<scale>`` (``srs_total``, ``wai_bond``).
 A *setting* is the models bound to the roles plus every task argument that differs between
 logs of one task (except the compared factor, e.g. ``condition``, and arguments that only
 name a run, e.g. ``seed``), so runs that are not comparable are analysed apart. A *run* is one
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +36,8 @@ EXP2_TASK = "human_comparison"
 VALIDITY_TASK = "rater_validity"
 
 # Task arguments that do not change what a rating means: the compared factor and run labels.
-NOT_DESIGN_ARGS = frozenset({"condition", "seed", "max_rating_attempts"})
+# Questionnaires are asked after the rating and shown to no one later: they do not change it.
+NOT_DESIGN_ARGS = frozenset({"condition", "seed", "max_rating_attempts", "questionnaires"})
 
 # Task arguments that always separate settings when not at their default (a missing argument, in
 # a log written before it existed, is the default): a therapist style is a different design.
@@ -51,6 +56,10 @@ EXP1_COLUMNS = ["setting", "condition", "persona", "run", "eval_id", "epoch", "s
 EXP2_COLUMNS = ["setting", "snippet", "run", "eval_id", "epoch", "response_type", "rating", "missing", "reason"]
 VALIDITY_COLUMNS = ["setting", "snippet", "transcript", "client", "group", "label", "run", "eval_id", "epoch", "rating",
                     "missing", "reason"]
+QUESTIONNAIRES = "questionnaires"
+"""Name of the questionnaire frame (and its report section): read from Experiment 1 logs."""
+QUESTIONNAIRE_COLUMNS = ["setting", "condition", "persona", "run", "eval_id", "epoch", "session", "sessions",
+                         "measure", "value", "missing", "reason", "scale_min", "scale_max"]
 
 
 @dataclass
@@ -103,17 +112,22 @@ def read_frames(log_dir: str | Path, skip_unknown: bool = False, quiet: bool = T
     for entry in known:
         try:
             summaries = read_eval_log_sample_summaries(entry.path)
-            new = ROW_BUILDERS[entry.key.task](entry, summaries, settings[entry.path])
-            for row in new:  # the setting without its factors, to compare settings that differ only there
+            new = {entry.key.task: ROW_BUILDERS[entry.key.task](entry, summaries, settings[entry.path])}
+            for row in new[entry.key.task]:  # the setting without its factors, to compare settings that differ only there
                 if "base_setting" in row:
                     row["base_setting"] = settings_and_bases[entry.path][1]
+            for frame, (task, builder) in EXTRA_ROW_BUILDERS.items():
+                if task == entry.key.task:
+                    new[frame] = builder(entry, summaries, settings[entry.path])
         except Exception as ex:  # a log whose header reads but whose samples do not
             selection.unreadable.append(Unreadable(entry.path, f"samples unreadable: {type(ex).__name__}: {ex}"))
             continue
         used.append(entry)
-        rows.setdefault(entry.key.task, []).extend(new)
+        for frame, frame_rows in new.items():
+            if frame_rows or frame == entry.key.task:  # a further frame only when the log has its rows
+                rows.setdefault(frame, []).extend(frame_rows)
     selection.used = used + [e for e in selection.used if e.key.task not in ROW_BUILDERS]
-    ratings = {task: pd.DataFrame(task_rows, columns=COLUMNS[task]) for task, task_rows in rows.items()}
+    ratings = {name: pd.DataFrame(frame_rows, columns=COLUMNS[name]) for name, frame_rows in rows.items()}
     return Frames(selection=selection, evals=_evals_table(selection, settings), ratings=ratings)
 
 
@@ -295,9 +309,52 @@ def validity_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: 
 
 
 ROW_BUILDERS: dict[str, RowBuilder] = {EXP1_TASK: exp1_rows, EXP2_TASK: exp2_rows, VALIDITY_TASK: validity_rows}
-COLUMNS = {EXP1_TASK: EXP1_COLUMNS, EXP2_TASK: EXP2_COLUMNS, VALIDITY_TASK: VALIDITY_COLUMNS}
+COLUMNS = {EXP1_TASK: EXP1_COLUMNS, EXP2_TASK: EXP2_COLUMNS, VALIDITY_TASK: VALIDITY_COLUMNS,
+           QUESTIONNAIRES: QUESTIONNAIRE_COLUMNS}
 """Tasks the report reads; a new task adds its row builder here and its section in
 :mod:`psysim.analysis.sections`."""
+
+
+_MEASURE_KEY = re.compile(r"^(?P<measure>[a-z][a-z0-9_]*)_s(?P<session>\d+)$")
+
+
+def questionnaire_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str) -> list[dict[str, Any]]:
+    """Rows of the ``client_questionnaires`` scorer (none for a log run without questionnaires).
+
+    The measures are those the log's scored samples report; a sample without that score (it
+    errored before scoring) contributes missing rows with the reason, as in Experiment 1.
+    """
+    planned = int(json.loads(entry.key.arg("sessions", "6") or "6"))
+    condition = json.loads(entry.key.arg("condition", '"expert"') or '"expert"')
+    scored = [(summary, *_score(entry, summary, "client_questionnaires")) for summary in summaries]
+    measures: dict[str, list[float]] = {}
+    for _, value, metadata in scored:
+        for key in value:
+            match = _MEASURE_KEY.match(key)
+            if match:
+                ranges = metadata.get("scale_ranges")
+                limits = ranges.get(match["measure"]) if isinstance(ranges, dict) else None
+                measures.setdefault(match["measure"], list(limits) if limits else [math.nan, math.nan])
+    rows = []
+    for summary, value, metadata in scored:
+        reasons = metadata.get("missing_reasons") or {}
+        for measure, (low, high) in measures.items():
+            for session in range(1, planned + 1):
+                key = f"{measure}_s{session}"
+                score = _rating(value.get(key))
+                missing = math.isnan(score)
+                rows.append({
+                    "setting": setting, "condition": condition, "persona": str(summary.id),
+                    "run": f"{entry.eval_id}:{summary.epoch}", "eval_id": entry.eval_id, "epoch": int(summary.epoch),
+                    "session": session, "sessions": planned, "measure": measure, "value": score, "missing": missing,
+                    "reason": _missing_reason(key, reasons, bool(value), summary) if missing else "",
+                    "scale_min": low, "scale_max": high,
+                })
+    return rows
+
+
+EXTRA_ROW_BUILDERS: dict[str, tuple[str, RowBuilder]] = {QUESTIONNAIRES: (EXP1_TASK, questionnaire_rows)}
+"""Further frames read from the logs of a task: frame name -> (task, row builder)."""
 
 
 def run_summary(exp1: pd.DataFrame) -> pd.DataFrame:

@@ -1,12 +1,17 @@
 """The registry of report sections, in report order, keyed by the task named in each log.
 
 Adding a task to the report: write its row builder (:mod:`psysim.analysis.frames`) and its
-:class:`~psysim.analysis.section.Section`, and list the section here.
+:class:`~psysim.analysis.section.Section`, and list the section here. A section of a further
+frame read from a task's logs (``questionnaires`` from Experiment 1) is keyed by that frame's
+name (``frames.EXTRA_ROW_BUILDERS``).
 """
 
 from __future__ import annotations
 
-from psysim.analysis import exp1, exp2, validity
+from psysim.analysis import exp1, exp2, questionnaires, validity
 from psysim.analysis.section import Section
 
-SECTIONS: dict[str, Section] = {section.task: section for section in (exp1.SECTION, exp2.SECTION, validity.SECTION)}
+SECTIONS: dict[str, Section] = {
+    section.task: section
+    for section in (exp1.SECTION, questionnaires.SECTION, exp2.SECTION, validity.SECTION)
+}

@@ -1,0 +1,153 @@
+"""Asking the client to fill in one questionnaire: one call, every item in one structured reply.
+
+The same machinery as the 0-100 rating (:func:`psysim.rating.ask_rating`): the schema built
+from the instrument file is sent as ``rating_format`` says (``json_schema``, ``json_object``
+or ``text``), every reply goes through the strict parser, and the call is repeated a bounded
+number of times. Nothing is coerced: an item without a valid answer stays missing, with its
+reason, and so does every scale that needs it.
+"""
+
+from __future__ import annotations
+
+from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageUser, GenerateConfig, get_model
+from pydantic import BaseModel, Field
+
+from psysim.failed_calls import reply_fault
+from psysim.generation import StopRecord, generate_once, reask_config
+from psysim.prompts import prompt
+from psysim.questionnaires.instrument import Instrument
+from psysim.questionnaires.parsing import ParsedAnswers, parse_answers
+from psysim.rating import rating_config, resolve_rating_format
+
+TOKENS_BASE, TOKENS_PER_ITEM = 48, 12
+"""Token cap of one questionnaire reply: ``48 + 12 x items`` (``{"12": 4, `` is about 6 tokens;
+the rest is room for whitespace and an SRS decimal)."""
+
+
+class QuestionnaireResult(BaseModel):
+    """Outcome of asking for one instrument (possibly several attempts), as kept in the store."""
+
+    instrument: str
+    answers: dict[str, float] = Field(default_factory=dict)
+    """Valid answers by item id, all from one reply (the latest readable one)."""
+    item_errors: dict[str, str] = Field(default_factory=dict)
+    """Item id -> why it has no answer; empty when every item was answered."""
+    code: str | None = None
+    """Reason code (``psysim.failed_calls``) when any item is missing: ``rating_unparsed``
+    (a readable reply lacked valid answers, or no reply was readable), ``truncated``,
+    ``empty_reply``, ``error_text`` or ``context_length``; None when complete."""
+    error: str | None = None
+    raw: list[str] = Field(default_factory=list)
+    """Every reply received, in order."""
+    attempts: int = 0
+    format: str = "text"
+
+    @property
+    def complete(self) -> bool:
+        return not self.item_errors
+
+    @property
+    def reason(self) -> str | None:
+        """``"<code>: <detail>"`` when an item is missing (the ``missing_reasons`` form)."""
+        return None if self.complete else f"{self.code}: {self.error}"
+
+
+def answer_form(instrument: Instrument) -> str:
+    scale = instrument.response_scale
+    if scale.decimals == 0:
+        return f"a whole number from {scale.min} to {scale.max}"
+    places = "one decimal place" if scale.decimals == 1 else f"{scale.decimals} decimal places"
+    return f"a number from {scale.min} to {scale.max} with at most {places}"
+
+
+def questionnaire_prompt(instrument: Instrument, session: int, transcript: str) -> str:
+    """The user message asking for every item of ``instrument`` after ``session``."""
+    items = [
+        {"id": item.id, "text": item.text, "anchors": dict(sorted(item.anchors.items()))}
+        for item in instrument.items
+    ]
+    json_form = "{" + ", ".join(f'"{item.id}": <n>' for item in instrument.items) + "}"
+    return prompt(
+        "questionnaire",
+        "user",
+        transcript=transcript,
+        session=session,
+        instructions=instrument.instructions.strip(),
+        scale_anchors=dict(sorted(instrument.response_scale.anchors.items())),
+        items=items,
+        answer_form=answer_form(instrument),
+        json_form=json_form,
+    )
+
+
+async def ask_questionnaire(
+    role: str,
+    messages: list[ChatMessage],
+    base_config: GenerateConfig,
+    instrument: Instrument,
+    *,
+    rating_format: str,
+    max_attempts: int,
+    step: str,
+    stops: list[StopRecord],
+) -> QuestionnaireResult:
+    """Ask the model bound to ``role`` for every item of ``instrument``, up to ``max_attempts`` times.
+
+    - Not a reply (empty, server error text): dropped, the same prompt asked again.
+    - Cut at the token cap (``truncated``; never parsed) or with items missing or invalid
+      (``rating_unparsed``): shown back with a re-ask naming the problems.
+    - Context length: no further attempt.
+
+    The answers kept are those of the latest reply that was a readable JSON object (answers are
+    never combined across replies); items it lacked are missing with their reason. The code and
+    detail are those of the last attempt.
+    """
+    fmt = resolve_rating_format(rating_format, get_model(role=role))
+    max_tokens = TOKENS_BASE + TOKENS_PER_ITEM * len(instrument.items)
+    config = rating_config(
+        base_config.merge(GenerateConfig(max_tokens=max_tokens)), fmt,
+        schema=instrument.json_schema(), name=instrument.id,
+    )
+    ids = instrument.item_ids()
+    conversation = list(messages)
+    result = QuestionnaireResult(instrument=instrument.id, format=fmt)
+    kept: ParsedAnswers | None = None
+    for attempt in range(1, max_attempts + 1):
+        output = await generate_once(
+            role, conversation, reask_config(config, attempt), step=f"{step}_attempt_{attempt}", stops=stops
+        )
+        result.raw.append(output.completion)
+        result.attempts = attempt
+        fault = reply_fault(output)
+        if fault is not None:
+            result.code, result.error = fault
+            if result.code == "context_length":
+                break
+            continue  # not shown back: an empty or error message is not the client's reply
+        if output.stop_reason == "max_tokens":
+            result.code = "truncated"
+            result.error = "the reply was cut at its token cap (stop_reason=max_tokens)"
+            problem = "it was cut off before it ended"
+        else:
+            parsed = parse_answers(output.completion, instrument)
+            if parsed.readable:
+                kept = parsed
+            if parsed.error is None:
+                result.code = result.error = None
+                break
+            result.code, result.error = "rating_unparsed", parsed.error
+            problem = parsed.error
+        conversation += [
+            ChatMessageAssistant(content=output.completion),
+            ChatMessageUser(
+                content=prompt(
+                    "questionnaire", "reask", error=problem, ids=f"{ids[0]}-{ids[-1]}",
+                    answer_form=answer_form(instrument),
+                )
+            ),
+        ]
+    if kept is not None:
+        result.answers, result.item_errors = kept.answers, kept.item_errors
+    else:
+        result.item_errors = {item_id: f"no answer: {result.code}: {result.error}" for item_id in ids}
+    return result

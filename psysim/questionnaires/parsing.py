@@ -1,0 +1,125 @@
+"""Strict reading of a questionnaire reply: one JSON object, one number per item.
+
+The same rules as the 0-100 rating (:mod:`psysim.rating`): numbers are judged as written,
+never through a float, and never coerced. An item's answer is accepted only if it is a
+number within the instrument's range with no more decimal places than the scale allows (a
+whole-number scale also accepts a single trailing ``.0``); a string ``"4"``, ``4.5`` on a
+whole-number scale, ``7.25`` on a one-decimal scale, an exponent, ``-0``, a leading zero,
+``NaN`` or a value out of range is that item's problem, and the item has no answer. An object
+that names a key twice is ambiguous as a whole: no item of it is used.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+from psysim.questionnaires.instrument import Instrument, ResponseScale
+from psysim.strict_json import FENCE, DuplicateKeyError, NumberLiteral, loads_strict
+
+_EMBEDDED_OBJECT = re.compile(r"\{[^{}]*\}")
+_PLAIN_NUMBER = re.compile(r"-?(0|[1-9]\d*)(?:\.(\d+))?")
+_ANY_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+
+
+class ParsedAnswers(BaseModel):
+    """What one reply gave: the valid answers, and why each other item has none."""
+
+    readable: bool
+    """True if the reply was one JSON object (its items were judged one by one)."""
+    answers: dict[str, float] = Field(default_factory=dict)
+    item_errors: dict[str, str] = Field(default_factory=dict)
+    """Item id -> why it has no answer (every item without an answer is here)."""
+    error: str | None = None
+    """Why the reply as a whole is unusable or incomplete; None when every item is answered."""
+
+
+def judge_answer(value: object, scale: ResponseScale) -> float | str:
+    """The answer ``value`` (as parsed by :func:`loads_strict`) or the reason it is not one."""
+    if value is None:
+        return "no answer (null)"
+    if not isinstance(value, NumberLiteral):  # strings, true/false, lists: never coerced
+        return f"not a number: {value!r}"
+    literal = str(value)
+    plain = _PLAIN_NUMBER.fullmatch(literal)
+    if plain is None:
+        if re.search(r"[eE]", literal) and _ANY_NUMBER.fullmatch(literal):
+            return f"exponent not accepted: {literal} (write the number out)"
+        if re.fullmatch(r"-?0\d+(?:\.\d+)?", literal):
+            return f"leading zero not accepted: {literal}"
+        return f"not a number: {literal}"
+    if re.fullmatch(r"-0+(?:\.0+)?", literal):
+        return f"negative zero: {literal} is not an answer"
+    fraction = plain.group(2) or ""
+    if scale.decimals == 0 and fraction not in ("", "0"):
+        if set(fraction) == {"0"}:
+            return f"not written as a whole number: {literal} (only a single trailing .0 is accepted)"
+        return f"not a whole number: {literal} (this scale takes whole numbers)"
+    if scale.decimals > 0 and len(fraction) > scale.decimals:
+        return f"too many decimal places: {literal} (at most {scale.decimals})"
+    number = Decimal(literal)
+    if not scale.min <= number <= scale.max:
+        return f"out of range: {literal} is not within {scale.min}-{scale.max}"
+    return float(number)
+
+
+def parse_answers(text: str, instrument: Instrument) -> ParsedAnswers:
+    """Read ``instrument``'s items from a reply (JSON object, optionally in a code fence, or the
+    only JSON object in the reply).
+
+    Keys that are not item ids do not invalidate the items that are present; when items are
+    missing they are named in ``error`` (the client may have used other keys).
+    """
+    ids = instrument.item_ids()
+    stripped = text.strip()
+    if not stripped:
+        return _unreadable(ids, "empty reply")
+    fenced = FENCE.match(stripped)
+    if fenced:
+        stripped = fenced.group(1).strip()
+    try:
+        data = loads_strict(stripped)
+    except DuplicateKeyError as duplicate:
+        return _unreadable(ids, f"ambiguous: JSON object has the key {str(duplicate)!r} more than once")
+    except json.JSONDecodeError:
+        blobs = _EMBEDDED_OBJECT.findall(stripped)
+        objects = []
+        for blob in blobs:
+            try:
+                objects.append(loads_strict(blob))
+            except DuplicateKeyError as duplicate:
+                return _unreadable(ids, f"ambiguous: JSON object has the key {str(duplicate)!r} more than once")
+            except json.JSONDecodeError:
+                continue
+        if len(objects) != 1:
+            found = "no JSON object" if not objects else f"{len(objects)} JSON objects"
+            return _unreadable(ids, f"{found} in the reply (expected exactly one)")
+        data = objects[0]
+    if not isinstance(data, dict):
+        return _unreadable(ids, "the reply is not a JSON object")
+
+    answers: dict[str, float] = {}
+    item_errors: dict[str, str] = {}
+    for item_id in ids:
+        if item_id not in data:
+            item_errors[item_id] = "not answered (key missing)"
+            continue
+        judged = judge_answer(data[item_id], instrument.response_scale)
+        if isinstance(judged, str):
+            item_errors[item_id] = judged
+        else:
+            answers[item_id] = judged
+    unknown = [str(key) for key in data if key not in ids]
+    problems = [f"item {item_id}: {why}" for item_id, why in item_errors.items()]
+    if unknown and item_errors:  # extra keys beside a full set of answers are harmless
+        problems.append(f"unknown keys {unknown} (the keys are the item numbers {ids[0]}-{ids[-1]})")
+    return ParsedAnswers(
+        readable=True, answers=answers, item_errors=item_errors, error="; ".join(problems) or None
+    )
+
+
+def _unreadable(ids: list[str], reason: str) -> ParsedAnswers:
+    return ParsedAnswers(readable=False, item_errors={i: f"no answer: {reason}" for i in ids}, error=reason)
