@@ -1,5 +1,6 @@
 """Scorers: Client-LLM ratings turned into Inspect scores."""
 
 from scorers.client_satisfaction import client_satisfaction
+from scorers.simulation_integrity import simulation_integrity
 
-__all__ = ["client_satisfaction"]
+__all__ = ["client_satisfaction", "simulation_integrity"]

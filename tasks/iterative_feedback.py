@@ -14,6 +14,7 @@ from psysim.personas import persona_dataset
 from psysim.prompts import DEFAULT_GENERIC_FEEDBACK, DEFAULT_GUIDELINES, text_or_file
 from psysim.rating import RATING_FORMATS
 from scorers.client_satisfaction import client_satisfaction
+from scorers.simulation_integrity import simulation_integrity
 from solvers.course import CourseSettings
 from solvers.feedback_policy import CONDITIONS
 from solvers.therapy_sessions import therapy_sessions
@@ -104,6 +105,6 @@ def iterative_feedback(
     return Task(
         dataset=persona_dataset(personas),
         solver=therapy_sessions(settings),
-        scorer=client_satisfaction(sessions=sessions, baseline=float(baseline)),
+        scorer=[client_satisfaction(sessions=sessions, baseline=float(baseline)), simulation_integrity()],
         metadata={"experiment": "iterative_feedback", "condition": condition},
     )
