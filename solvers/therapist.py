@@ -17,8 +17,11 @@ async def therapist_turn(
     call: CallSettings,
     max_tokens: int,
     stops: list[StopRecord],
+    client_name: str | None = None,
 ) -> str:
     """Next therapist utterance, given this session so far, the previous session and feedback.
+
+    ``client_name`` (from the persona) is told to the therapist, so it never needs a placeholder.
 
     Raises:
         CallFailed: no usable reply within ``call.max_reply_attempts`` (psysim.failed_calls).
@@ -29,6 +32,7 @@ async def therapist_turn(
         session=session,
         previous_session=format_dialogue(previous_session),
         feedback=feedback,
+        client_name=client_name,
     )
     # The therapist opens the session: a user cue first, so the input never ends (or starts)
     # with an assistant message (vLLM would continue that message instead of replying).

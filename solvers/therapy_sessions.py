@@ -131,7 +131,7 @@ async def _dialogue(
     previous = session_turns(turns, session - 1)
     for _ in range(settings.turns):
         text = await therapist_turn(
-            session, current, previous, feedback, call, settings.turn_max_tokens, stops
+            session, current, previous, feedback, call, settings.turn_max_tokens, stops, client_name=persona.name
         )
         current.append(Turn(session=session, speaker="therapist", text=text))
         text = await client_turn(
