@@ -16,9 +16,13 @@ from inspect_ai.log import list_eval_logs, read_eval_log
 from scipy import stats
 
 from mock_roles import RATING_MARKER, Call, Recorder, main_model, mock_role, session_of
+from log_edits import copy_log
 from psysim.analysis import UnknownTaskError, read_frames
 from psysim.analysis.cli import main as report_main
-from psysim.analysis.stats import experiment1_tests, experiment2_tests
+from psysim.analysis.exp1 import setting_tests as exp1_tests
+from psysim.analysis.exp2 import setting_tests as exp2_tests
+from psysim.analysis.mixed import MixedSettings, fit_exp1_mixed
+from psysim.analysis.stats import snippet_means
 from psysim.generation import REASK_SEED_STEP
 from tasks.human_comparison import human_comparison
 from tasks.iterative_feedback import iterative_feedback
@@ -66,6 +70,9 @@ def exp2_therapist(call: Call) -> str:
     return "REVISED: better." if "supervisor critiqued" in call.last_user else f"LLM: reply {len(call.messages)}."
 
 
+FAST = ["--quiet", "--bootstrap", "20"]  # small bootstrap where the test is about something else
+
+
 @pytest.fixture(scope="module")
 def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("analysis") / "logs"
@@ -91,14 +98,53 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+
+
+def headers(directory: Path) -> list[tuple[Path, object]]:
+    return [(Path(info.name.removeprefix("file://")), read_eval_log(info, header_only=True))
+            for info in list_eval_logs(str(directory))]
+
+
+def log_of(directory: Path, task: str, condition: str | None = None) -> Path:
+    for path, header in headers(directory):
+        if header.eval.task.split("/")[-1] == task and (condition is None or header.eval.task_args.get("condition") == condition):
+            return path
+    raise AssertionError(f"no {task} {condition} log")
+
+
+def subset(directory: Path, target: Path, files: list[Path]) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        (target / f.name).write_bytes(f.read_bytes())
+    return target
+
+
+def report(directory: Path, out: Path, *extra: str) -> tuple[int, str, pd.DataFrame]:
+    rc = report_main([str(directory), "-o", str(out), *FAST, *extra])
+    if rc != 0:
+        return rc, "", pd.DataFrame()
+    return rc, (out / "summary.md").read_text(), pd.read_csv(out / "statistics.csv")
+
+
+def exp1_files(directory: Path) -> list[Path]:
+    return [log_of(directory, "iterative_feedback", c) for c in ("expert", "none", "generic")]
+
+
+@pytest.fixture(scope="module")
+def exp1_statistics(log_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """statistics.csv of the three clean Experiment 1 logs alone: the reference for log-rule tests."""
+    base = tmp_path_factory.mktemp("clean")
+    rc, _, statistics = report(subset(log_dir, base / "logs", exp1_files(log_dir)), base / "r")
+    assert rc == 0
+    return statistics
+
+
 def test_exp1_frame_matches_the_logs(log_dir: Path) -> None:
     frames = read_frames(log_dir)
     exp1 = frames.exp1
     assert len(exp1) == 3 * PERSONAS * EPOCHS * SESSIONS
     assert set(exp1["condition"]) == {"expert", "none", "generic"}
     assert exp1.groupby("condition")["run"].nunique().to_dict() == {"expert": EPOCHS, "generic": EPOCHS, "none": EPOCHS}
-    units = exp1[["condition", "persona", "run"]].drop_duplicates()
-    assert units.groupby("condition").size().to_dict() == {c: PERSONAS * EPOCHS for c in ("expert", "generic", "none")}
     assert set(exp1["setting"]) == {"mockllm/model"}
     for info in list_eval_logs(str(log_dir)):
         log = read_eval_log(info)
@@ -106,97 +152,127 @@ def test_exp1_frame_matches_the_logs(log_dir: Path) -> None:
             continue
         for sample in log.samples:
             rows = exp1[(exp1["run"] == f"{log.eval.eval_id}:{sample.epoch}") & (exp1["persona"] == sample.id)]
-            value = sample.scores["client_satisfaction"].value
+            score = sample.scores["client_satisfaction"]
+            reasons = (score.metadata or {}).get("missing_reasons") or {}
             for row in rows.itertuples():
-                expected = value[f"session_{row.session}"]
+                expected = score.value[f"session_{row.session}"]
                 assert (math.isnan(expected) and row.missing) or expected == row.rating
+                if row.missing:  # the code before ':' of the scorer's reason, or "unrecorded" without one
+                    key = f"session_{row.session}"
+                    assert row.reason == (reasons[key].split(":")[0] if key in reasons else "unrecorded")
     missing = exp1[exp1["missing"]]
     assert len(missing) == 3 and set(missing["persona"]) == {MISSING_PERSONA} and set(missing["session"]) == {2}
 
 
 def test_exp1_statistics_against_scipy(log_dir: Path) -> None:
+    from statsmodels.stats.multitest import multipletests
+
     frames = read_frames(log_dir)
-    runs = frames.exp1_runs
-    # per-run slope by hand
-    one = frames.exp1[frames.exp1["run"] == runs["run"].iloc[0]]
-    one = one[one["persona"] == runs["persona"].iloc[0]].dropna(subset=["rating"])
+    exp1, runs = frames.exp1, frames.exp1_runs
+    one = exp1[(exp1["run"] == runs["run"].iloc[0]) & (exp1["persona"] == runs["persona"].iloc[0])].dropna(subset=["rating"])
     assert runs["slope"].iloc[0] == pytest.approx(np.polyfit(one["session"], one["rating"], 1)[0])
-    results = {(r.a, r.b, r.measure, r.test): r for r in experiment1_tests(runs)}
-    assert len(results) == 12  # 2 contrasts x 2 measures x 3 units of analysis
-    for (a, b, measure, test), r in results.items():
-        xa = runs[runs["condition"] == a].set_index(["persona", "run"])[measure]
-        xb = runs[runs["condition"] == b].set_index(["persona", "run"])[measure]
-        if test == "Welch t-test (runs; personas averaged)":
-            ra, rb = xa.groupby("run").mean(), xb.groupby("run").mean()
-            ref = stats.ttest_ind(ra, rb, equal_var=False)
-            pooled = np.sqrt((ra.var() + rb.var()) / 2)  # equal group sizes
-            effect = (ra.mean() - rb.mean()) / pooled
-            assert (r.n_a, r.n_b) == (EPOCHS, EPOCHS)
-        elif test == "Welch t-test (persona-runs)":
-            ref = stats.ttest_ind(xa.dropna(), xb.dropna(), equal_var=False)
-            pooled = np.sqrt(((len(xa.dropna()) - 1) * xa.var() + (len(xb.dropna()) - 1) * xb.var())
-                             / (len(xa.dropna()) + len(xb.dropna()) - 2))
-            effect = (xa.mean() - xb.mean()) / pooled
-            assert (r.n_a, r.n_b) == (xa.notna().sum(), xb.notna().sum())
-            assert r.missing_a == xa.isna().sum() and r.missing_b == xb.isna().sum()
-        else:
-            pa = xa.groupby("persona").mean()
-            pb = xb.groupby("persona").mean()
+    fit = fit_exp1_mixed(exp1, MixedSettings(bootstrap=20))
+    results = exp1_tests("mockllm/model", exp1, fit, ("expert", "none", "slope"))
+    from psysim.analysis.stats import apply_holm
+
+    apply_holm(results)
+    assert [r.role for r in results].count("primary") == 1
+    checked = 0
+    for r in results:
+        measure = "slope" if r.measure == "change per session" else "final"
+        xa = runs[runs["condition"] == r.a].set_index(["persona", "run"])
+        xb = runs[runs["condition"] == r.b].set_index(["persona", "run"])
+        if r.test == "Welch t-test":
+            ref = stats.ttest_ind(xa[measure].groupby("run").mean(), xb[measure].groupby("run").mean(), equal_var=False)
+            assert (r.n_a, r.n_b, r.role) == (EPOCHS, EPOCHS, "secondary")
+        elif r.test.startswith("Welch t-test, descriptive"):
+            ref = stats.ttest_ind(xa[measure].dropna(), xb[measure].dropna(), equal_var=False)
+            assert r.role == "descriptive" and math.isnan(r.p_holm)
+        elif r.test == "paired t-test":
+            pa, pb = xa[measure].groupby("persona").mean(), xb[measure].groupby("persona").mean()
+            if (pa - pb).std() == 0:  # the mock makes generic - none identical for every persona
+                assert r.status == "not testable" and "every paired difference" in r.reason and math.isnan(r.p)
+                continue
             ref = stats.ttest_rel(pa, pb)
-            effect = (pa - pb).mean() / (pa - pb).std(ddof=1)
             assert r.n_a == PERSONAS
+        elif r.measure == "session means":
+            sa = exp1[exp1["condition"] == r.a].groupby("session")["rating"].mean()
+            sb = exp1[exp1["condition"] == r.b].groupby("session")["rating"].mean()
+            ref = stats.ttest_rel(sa, sb)
+            assert r.df == SESSIONS - 1 and r.role == "paper"
+            continue
+        else:
+            continue  # the mixed model is checked in test_mixed_model.py
+        checked += 1
         ci = ref.confidence_interval(0.95)
-        assert r.statistic == pytest.approx(ref.statistic)
-        assert r.df == pytest.approx(ref.df)
+        assert r.statistic == pytest.approx(ref.statistic) and r.df == pytest.approx(ref.df)
         assert r.p == pytest.approx(ref.pvalue)
         assert (r.ci_low, r.ci_high) == (pytest.approx(ci.low), pytest.approx(ci.high))
-        assert r.effect == pytest.approx(effect)
-    # the missing session-2 ratings lower no final rating, and are counted where they matter
-    assert results[("expert", "none", "final", "Welch t-test (persona-runs)")].missing_a == 0
-    # expert feedback raises ratings in this mock world; the tests see it
-    assert results[("expert", "none", "final", "Welch t-test (runs; personas averaged)")].difference > 0
+        # effect: difference over the SD between persona-runs, pooled within the two conditions
+        va, vb = xa[measure].dropna(), xb[measure].dropna()
+        sd = np.sqrt(((len(va) - 1) * va.var() + (len(vb) - 1) * vb.var()) / (len(va) + len(vb) - 2))
+        assert r.effect == pytest.approx(r.difference / sd)
+    assert checked == 3 * 2 * 3 - 2
+    secondary = [r for r in results if r.role == "secondary" and r.status == "ok"]
+    assert [r.p_holm for r in secondary] == pytest.approx(list(multipletests([r.p for r in secondary], method="holm")[1]))
+    # the persona-run with a missing session-2 rating is counted inside the units that average it away
+    by = {(r.a, r.b, r.measure, r.test): r for r in results}
+    assert by[("expert", "none", "change per session", "Welch t-test")].missing_within == 2
+    assert by[("expert", "none", "final-session rating", "Welch t-test")].missing_within == 0
+    assert by[("expert", "none", "change per session", "Welch t-test")].difference > 0
 
 
 def test_exp2_frame_and_paired_statistics(log_dir: Path) -> None:
-    frames = read_frames(log_dir)
-    exp2 = frames.exp2
+    exp2 = read_frames(log_dir).exp2
     assert len(exp2) == 39 * 3 and set(exp2["response_type"]) == {"human", "llm", "revised"}
     missing = exp2[exp2["missing"]]
     assert len(missing) >= 1 and set(missing["response_type"]) == {"llm"}
     wide = exp2.pivot_table(index="snippet", columns="response_type", values="rating", dropna=False, aggfunc="first")
-    for r in experiment2_tests(exp2):
+    results = exp2_tests("mockllm/model", snippet_means(exp2).droplevel("setting"), exp2, ("revised", "human"))
+    assert [(r.a, r.b, r.role) for r in results] == [("llm", "human", "secondary"), ("revised", "llm", "secondary"),
+                                                     ("revised", "human", "primary")]
+    for r in results:
         both = wide[[r.a, r.b]].dropna()
         ref = stats.ttest_rel(both[r.a], both[r.b])
-        diff = both[r.a] - both[r.b]
         assert r.n_a == len(both) and r.missing_a == wide[r.a].isna().sum()
         assert r.statistic == pytest.approx(ref.statistic) and r.p == pytest.approx(ref.pvalue)
         assert r.df == len(both) - 1
-        assert r.effect == pytest.approx(diff.mean() / diff.std(ddof=1))
-        ci = ref.confidence_interval(0.95)
-        assert (r.ci_low, r.ci_high) == (pytest.approx(ci.low), pytest.approx(ci.high))
-    assert [(r.a, r.b) for r in experiment2_tests(exp2)] == [("llm", "human"), ("revised", "llm"), ("revised", "human")]
+        sd = np.sqrt((wide[r.a].std() ** 2 + wide[r.b].std() ** 2) / 2)  # SD between snippets, averaged
+        assert r.effect == pytest.approx(r.difference / sd)
 
 
 def test_report_directory(log_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
-    assert report_main([str(log_dir), "-o", str(out), "--quiet"]) == 0
+    rc, summary, statistics = report(log_dir, out)
+    assert rc == 0
     page = (out / "index.html").read_text()
     assert 'id="figure-0"' in page and 'id="figure-1"' in page
-    assert "Client satisfaction by session" in page and "Client rating per response type" in page
+    assert "CI over runs" in page and "Client rating per response type" in page
     assert page.count("plotly.js v") >= 1  # plotly inlined: the page works offline
-    summary = (out / "summary.md").read_text()
     assert "## Experiment 1" in summary and "## Experiment 2" in summary and "not patient outcomes" in summary
-    statistics = pd.read_csv(out / "statistics.csv")
-    assert len(statistics) == 12 + 3
+    assert summary.index("Logs used: 4 (4 complete") < summary.index("## Summary")
+    assert "## The paper side by side" in summary and "0.0026" in summary and "0.0050" in summary
+    assert "Experiment 1 primary" in summary and "Experiment 2 primary" in summary
+    assert len(statistics) == 3 * (2 * 4 + 1) + 3
+    assert "inf" not in summary.replace("information", "")
+    # session means and their CIs are over runs (each run's personas averaged), computed here by hand
     means = pd.read_csv(out / "exp1_session_means.csv")
-    assert len(means) == 3 * SESSIONS and means["missing"].sum() == 3
-    for name in ("exp1_ratings.csv", "exp1_runs.csv", "exp2_ratings.csv", "exp2_type_means.csv", "evals.csv"):
+    exp1 = read_frames(log_dir).exp1
+    assert len(means) == 3 * SESSIONS and set(means["runs"]) == {EPOCHS} and means["missing_inside"].sum() == 3
+    row = means[(means["condition"] == "expert") & (means["session"] == 2)].iloc[0]
+    per_run = exp1[(exp1["condition"] == "expert") & (exp1["session"] == 2)].groupby("run")["rating"].mean()
+    ci = stats.t.interval(0.95, len(per_run) - 1, loc=per_run.mean(), scale=stats.sem(per_run))
+    assert (row["mean"], row["ci_low"], row["ci_high"]) == (pytest.approx(per_run.mean()), pytest.approx(ci[0]), pytest.approx(ci[1]))
+    for name in ("exp1_ratings.csv", "exp1_runs.csv", "exp2_ratings.csv", "exp2_type_means.csv", "evals.csv",
+                 "paper_comparison.csv", "exp1_mixed_fixed_effects.csv", "exp1_mixed_variance_components.csv"):
         assert (out / name).is_file()
 
 
-def test_empty_directory_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_empty_or_absent_directory_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert report_main([str(tmp_path), "-o", str(tmp_path / "r"), "--quiet"]) == 2
     assert "no Inspect logs found" in capsys.readouterr().err
+    assert report_main([str(tmp_path / "nope"), "-o", str(tmp_path / "r"), "--quiet"]) == 2
+    assert "no such directory" in capsys.readouterr().err
 
 
 def test_unknown_task_is_a_clear_error(log_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -209,10 +285,167 @@ def test_unknown_task_is_a_clear_error(log_dir: Path, tmp_path: Path, capsys: py
     mixed = tmp_path / "mixed"
     recorder = Recorder()
     eval(unrelated_task(), model=main_model(recorder), log_dir=str(mixed), display="none")
-    for info in list_eval_logs(str(log_dir))[:1]:
-        (mixed / Path(info.name).name).write_bytes(Path(info.name.removeprefix("file://")).read_bytes())
+    subset(log_dir, mixed, [log_of(log_dir, "human_comparison")])
     with pytest.raises(UnknownTaskError, match="unrelated_task"):
         read_frames(mixed)
-    assert report_main([str(mixed), "-o", str(tmp_path / "r"), "--quiet"]) == 2
+    assert report_main([str(mixed), "-o", str(tmp_path / "r"), *FAST]) == 2
     assert "--skip-unknown" in capsys.readouterr().err
-    assert report_main([str(mixed), "-o", str(tmp_path / "r"), "--quiet", "--skip-unknown"]) == 0
+    assert report_main([str(mixed), "-o", str(tmp_path / "r"), *FAST, "--skip-unknown"]) == 0
+
+
+# --- the layouts that used to crash, and the log-identity rules ---------------------------------
+
+
+def test_one_condition_beside_experiment_2(log_dir: Path, tmp_path: Path) -> None:
+    """The offline run's own layout: one Experiment 1 condition plus Experiment 2 in one directory."""
+    directory = subset(log_dir, tmp_path / "logs", [log_of(log_dir, "iterative_feedback", "expert"),
+                                                    log_of(log_dir, "human_comparison")])
+    rc, summary, statistics = report(directory, tmp_path / "r")
+    assert rc == 0 and (tmp_path / "r" / "index.html").is_file()
+    exp1 = statistics[statistics["experiment"] == "iterative_feedback"]
+    assert len(exp1) == 27 and set(exp1["status"]) == {"not testable"}
+    assert exp1["reason"].str.startswith("no logs of condition").all()
+    assert "expert vs none (all 9 tests)" in summary and "not testable: no logs of condition 'none'" in summary
+    assert (statistics[statistics["experiment"] == "human_comparison"]["status"] == "ok").all()
+    # the mixed model still describes the one condition: the session trend, by hand
+    fixed = pd.read_csv(tmp_path / "r" / "exp1_mixed_fixed_effects.csv")
+    runs = read_frames(directory).exp1_runs
+    assert fixed.set_index("term").loc["session (reference condition)", "estimate"] == pytest.approx(runs["slope"].mean(), abs=0.05)
+
+
+def test_experiment_1_beside_a_one_snippet_experiment_2(log_dir: Path, tmp_path: Path) -> None:
+    directory = subset(log_dir, tmp_path / "logs", exp1_files(log_dir))
+    copy_log(log_of(log_dir, "human_comparison"), directory / "one-snippet.eval", keep_samples=1)
+    rc, summary, statistics = report(directory, tmp_path / "r")
+    assert rc == 0
+    exp2 = statistics[statistics["experiment"] == "human_comparison"]
+    assert set(exp2["status"]) == {"not testable"}
+    assert exp2["reason"].str.contains(r"needs at least 2 complete snippets with both ratings \(have [01]\)").all()
+    assert "Experiment 2 primary [mockllm/model]: revised vs human, rating (paired t-test): not testable" in summary
+
+
+def test_corrupt_file_is_named_and_skipped(log_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                           exp1_statistics: pd.DataFrame) -> None:
+    directory = subset(log_dir, tmp_path / "logs", exp1_files(log_dir))
+    bad = directory / "2026-01-01T00-00-00-00-00_iterative-feedback_corrupt.eval"
+    bad.write_bytes(b"PK\x03\x04 this is not a zip archive")
+    rc, summary, statistics = report(directory, tmp_path / "r")
+    assert rc == 0
+    assert bad.name in capsys.readouterr().err
+    assert f"**skipped, unreadable**: `{bad.name}`" in summary
+    assert summary.index(bad.name) < summary.index("## Summary")
+    pd.testing.assert_frame_equal(statistics, exp1_statistics)  # the other logs give exactly the same result
+    only_bad = tmp_path / "only-bad"
+    only_bad.mkdir()
+    (only_bad / bad.name).write_bytes(bad.read_bytes())
+    assert report_main([str(only_bad), "-o", str(tmp_path / "r2"), *FAST]) == 2
+    assert bad.name in capsys.readouterr().err
+
+
+def test_errored_and_retried_logs_are_one_series(log_dir: Path, tmp_path: Path, exp1_statistics: pd.DataFrame) -> None:
+    directory = subset(log_dir, tmp_path / "logs", exp1_files(log_dir))
+    expert = log_of(log_dir, "iterative_feedback", "expert")
+    # what eval_set leaves after a retry: the failed attempt (earlier, one sample) beside its successful retry
+    copy_log(expert, directory / "2020-01-01T00-00-00-00-00_iterative-feedback_errored.eval", status="error",
+             error="RuntimeError: provider down", created="2020-01-01T00:00:00+00:00", eval_id="errored", keep_samples=1)
+    rc, summary, statistics = report(directory, tmp_path / "r")
+    assert rc == 0
+    assert "**superseded**: `2020-01-01T00-00-00-00-00_iterative-feedback_errored.eval` (status error; error: RuntimeError: provider down)" in summary
+    pd.testing.assert_frame_equal(statistics, exp1_statistics)  # not pooled: same statistics as without it
+    assert read_frames(directory).exp1.groupby("condition")["run"].nunique()["expert"] == EPOCHS
+    # a deliberate second complete run of the same series is kept, as separate runs
+    copy_log(expert, directory / "2099-01-01T00-00-00-00-00_iterative-feedback_again.eval",
+             created="2099-01-01T00:00:00+00:00", eval_id="again")
+    frames = read_frames(directory)
+    assert frames.exp1.groupby("condition")["run"].nunique()["expert"] == 2 * EPOCHS
+    assert len(frames.selection.used) == 4 and len(frames.selection.superseded) == 1
+
+
+def test_cancelled_log_is_a_listed_partial_run(log_dir: Path, tmp_path: Path) -> None:
+    directory = subset(log_dir, tmp_path / "logs", [log_of(log_dir, "iterative_feedback", c) for c in ("expert", "generic")])
+    log = copy_log(log_of(log_dir, "iterative_feedback", "none"), directory / "cancelled.eval", status="cancelled",
+                   keep_samples=5)
+    rc, summary, _ = report(directory, tmp_path / "r")
+    assert rc == 0
+    assert "**incomplete, used as a partial run**: `cancelled.eval` (status cancelled; 5 of" in summary
+    kept = {(s.id, s.epoch) for s in log.samples}
+    exp1 = read_frames(directory).exp1
+    assert set(map(tuple, exp1[exp1["condition"] == "none"][["persona", "epoch"]].drop_duplicates().to_numpy())) == kept
+    per_run = pd.Series([e for _, e in kept]).value_counts()
+    for epoch, n in per_run.items():
+        if n < PERSONAS:
+            assert f"has {n} of {PERSONAS} personas" in summary
+
+
+def test_one_run_per_condition_says_why_the_run_test_is_missing(log_dir: Path, tmp_path: Path) -> None:
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    for path in exp1_files(log_dir):
+        copy_log(path, directory / path.name, sample_filter=lambda s: s.epoch == 1)
+    rc, summary, statistics = report(directory, tmp_path / "r")
+    assert rc == 0
+    runs_tests = statistics[statistics["test"] == "Welch t-test"]
+    assert set(runs_tests["status"]) == {"not testable"}
+    assert runs_tests["reason"].str.contains(r"needs at least 2 runs per side \(have 1 and 1\)").all()
+    mixed = statistics[statistics["test"] == "mixed model, cluster bootstrap"]
+    assert set(mixed["status"]) == {"not testable"} and "single run" in mixed["reason"].iloc[0]
+    assert "needs at least 2 runs per side (have 1 and 1)" in summary
+
+
+def test_missing_reasons_are_counted_by_code(log_dir: Path, tmp_path: Path) -> None:
+    directory = subset(log_dir, tmp_path / "logs", exp1_files(log_dir)[1:])
+    codes = iter(["context_length: prompt of 9000 tokens exceeds 8192", "context_length: again", "empty_reply: ''"])
+
+    def drop_session_3(sample) -> None:  # noqa: ANN001
+        code = next(codes, None)
+        if code is None:
+            return
+        score = sample.scores["client_satisfaction"]
+        score.value["session_3"] = float("nan")
+        score.metadata["missing_reasons"] = {"session_3": code}
+        if code.startswith("context_length"):  # the course ended after session 2 (the contract's shape)
+            score.metadata["course_status"] = "ended_early"
+            score.metadata["ended"] = {"after_session": 2, "reason": "context_length", "role": "client",
+                                       "step": "turn", "detail": "prompt too long"}
+
+    copy_log(log_of(log_dir, "iterative_feedback", "expert"), directory / "expert.eval", edit_sample=drop_session_3)
+    rc, summary, _ = report(directory, tmp_path / "r")
+    assert rc == 0
+    exp1 = read_frames(directory).exp1
+    counts = exp1[(exp1["condition"] == "expert") & exp1["missing"]]["reason"].value_counts().to_dict()
+    assert counts == {"context_length": 2, "empty_reply": 1, "unrecorded": 1} or counts.get("context_length") == 2
+    assert "| mockllm/model | expert | context_length | 2 |" in summary
+    assert "| mockllm/model | expert | empty_reply | 1 |" in summary
+    endings = summary[summary.index("Courses that ended early, by reason"):].split("\n\n")[1]
+    assert endings.splitlines()[2:] == ["| mockllm/model | expert | context_length | 2 |"]
+    overview = summary[summary.index("| setting | condition | runs"):].split("\n\n")[0].splitlines()
+    expert_row = next(line for line in overview if "| expert |" in line).split("|")
+    assert expert_row[overview[0].split("|").index(" ended early ")].strip() == "2"
+
+
+def test_primary_option_and_bad_options(log_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = subset(log_dir, tmp_path / "logs", exp1_files(log_dir))
+    rc, summary, statistics = report(directory, tmp_path / "r", "--primary", "iterative_feedback=expert-vs-generic:final")
+    assert rc == 0
+    primary = statistics[statistics["role"] == "primary"]
+    assert primary[["a", "b", "measure", "test"]].values.tolist() == [
+        ["expert", "generic", "final-session rating", "mixed model, cluster bootstrap"]]
+    # the former primary is now a secondary test with a Holm-adjusted p
+    former = statistics[(statistics["a"] == "expert") & (statistics["b"] == "none") & (statistics["test"] == "mixed model, cluster bootstrap")
+                        & (statistics["measure"] == "change per session")].iloc[0]
+    assert former["role"] == "secondary" and former["p_holm"] >= former["p"]
+    for bad in (["--primary", "iterative_feedback=expert-none"], ["--primary", "nosuchtask=a-vs-b"], ["--primary", "x"]):
+        assert report_main([str(directory), "-o", str(tmp_path / "bad"), *FAST, *bad]) == 2
+        assert "primary" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()  # nothing half written
+
+    # an unexpected failure inside the report is a message and exit 1, never a traceback
+    from psysim.analysis.sections import SECTIONS
+
+    def broken(frames, options):  # noqa: ANN001, ANN202
+        raise RuntimeError("section exploded")
+
+    monkeypatch.setattr(SECTIONS["iterative_feedback"], "build", broken)
+    assert report_main([str(directory), "-o", str(tmp_path / "r3"), *FAST]) == 1
+    assert "unexpected failure" in capsys.readouterr().err

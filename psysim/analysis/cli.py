@@ -1,4 +1,9 @@
-"""``psysim-report LOG_DIR -o OUT``: the study's statistics and figures from Inspect logs."""
+"""``psysim-report LOG_DIR -o OUT``: the study's statistics and figures from Inspect logs.
+
+Never ends in a traceback: a directory without usable logs, an unknown task or a malformed
+option exits 2 with a message naming the file or option; unreadable logs beside usable ones
+are named on stderr and at the top of the report, which is written from the rest (exit 0).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +11,53 @@ import argparse
 import sys
 
 from psysim.analysis.frames import UnknownTaskError
-from psysim.analysis.report import write_report
+from psysim.analysis.mixed import DEFAULT_BOOTSTRAP, DEFAULT_SEED
+from psysim.analysis.report import NothingUsableError, write_report
+from psysim.analysis.section import ReportOptions
+from psysim.analysis.sections import SECTIONS
+
+
+def _primary(values: list[str]) -> dict[str, str]:
+    chosen = {}
+    for value in values:
+        task, sep, spec = value.partition("=")
+        if not sep or not spec:
+            raise ValueError(f"--primary {value!r}: expected TASK=SPEC, e.g. iterative_feedback=expert-vs-none:slope")
+        chosen[task] = spec
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="psysim-report", description=__doc__)
+    choices = "; ".join(f"{task}: {section.primary_help}" for task, section in SECTIONS.items())
+    parser = argparse.ArgumentParser(prog="psysim-report", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("log_dir", help="directory of Inspect logs (e.g. logs/)")
     parser.add_argument("-o", "--output", default="reports", help="report directory (default: reports/)")
+    parser.add_argument("--primary", action="append", default=[], metavar="TASK=SPEC",
+                        help=f"the pre-declared primary test of an experiment ({choices})")
+    parser.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP,
+                        help=f"cluster-bootstrap resamples for the mixed model (default {DEFAULT_BOOTSTRAP})")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"bootstrap seed (default {DEFAULT_SEED})")
     parser.add_argument("--skip-unknown", action="store_true", help="ignore logs of other tasks")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
     try:
-        report = write_report(args.log_dir, args.output, skip_unknown=args.skip_unknown, quiet=args.quiet)
-    except (FileNotFoundError, UnknownTaskError) as ex:
+        options = ReportOptions(primary=_primary(args.primary), bootstrap=args.bootstrap, seed=args.seed,
+                                skip_unknown=args.skip_unknown, quiet=args.quiet)
+        report = write_report(args.log_dir, args.output, options)
+    except (FileNotFoundError, UnknownTaskError, NothingUsableError, ValueError) as ex:
         print(f"psysim-report: error: {ex}", file=sys.stderr)
         return 2
+    except Exception as ex:  # the promise is a message, never a traceback
+        print(f"psysim-report: error: unexpected failure reading {args.log_dir}: {type(ex).__name__}: {ex}",
+              file=sys.stderr)
+        return 1
     print(f"Report written to {report.directory}/ (open {report.directory / 'index.html'})")
     for note in report.notes:
         print(f"note: {note}")
+    for omission in report.omissions:
+        if "unreadable" in omission:
+            print(f"warning: {omission}", file=sys.stderr)
     return 0
 
 

@@ -16,24 +16,25 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def sessions_figure(exp1: pd.DataFrame) -> go.Figure:
-    """(B) Mean Client rating by session for each condition, with 95% confidence bands."""
+def sessions_figure(means: pd.DataFrame, exp1: pd.DataFrame) -> go.Figure:
+    """(B) Mean Client rating by session for each condition, with 95% bands over runs.
+
+    Args:
+        means: :func:`psysim.analysis.exp1.session_means` (each run's personas averaged, then
+            mean and CI over runs: the study's independent runs).
+        exp1: The ratings frame (for the baseline line).
+    """
     fig = go.Figure()
-    many_settings = exp1["setting"].nunique() > 1
-    for (setting, condition), group in exp1.groupby(["setting", "condition"], sort=True):
-        rows = []
-        for session, ratings in group.groupby("session")["rating"]:
-            mean, low, high, n = mean_ci(ratings)
-            rows.append((session, mean, low, high, n, int(ratings.isna().sum())))
-        table = pd.DataFrame(rows, columns=["session", "mean", "low", "high", "n", "missing"])
+    many_settings = means["setting"].nunique() > 1
+    for (setting, condition), table in means.groupby(["setting", "condition"], sort=True):
         name = f"{condition} ({setting})" if many_settings else str(condition)
         color = PALETTE.get(str(condition), "#444444")
-        band = table.dropna(subset=["low", "high"])
+        band = table.dropna(subset=["ci_low", "ci_high"])
         if len(band):
             fig.add_trace(
                 go.Scatter(
                     x=list(band["session"]) + list(band["session"][::-1]),
-                    y=list(band["high"]) + list(band["low"][::-1]),
+                    y=list(band["ci_high"]) + list(band["ci_low"][::-1]),
                     mode="lines", fill="toself", fillcolor=_rgba(color, 0.18), line={"width": 0},
                     hoverinfo="skip", showlegend=False, legendgroup=name,
                 )
@@ -42,20 +43,23 @@ def sessions_figure(exp1: pd.DataFrame) -> go.Figure:
             go.Scatter(
                 x=table["session"], y=table["mean"], mode="lines+markers", name=name, legendgroup=name,
                 line={"color": color, "width": 2.5},
-                customdata=table[["low", "high", "n", "missing"]].to_numpy(),
+                customdata=table[["ci_low", "ci_high", "runs", "missing_runs", "missing_inside"]].to_numpy(),
                 hovertemplate="session %{x}<br>mean %{y:.1f} (95% CI %{customdata[0]:.1f}–%{customdata[1]:.1f})"
-                "<br>n=%{customdata[2]}, missing=%{customdata[3]}<extra>" + name + "</extra>",
+                "<br>runs=%{customdata[2]}, runs missing=%{customdata[3]}, persona ratings missing inside=%{customdata[4]}"
+                "<extra>" + name + "</extra>",
             )
         )
-    baseline = exp1["baseline"].dropna().unique()
+    baseline = exp1["baseline"].dropna().unique() if "baseline" in exp1 else []
     if len(baseline) == 1:
         fig.add_hline(y=float(baseline[0]), line_dash="dot", line_color="#999999",
                       annotation_text=f"baseline {baseline[0]:g}", annotation_position="bottom right")
     fig.update_layout(
-        title="Client satisfaction by session (mean, 95% CI over persona-runs)",
+        title="Client satisfaction by session (mean, 95% CI over runs; each run's personas averaged)",
         xaxis_title="session", yaxis_title="Client rating (0–100)", template="plotly_white",
         xaxis={"dtick": 1}, yaxis={"range": [0, 100]}, legend_title="feedback condition",
     )
+    fig.add_annotation(text="bands: 95% CI over runs (the unit of the study's independent runs), not over persona-runs",
+                       xref="paper", yref="paper", x=0, y=-0.18, showarrow=False, font={"size": 11, "color": "#555"})
     return fig
 
 

@@ -1,42 +1,65 @@
-"""Tidy frames from a directory of Inspect logs.
+"""Tidy frames from a directory of Inspect logs, through the log-identity rules of
+:mod:`psysim.log_series`.
 
 Experiment 1: one row per (setting, condition, persona, run, session) with the rating.
 Experiment 2: one row per (setting, snippet, run, response type) with the rating.
-A *setting* is the models bound to the three roles, so runs of different models in one log
-directory are kept apart; a *run* is one epoch of one eval (``<eval_id>:<epoch>``).
-Missing ratings stay in the frames as NaN (``missing`` is True), never dropped.
+A *setting* is the models bound to the roles plus every task argument that differs between
+logs of one task (except the compared factor, e.g. ``condition``, and arguments that only
+name a run, e.g. ``seed``), so runs that are not comparable are analysed apart. A *run* is one
+epoch of one log (``<eval_id>:<epoch>``). Missing ratings stay in the frames as NaN
+(``missing`` is True) with the reason code (``reason``), never dropped.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from inspect_ai.analysis import evals_df, samples_df
-from inspect_ai.log import list_eval_logs
+from inspect_ai.log import EvalSampleSummary, read_eval_log_sample, read_eval_log_sample_summaries
 
 from psysim.generation import ROLES
+from psysim.log_series import LogEntry, LogSelection, Unreadable, load_selection
 from solvers.human_comparison import RESPONSE_TYPES
 
 EXP1_TASK = "iterative_feedback"
 EXP2_TASK = "human_comparison"
-KNOWN_TASKS = (EXP1_TASK, EXP2_TASK)
+
+# Task arguments that do not change what a rating means: the compared factor and run labels.
+NOT_DESIGN_ARGS = frozenset({"condition", "seed", "max_rating_attempts"})
+
+NO_REASON = "unrecorded"  # a missing rating in a log written before reasons were recorded
+THINNED = "Key removed from summary (> 1k)"  # Inspect's marker in sample summaries
 
 
 class UnknownTaskError(ValueError):
     """A log of a task this project does not analyse."""
 
 
+EXP1_COLUMNS = ["setting", "condition", "persona", "run", "eval_id", "epoch", "session", "sessions", "rating",
+                "missing", "reason", "course_status", "ended_reason", "baseline"]
+EXP2_COLUMNS = ["setting", "snippet", "run", "eval_id", "epoch", "response_type", "rating", "missing", "reason"]
+
+
 @dataclass
 class Frames:
+    selection: LogSelection
     evals: pd.DataFrame
-    """One row per log: task, setting, condition, status, sample counts."""
-    exp1: pd.DataFrame
-    exp2: pd.DataFrame
+    """One row per log read: task, setting, condition, status, use (used/superseded/unreadable)."""
+    ratings: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """Per task name, the tidy ratings frame."""
+
+    @property
+    def exp1(self) -> pd.DataFrame:
+        return self.ratings.get(EXP1_TASK, pd.DataFrame(columns=EXP1_COLUMNS))
+
+    @property
+    def exp2(self) -> pd.DataFrame:
+        return self.ratings.get(EXP2_TASK, pd.DataFrame(columns=EXP2_COLUMNS))
 
     @property
     def exp1_runs(self) -> pd.DataFrame:
@@ -44,140 +67,201 @@ class Frames:
         return run_summary(self.exp1)
 
 
+# Per task: a function from (log entry, its sample summaries, its setting) to tidy rows.
+RowBuilder = Callable[[LogEntry, list[EvalSampleSummary], str], list[dict[str, Any]]]
+
+
 def read_frames(log_dir: str | Path, skip_unknown: bool = False, quiet: bool = True) -> Frames:
-    """Read every log under ``log_dir`` into tidy frames."""
-    logs = [info.name for info in list_eval_logs(str(log_dir))]
-    if not logs:
-        raise FileNotFoundError(f"{log_dir}: no Inspect logs found (.eval or .json)")
-    evals = evals_df(logs, quiet=quiet)
-    evals = evals.assign(task=evals["task_name"].map(_short_task))
-    unknown = evals[~evals["task"].isin(KNOWN_TASKS)]
-    if len(unknown) and not skip_unknown:
-        listing = "; ".join(f"{Path(str(r.log)).name}: task '{r.task_name}'" for r in unknown.itertuples())
+    """Read the logs under ``log_dir`` (as :func:`psysim.log_series.select_logs` chooses them).
+
+    Raises:
+        FileNotFoundError: no directory, or no Inspect log in it.
+        UnknownTaskError: logs of tasks without a row builder (unless ``skip_unknown``).
+    """
+    del quiet  # kept for the CLI's signature; reading sample summaries needs no progress bar
+    selection = load_selection(log_dir)
+    unknown = [e for e in selection.used if e.key.task not in ROW_BUILDERS]
+    if unknown and not skip_unknown:
+        listing = "; ".join(f"{e.name}: task '{e.key.task}'" for e in unknown)
         raise UnknownTaskError(
             f"{log_dir}: logs of tasks this report does not know ({listing}); expected "
-            f"{' or '.join(KNOWN_TASKS)}. Move them away or pass --skip-unknown."
+            f"{' or '.join(ROW_BUILDERS)}. Move them away or pass --skip-unknown."
         )
-    evals = evals[evals["task"].isin(KNOWN_TASKS)].copy()
-    evals["setting"] = evals.apply(_setting, axis=1) + _design(evals)
-    evals["condition"] = evals.get("task_arg_condition", pd.Series(index=evals.index, dtype=object))
-    known_logs = list(evals["log"])
-    samples = samples_df(known_logs, quiet=quiet) if known_logs else pd.DataFrame()
-    if len(samples):
-        samples = samples.merge(evals[["eval_id", "task", "setting", "condition"]], on="eval_id")
-    exp1 = _exp1(samples[samples["task"] == EXP1_TASK], evals) if len(samples) else _empty_exp1()
-    exp2 = _exp2(samples[samples["task"] == EXP2_TASK]) if len(samples) else _empty_exp2()
-    keep = ["eval_id", "log", "task", "setting", "condition", "status", "total_samples", "completed_samples"]
-    return Frames(evals=evals[[c for c in keep if c in evals]].reset_index(drop=True), exp1=exp1, exp2=exp2)
+    known = [e for e in selection.used if e.key.task in ROW_BUILDERS]
+    settings = _settings(known)
+    rows: dict[str, list[dict[str, Any]]] = {}
+    used: list[LogEntry] = []
+    for entry in known:
+        try:
+            summaries = read_eval_log_sample_summaries(entry.path)
+            new = ROW_BUILDERS[entry.key.task](entry, summaries, settings[entry.path])
+        except Exception as ex:  # a log whose header reads but whose samples do not
+            selection.unreadable.append(Unreadable(entry.path, f"samples unreadable: {type(ex).__name__}: {ex}"))
+            continue
+        used.append(entry)
+        rows.setdefault(entry.key.task, []).extend(new)
+    selection.used = used + [e for e in selection.used if e.key.task not in ROW_BUILDERS]
+    columns = {EXP1_TASK: EXP1_COLUMNS, EXP2_TASK: EXP2_COLUMNS}
+    ratings = {task: pd.DataFrame(task_rows, columns=columns[task]) for task, task_rows in rows.items()}
+    return Frames(selection=selection, evals=_evals_table(selection, settings), ratings=ratings)
 
 
-def _short_task(name: Any) -> str:
-    return str(name).split("/")[-1]
+def _evals_table(selection: LogSelection, settings: dict[str, str]) -> pd.DataFrame:
+    rows = []
+    for entry in selection.used:
+        rows.append(_eval_row(entry, settings, "used" if entry.complete else "used (incomplete: partial run)"))
+    for entry, by in selection.superseded:
+        rows.append(_eval_row(entry, settings, f"superseded by {by.name}"))
+    for bad in selection.unreadable:
+        rows.append({"log": bad.name, "task": "", "setting": "", "condition": "", "status": "unreadable",
+                     "use": f"skipped: {bad.reason}", "total_samples": None, "completed_samples": None, "eval_id": ""})
+    return pd.DataFrame(rows, columns=["log", "task", "setting", "condition", "status", "use", "total_samples",
+                                       "completed_samples", "eval_id"])
 
 
-def _setting(row: pd.Series) -> str:
-    """The model behind each role ("therapist=A client=B expert=C"); unbound roles use ``model``."""
-    roles: dict[str, Any] = {}
-    raw = row.get("model_roles")
-    if isinstance(raw, str) and raw:
-        roles = json.loads(raw)
-    elif isinstance(raw, dict):
-        roles = raw
-    models = {role: (roles.get(role) or {}).get("model") or row.get("model") for role in ROLES}
+def _eval_row(entry: LogEntry, settings: dict[str, str], use: str) -> dict[str, Any]:
+    results = entry.header.results
+    return {"log": entry.name, "task": entry.key.task, "setting": settings.get(entry.path, ""),
+            "condition": json.loads(entry.key.arg("condition", "null") or "null"), "status": entry.status,
+            "use": use, "total_samples": results.total_samples if results else None,
+            "completed_samples": results.completed_samples if results else None, "eval_id": entry.eval_id}
+
+
+def _models(entry: LogEntry) -> str:
+    """The model behind each role ("therapist=A client=B expert=C"); unbound roles use the model."""
+    roles = dict(entry.key.model_roles)
+    models = {role: roles.get(role, entry.key.model) for role in ROLES}
     if len(set(models.values())) == 1:
-        return str(models["therapist"])
+        return models["therapist"]
     return " ".join(f"{role}={model}" for role, model in models.items())
 
 
-# Task arguments that change what a rating means; logs that differ in them are analysed apart.
-DESIGN_ARGS = ("sessions", "turns", "baseline", "temperature", "personas", "guidelines", "generic_feedback",
-               "transcripts", "min_words", "context_turns", "reviser", "rating_format")
-
-
-def _design(evals: pd.DataFrame) -> pd.Series:
-    """" [sessions=6 turns=2]" for the design arguments that differ between logs of one task."""
-    suffix = pd.Series("", index=evals.index)
-    for task, group in evals.groupby("task"):
-        for arg in DESIGN_ARGS:
-            column = f"task_arg_{arg}"
-            if column in group and group[column].astype(str).nunique() > 1:
-                suffix.loc[group.index] += f" {arg}=" + group[column].astype(str)
-    return suffix.map(lambda s: f" [{s.strip()}]" if s else "")
-
-
-def _score(raw: Any) -> dict[str, float]:
-    if isinstance(raw, str):
-        return json.loads(raw)  # Python's json reads the NaN that marks a missing rating
-    return raw if isinstance(raw, dict) else {}
+def _settings(entries: list[LogEntry]) -> dict[str, str]:
+    """Per log path: models, plus " [arg=value ...]" for design arguments that differ within the task."""
+    settings: dict[str, str] = {}
+    by_task: dict[str, list[LogEntry]] = {}
+    for entry in entries:
+        by_task.setdefault(entry.key.task, []).append(entry)
+    for members in by_task.values():
+        names = sorted({name for e in members for name, _ in e.key.task_args} - NOT_DESIGN_ARGS)
+        differing = [n for n in names if len({e.key.arg(n) for e in members}) > 1]
+        for entry in members:
+            suffix = " ".join(f"{n}={entry.key.arg(n)}" for n in differing)
+            settings[entry.path] = _models(entry) + (f" [{suffix}]" if suffix else "")
+    return settings
 
 
 def _rating(value: Any) -> float:
-    return float("nan") if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+    if value is None or isinstance(value, str):
+        return float("nan")
+    return float("nan") if isinstance(value, float) and math.isnan(value) else float(value)
 
 
-def _exp1(samples: pd.DataFrame, evals: pd.DataFrame) -> pd.DataFrame:
-    baselines = dict(zip(evals["eval_id"], evals.get("task_arg_baseline", pd.Series(30, index=evals.index))))
-    planned = dict(zip(evals["eval_id"], evals.get("task_arg_sessions", pd.Series(6, index=evals.index))))
+def reason_code(text: Any) -> str:
+    """The code of a ``missing_reasons`` entry: the text before the first ':'."""
+    return str(text).split(":", 1)[0].strip() or NO_REASON
+
+
+def _score(entry: LogEntry, summary: EvalSampleSummary, scorer: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(value, metadata) of one scorer's score; metadata re-read from the full sample if thinned."""
+    score = (summary.scores or {}).get(scorer)
+    if score is None:
+        return {}, {}
+    value = score.value if isinstance(score.value, dict) else {}
+    metadata = dict(score.metadata or {})
+    if any(metadata.get(key) == THINNED for key in ("missing_reasons", "ended")):
+        sample = read_eval_log_sample(entry.path, id=summary.id, epoch=summary.epoch)
+        full = sample.scores.get(scorer) if sample.scores else None
+        metadata = dict(full.metadata or {}) if full is not None else metadata
+    return value, metadata
+
+
+def _sample_failure(summary: EvalSampleSummary) -> str:
+    if summary.error:
+        return f"sample_error: {str(summary.error).splitlines()[0][:200]}"
+    return "not_scored: the sample has no score (it did not finish)"
+
+
+def exp1_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str) -> list[dict[str, Any]]:
+    """Experiment 1 rows; a sample that errored before scoring contributes missing sessions."""
+    planned = int(json.loads(entry.key.arg("sessions", "6") or "6"))
+    baseline = float(json.loads(entry.key.arg("baseline", "30") or "30"))
+    condition = json.loads(entry.key.arg("condition", '"expert"') or '"expert"')
     rows = []
-    for s in samples.itertuples():
-        score = _score(getattr(s, "score_client_satisfaction", None))
-        sessions = sorted(int(k.split("_")[1]) for k in score if k.startswith("session_"))
-        if not sessions:  # an errored or unscored sample: its sessions are missing, not absent
-            sessions = list(range(1, int(planned.get(s.eval_id, 6)) + 1))
-        for session in sessions:
-            rating = _rating(score.get(f"session_{session}"))
-            rows.append(
-                {
-                    "setting": s.setting, "condition": s.condition, "persona": str(s.id),
-                    "run": f"{s.eval_id}:{s.epoch}", "eval_id": s.eval_id, "epoch": int(s.epoch),
-                    "session": session, "sessions": len(sessions), "rating": rating,
-                    "missing": math.isnan(rating), "baseline": float(baselines.get(s.eval_id, 30)),
-                }
-            )
-    return pd.DataFrame(rows) if rows else _empty_exp1()
+    for summary in summaries:
+        value, metadata = _score(entry, summary, "client_satisfaction")
+        reasons = metadata.get("missing_reasons") or {}
+        scored = any(k.startswith("session_") for k in value)
+        ended = metadata.get("ended")
+        ended_reason = reason_code(ended.get("reason", "")) if isinstance(ended, dict) else ""
+        for session in range(1, planned + 1):
+            key = f"session_{session}"
+            rating = _rating(value.get(key))
+            missing = math.isnan(rating)
+            reason = ""
+            if missing:
+                reason = reason_code(reasons[key]) if isinstance(reasons, dict) and key in reasons else (
+                    NO_REASON if scored else reason_code(_sample_failure(summary)))
+            rows.append({
+                "setting": setting, "condition": condition, "persona": str(summary.id),
+                "run": f"{entry.eval_id}:{summary.epoch}", "eval_id": entry.eval_id, "epoch": int(summary.epoch),
+                "session": session, "sessions": planned, "rating": rating, "missing": missing, "reason": reason,
+                "course_status": metadata.get("course_status", "") if scored else "not_scored",
+                "ended_reason": ended_reason, "baseline": baseline,
+            })
+    # Samples the log planned but never wrote (a cancelled or crashed run) are not invented:
+    # the report counts them from the log header as not run.
+    return rows
 
 
-def _exp2(samples: pd.DataFrame) -> pd.DataFrame:
+def exp2_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str) -> list[dict[str, Any]]:
     rows = []
-    for s in samples.itertuples():
-        score = _score(getattr(s, "score_client_rating", None))
+    for summary in summaries:
+        value, metadata = _score(entry, summary, "client_rating")
+        reasons = metadata.get("missing_reasons") or {}
+        scored = bool(value)
         for kind in RESPONSE_TYPES:
-            rating = _rating(score.get(kind))
-            rows.append(
-                {
-                    "setting": s.setting, "snippet": str(s.id), "run": f"{s.eval_id}:{s.epoch}",
-                    "eval_id": s.eval_id, "epoch": int(s.epoch), "response_type": kind,
-                    "rating": rating, "missing": math.isnan(rating),
-                }
-            )
-    return pd.DataFrame(rows) if rows else _empty_exp2()
+            rating = _rating(value.get(kind))
+            missing = math.isnan(rating)
+            reason = ""
+            if missing:
+                reason = reason_code(reasons[kind]) if isinstance(reasons, dict) and kind in reasons else (
+                    NO_REASON if scored else reason_code(_sample_failure(summary)))
+            rows.append({
+                "setting": setting, "snippet": str(summary.id), "run": f"{entry.eval_id}:{summary.epoch}",
+                "eval_id": entry.eval_id, "epoch": int(summary.epoch), "response_type": kind,
+                "rating": rating, "missing": missing, "reason": reason,
+            })
+    return rows
 
 
-def _empty_exp1() -> pd.DataFrame:
-    return pd.DataFrame(columns=["setting", "condition", "persona", "run", "eval_id", "epoch", "session",
-                                 "sessions", "rating", "missing", "baseline"])
-
-
-def _empty_exp2() -> pd.DataFrame:
-    return pd.DataFrame(columns=["setting", "snippet", "run", "eval_id", "epoch", "response_type", "rating", "missing"])
+ROW_BUILDERS: dict[str, RowBuilder] = {EXP1_TASK: exp1_rows, EXP2_TASK: exp2_rows}
+"""Tasks the report reads; a new task adds its row builder here and its section in
+:mod:`psysim.analysis.sections`."""
 
 
 def run_summary(exp1: pd.DataFrame) -> pd.DataFrame:
-    """Per run: the final session's rating (NaN if missing) and the least-squares slope of
-    rating on session over the sessions that have a rating (NaN with fewer than two)."""
-    from scipy import stats
-
+    """Per persona-run: the final session's rating (NaN if missing), the least-squares slope of
+    rating on session over the sessions that have a rating (NaN with fewer than two), and how
+    many session ratings are missing inside it."""
+    columns = ["setting", "condition", "persona", "run", "final", "slope", "rated_sessions", "sessions",
+               "missing_sessions"]
+    if exp1.empty:
+        return pd.DataFrame(columns=columns)
     rows = []
     for (setting, condition, persona, run), group in exp1.groupby(["setting", "condition", "persona", "run"], sort=True):
         group = group.sort_values("session")
         final = group[group["session"] == group["sessions"].max()]["rating"]
-        rated = group[~group["missing"]]
-        slope = stats.linregress(rated["session"], rated["rating"]).slope if len(rated) >= 2 and rated["session"].nunique() >= 2 else float("nan")
-        rows.append(
-            {
-                "setting": setting, "condition": condition, "persona": persona, "run": run,
-                "final": float(final.iloc[0]) if len(final) else float("nan"),
-                "slope": float(slope), "rated_sessions": int(len(rated)), "sessions": int(group["sessions"].max()),
-            }
-        )
-    return pd.DataFrame(rows, columns=["setting", "condition", "persona", "run", "final", "slope", "rated_sessions", "sessions"])
+        rated = group[~group["missing"].astype(bool)]
+        slope = float("nan")
+        if rated["session"].nunique() >= 2:
+            x = rated["session"].to_numpy(float)
+            y = rated["rating"].to_numpy(float)
+            slope = float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum())
+        rows.append({
+            "setting": setting, "condition": condition, "persona": persona, "run": run,
+            "final": float(final.iloc[0]) if len(final) else float("nan"), "slope": slope,
+            "rated_sessions": int(len(rated)), "sessions": int(group["sessions"].max()),
+            "missing_sessions": int(len(group) - len(rated)),
+        })
+    return pd.DataFrame(rows, columns=columns)

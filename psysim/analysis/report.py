@@ -1,21 +1,30 @@
 """A self-contained report directory: HTML (figures embedded, works offline), CSV tables,
-a Markdown summary, and PNG figures where plotly's image export is available."""
+a Markdown summary, and PNG figures where plotly's image export is available.
+
+Everything is computed before anything is written, so a failure leaves no half-written report.
+"""
 
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
-from psysim.analysis.figures import response_types_figure, sessions_figure
 from psysim.analysis.frames import Frames, read_frames
-from psysim.analysis.stats import experiment1_tests, experiment2_tests, mean_ci, results_frame, snippet_means
+from psysim.analysis.paper_values import PAPER_RESULTS, one_sided_p
+from psysim.analysis.render import markdown_table
+from psysim.analysis.section import ReportOptions, SectionResult
+from psysim.analysis.sections import SECTIONS
+from psysim.analysis.stats import results_frame
 
 DISCLAIMER = "Simulated ratings from a language model role-playing a client: not patient outcomes."
+
+
+class NothingUsableError(ValueError):
+    """No log in the directory could be used (each is named with its reason)."""
 
 
 @dataclass
@@ -23,149 +32,127 @@ class Report:
     directory: Path
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    omissions: list[str] = field(default_factory=list)
 
 
-def write_report(log_dir: str | Path, out_dir: str | Path, skip_unknown: bool = False, quiet: bool = True) -> Report:
-    """Read ``log_dir`` and write the report to ``out_dir`` (created if needed)."""
-    frames = read_frames(log_dir, skip_unknown=skip_unknown, quiet=quiet)
-    out = Path(out_dir)
+def write_report(log_dir: str | Path, out_dir: str | Path, options: ReportOptions | None = None) -> Report:
+    """Read ``log_dir`` and write the report to ``out_dir`` (created if needed).
+
+    Args:
+        log_dir: Directory of Inspect logs.
+        out_dir: Report directory.
+        options: Primary tests, bootstrap size and seed, and reading options.
+
+    Returns:
+        The files written, notes, and every omission (also stated in the report).
+
+    Raises:
+        FileNotFoundError: no directory or no logs.
+        UnknownTaskError: logs of other tasks (unless ``options.skip_unknown``).
+        NothingUsableError: every log was unreadable or had no samples.
+        ValueError: a malformed ``--primary`` choice.
+    """
+    options = options or ReportOptions()
+    for task in options.primary:
+        if task not in SECTIONS:
+            raise ValueError(f"--primary {task}=...: unknown task; known: {', '.join(SECTIONS)}")
+    frames = read_frames(log_dir, skip_unknown=options.skip_unknown, quiet=options.quiet)
+    sections: list[SectionResult] = []
+    report = Report(directory=Path(out_dir))
+    for task, section in SECTIONS.items():
+        logs = [e for e in frames.selection.used if e.key.task == task]
+        if task in frames.ratings and not frames.ratings[task].empty:
+            sections.append(section.build(frames, options))
+        elif logs:
+            report.omissions.append(f"{task}: {len(logs)} log(s) without any sample ({', '.join(e.name for e in logs)})")
+    if not sections:
+        bad = "; ".join(f"{u.name}: {u.reason}" for u in frames.selection.unreadable)
+        raise NothingUsableError(f"{log_dir}: no usable samples in any log" + (f" (unreadable: {bad})" if bad else ""))
+    report.omissions += [f"unreadable log skipped: {u.name}: {u.reason}" for u in frames.selection.unreadable]
+    for section in sections:
+        report.omissions += section.omissions
+
+    tests = [t for s in sections for t in s.tests]
+    tables: dict[str, pd.DataFrame] = {"evals.csv": frames.evals, "statistics.csv": results_frame(tests),
+                                       "paper_comparison.csv": pd.DataFrame([r for s in sections for r in s.paper_rows])}
+    figures = {}
+    for section in sections:
+        tables.update(section.tables)
+        figures.update(section.figures)
+    summary = markdown_summary(log_dir, frames, sections, report.omissions)
+
+    out = report.directory
     out.mkdir(parents=True, exist_ok=True)
-    report = Report(directory=out)
-
-    runs = frames.exp1_runs
-    statistics = results_frame(experiment1_tests(runs) + experiment2_tests(frames.exp2))
-    tables = {
-        "evals.csv": frames.evals,
-        "exp1_ratings.csv": frames.exp1,
-        "exp1_runs.csv": runs,
-        "exp1_session_means.csv": session_means(frames.exp1),
-        "exp2_ratings.csv": frames.exp2,
-        "exp2_type_means.csv": type_means(frames.exp2),
-        "statistics.csv": statistics,
-    }
     for name, table in tables.items():
         table.to_csv(out / name, index=False)
         report.files.append(out / name)
-
-    figures = {}
-    if len(frames.exp1):
-        figures["figure_sessions"] = sessions_figure(frames.exp1)
-    if len(frames.exp2):
-        figures["figure_response_types"] = response_types_figure(frames.exp2)
     for name, figure in figures.items():
         try:
             figure.write_image(out / f"{name}.png", width=900, height=520, scale=2)
             report.files.append(out / f"{name}.png")
         except Exception as ex:  # kaleido (and a browser) are optional: HTML always works
             report.notes.append(f"{name}.png not written (static image export unavailable: {type(ex).__name__})")
-
-    summary = markdown_summary(log_dir, frames, runs, statistics, report.notes)
+    summary += "".join(f"\nNote: {note}\n" for note in report.notes)
     (out / "summary.md").write_text(summary, encoding="utf-8")
-    (out / "index.html").write_text(html_page(summary, figures, statistics), encoding="utf-8")
+    (out / "index.html").write_text(html_page(summary, figures), encoding="utf-8")
     report.files += [out / "summary.md", out / "index.html"]
     return report
 
 
-def session_means(exp1: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for (setting, condition, session), group in exp1.groupby(["setting", "condition", "session"], sort=True):
-        mean, low, high, n = mean_ci(group["rating"])
-        rows.append({"setting": setting, "condition": condition, "session": session, "mean": mean,
-                     "ci_low": low, "ci_high": high, "n": n, "missing": int(group["missing"].sum())})
-    return pd.DataFrame(rows, columns=["setting", "condition", "session", "mean", "ci_low", "ci_high", "n", "missing"])
+def logs_lines(frames: Frames) -> list[str]:
+    """The top of the report: which logs were used, and every one that was not, with the reason."""
+    selection = frames.selection
+    complete = [e for e in selection.used if e.complete]
+    lines = [f"Logs used: {len(selection.used)} ({len(complete)} complete, {len(selection.incomplete)} incomplete); "
+             f"superseded: {len(selection.superseded)}; unreadable: {len(selection.unreadable)}. "
+             "Same series = same task, task arguments, model and role models; within a series a later log "
+             "supersedes an incomplete one (Inspect's retry), and two complete logs are two runs.", ""]
+    for bad in selection.unreadable:
+        lines.append(f"- **skipped, unreadable**: `{bad.name}`: {bad.reason}")
+    for old, new in selection.superseded:
+        why = f"; error: {old.error.splitlines()[0][:160]}" if old.error else ""
+        lines.append(f"- **superseded**: `{old.name}` (status {old.status}{why}) is replaced by `{new.name}`")
+    for entry in selection.incomplete:
+        results = entry.header.results
+        done = f"; {results.completed_samples} of {results.total_samples} samples completed" if results else ""
+        why = f"; error: {entry.error.splitlines()[0][:160]}" if entry.error else ""
+        lines.append(f"- **incomplete, used as a partial run**: `{entry.name}` (status {entry.status}{done}{why})")
+    return lines + [""]
 
 
-def type_means(exp2: pd.DataFrame) -> pd.DataFrame:
-    """Mean per response type over snippets (each snippet's runs averaged first), 95% CI."""
-    rows = []
-    for (setting, kind), ratings in snippet_means(exp2).stack(future_stack=True).groupby(level=["setting", "response_type"], sort=True):
-        mean, low, high, n = mean_ci(ratings)
-        rows.append({"setting": setting, "response_type": kind, "mean": mean, "ci_low": low, "ci_high": high,
-                     "n": n, "missing": int(ratings.isna().sum())})
-    return pd.DataFrame(rows, columns=["setting", "response_type", "mean", "ci_low", "ci_high", "n", "missing"])
+def paper_lines(sections: list[SectionResult]) -> list[str]:
+    rows = pd.DataFrame([r for s in sections for r in s.paper_rows])
+    if rows.empty:
+        return []
+    exp1_p = ", ".join(f"t({r.df}) = {r.t}: one-sided p = {one_sided_p(r.t, r.df):.4f}"
+                       for r in PAPER_RESULTS if r.df == 5)
+    return ["## The paper side by side", "",
+            "The paper's reported results next to this run's same contrasts. \"Same unit\" for Experiment 1 is "
+            "the paired t-test over the session means (df = 5 with 6 sessions), the paper's apparent unit: "
+            "it ignores persona and run variation and is not the recommended analysis. The paper's Experiment 1 "
+            f"p-values sit below even the one-sided p for its t and df ({exp1_p}), so its exact test cannot be "
+            "reproduced.", "", markdown_table(rows), ""]
 
 
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "–"
-        return f"{value:.3g}" if abs(value) < 0.001 and value != 0 else f"{value:.2f}"
-    return str(value)
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "_none_"
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
-
-
-def _stats_table(statistics: pd.DataFrame, experiment: str) -> pd.DataFrame:
-    chosen = statistics[statistics["experiment"] == experiment]
-    return pd.DataFrame(
-        {
-            "setting": chosen["setting"], "measure": chosen["measure"],
-            "contrast": chosen["a"] + " vs " + chosen["b"], "test": chosen["test"],
-            "n": chosen["n_a"].astype(str) + " / " + chosen["n_b"].astype(str),
-            "missing": chosen["missing_a"].astype(str) + " / " + chosen["missing_b"].astype(str),
-            "mean a": chosen["mean_a"], "mean b": chosen["mean_b"], "diff": chosen["difference"],
-            "95% CI": chosen["ci_low"].map(_fmt) + " to " + chosen["ci_high"].map(_fmt),
-            "t": chosen["statistic"], "df": chosen["df"], "p": chosen["p"].map(lambda p: f"{p:.3g}"),
-            "effect": chosen["effect_size"] + " = " + chosen["effect"].map(_fmt),
-        }
-    )
-
-
-def markdown_summary(log_dir: str | Path, frames: Frames, runs: pd.DataFrame, statistics: pd.DataFrame,
-                     notes: list[str]) -> str:
-    lines = [
-        "# psychotherapy-in-silico report",
-        "",
-        f"Logs: {len(frames.evals)} from `{log_dir}`; written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
-        f"_{DISCLAIMER}_",
-        "",
-    ]
-    if len(frames.exp1):
-        overview = (
-            frames.exp1.groupby(["setting", "condition"])
-            .agg(runs=("run", "nunique"), personas=("persona", "nunique"), sessions=("session", "max"),
-                 ratings=("rating", "count"), missing=("missing", "sum"))
-            .reset_index()
-        )
-        lines += [
-            "## Experiment 1: iterative feedback", "",
-            markdown_table(overview), "",
-            "Mean rating by session (95% CI over persona-runs):", "",
-            markdown_table(session_means(frames.exp1)), "",
-            "Statistics (final rating and per-run slope across sessions):", "",
-            markdown_table(_stats_table(statistics, "iterative_feedback")), "",
-        ]
-    if len(frames.exp2):
-        lines += [
-            "## Experiment 2: human comparison", "",
-            f"{frames.exp2['snippet'].nunique()} snippets, {frames.exp2['run'].nunique()} run(s); "
-            "each snippet's runs are averaged before means, CIs and tests.", "",
-            markdown_table(type_means(frames.exp2)), "",
-            "Paired statistics over snippets:", "",
-            markdown_table(_stats_table(statistics, "human_comparison")), "",
-        ]
-    if not len(frames.exp1) and not len(frames.exp2):
-        lines += ["No scored samples in these logs.", ""]
-    lines += [
-        "Tests: Experiment 1, Welch's t-test over runs (one epoch of one eval; its personas "
-        "averaged) and over persona-runs, with Cohen's d (pooled SD), and a paired t-test over "
-        "persona means (each persona's runs averaged) with Cohen's d_z; Experiment 2, paired "
-        "t-tests over snippets (each snippet's runs averaged) with Cohen's d_z. `n` counts the "
-        "units used (pairs for paired tests); `missing` counts units whose rating is missing: "
-        "excluded, never imputed.",
-    ]
-    lines += [f"\nNote: {note}" for note in notes]
+def markdown_summary(log_dir: str | Path, frames: Frames, sections: list[SectionResult], omissions: list[str]) -> str:
+    lines = ["# psychotherapy-in-silico report", "",
+             f"Logs from `{log_dir}`; written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.", f"_{DISCLAIMER}_", ""]
+    lines += logs_lines(frames)
+    lines += ["## Summary", ""]
+    lines += [f"- {line}" for s in sections for line in s.summary]
+    lines += [f"- {len(omissions)} omission(s) or untestable comparison(s): listed under \"What is missing\"."
+              if omissions else "- Nothing omitted.", ""]
+    lines += paper_lines(sections)
+    for section in sections:
+        lines += [f"## {section.title}", "", *section.markdown]
+    lines += ["## What is missing", ""]
+    lines += [f"- {o}" for o in omissions] or ["Nothing."]
+    lines += ["", "Missing ratings are excluded and counted, never imputed: `missing` counts units with no value; "
+              "`missing inside` counts ratings averaged away inside the units used (e.g. a persona-run inside a run)."]
     return "\n".join(lines) + "\n"
 
 
-def html_page(summary: str, figures: dict, statistics: pd.DataFrame) -> str:
+def html_page(summary: str, figures: dict) -> str:
     parts = []
     for index, figure in enumerate(figures.values()):
         # plotly.js inlined once, so the page works offline and stays one file

@@ -1,11 +1,10 @@
-"""The study's statistics, each with statistic, df, p, effect size, 95% CI and the n used.
+"""Tests with their n, missing counts and effect sizes; a test that cannot be computed says
+"not testable" and why, never inf, 0 or nan.
 
-Experiment 1 (independent runs per condition): Welch's t-test of expert vs none and expert vs
-generic feedback on the final rating and on the per-run slope across sessions; and, because
-runs of one persona are not independent of each other, the same contrasts on persona means
-(runs averaged per persona) as a paired t-test across personas — the persona-level equivalent
-of a random-intercept model. Experiment 2: paired t-tests over snippets.
-Missing ratings are counted in ``missing_a``/``missing_b``, never silently dropped.
+Each :class:`TestResult` has a ``role``: ``primary`` (one pre-declared test per experiment),
+``secondary`` (Holm-adjusted within the experiment and setting), ``descriptive`` (shown, not
+corrected or summarised: e.g. Welch over persona-runs, which treats a persona's runs as
+independent) or ``paper`` (the paper's apparent unit, for the side-by-side comparison only).
 """
 
 from __future__ import annotations
@@ -17,8 +16,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-EXP1_CONTRASTS = (("expert", "none"), ("expert", "generic"))
-EXP2_CONTRASTS = (("llm", "human"), ("revised", "llm"), ("revised", "human"))
+PRIMARY, SECONDARY, DESCRIPTIVE, PAPER = "primary", "secondary", "descriptive", "paper"
+OK, NOT_TESTABLE = "ok", "not testable"
+NAN = float("nan")
 
 
 @dataclass
@@ -29,10 +29,16 @@ class TestResult:
     a: str
     b: str
     test: str
+    unit: str
+    role: str
+    status: str
+    reason: str
     n_a: int
     n_b: int
     missing_a: int
     missing_b: int
+    missing_within: int
+    """Ratings missing inside the units used (averaged away), e.g. a persona-run inside a run."""
     mean_a: float
     mean_b: float
     difference: float
@@ -41,128 +47,155 @@ class TestResult:
     statistic: float
     df: float
     p: float
+    p_holm: float
     effect_size: str
     effect: float
 
+    __test__ = False  # not a pytest test class
 
-def welch(a: pd.Series, b: pd.Series) -> dict[str, float]:
-    """Welch's t-test of mean(a) - mean(b), with Cohen's d (pooled SD)."""
+
+@dataclass
+class Estimate:
+    """What a test computed (all NaN and a reason when it could not)."""
+
+    difference: float = NAN
+    ci_low: float = NAN
+    ci_high: float = NAN
+    statistic: float = NAN
+    df: float = NAN
+    p: float = NAN
+    reason: str = ""
+
+
+def welch(a: pd.Series, b: pd.Series, unit: str = "units") -> Estimate:
+    """Welch's t-test of mean(a) - mean(b), or the reason it cannot be computed."""
     x, y = a.dropna().to_numpy(float), b.dropna().to_numpy(float)
+    if len(x) < 2 or len(y) < 2:
+        return Estimate(difference=_diff(x, y), reason=f"needs at least 2 {unit} per side (have {len(x)} and {len(y)})")
+    if x.var(ddof=1) == 0 and y.var(ddof=1) == 0:
+        return Estimate(difference=_diff(x, y),
+                        reason="no variation within either side (every value equal within each side): t is undefined")
     result = stats.ttest_ind(x, y, equal_var=False)
     ci = result.confidence_interval(0.95)
-    pooled = math.sqrt(((len(x) - 1) * x.var(ddof=1) + (len(y) - 1) * y.var(ddof=1)) / (len(x) + len(y) - 2))
-    return {
-        "statistic": float(result.statistic), "df": float(result.df), "p": float(result.pvalue),
-        "ci_low": float(ci.low), "ci_high": float(ci.high),
-        "difference": float(x.mean() - y.mean()), "effect": float((x.mean() - y.mean()) / pooled) if pooled else float("nan"),
-    }
+    return Estimate(float(x.mean() - y.mean()), float(ci.low), float(ci.high), float(result.statistic),
+                    float(result.df), float(result.pvalue))
 
 
-def paired(a: pd.Series, b: pd.Series) -> dict[str, float]:
-    """Paired t-test of a - b over rows where both are present, with Cohen's d_z."""
+def paired(a: pd.Series, b: pd.Series, unit: str = "pairs") -> Estimate:
+    """Paired t-test of a - b over rows where both are present, or the reason it cannot be computed."""
     both = pd.concat([a, b], axis=1).dropna()
-    x, y = both.iloc[:, 0].to_numpy(float), both.iloc[:, 1].to_numpy(float)
-    result = stats.ttest_rel(x, y)
+    diff = (both.iloc[:, 0] - both.iloc[:, 1]).to_numpy(float)
+    if len(diff) < 2:
+        return Estimate(difference=float(diff.mean()) if len(diff) else NAN,
+                        reason=f"needs at least 2 complete {unit} (have {len(diff)})")
+    if diff.std(ddof=1) == 0:
+        return Estimate(difference=float(diff.mean()),
+                        reason=f"every paired difference equals {diff[0]:g}: t is undefined")
+    result = stats.ttest_rel(both.iloc[:, 0].to_numpy(float), both.iloc[:, 1].to_numpy(float))
     ci = result.confidence_interval(0.95)
-    diff = x - y
-    sd = diff.std(ddof=1)
-    return {
-        "statistic": float(result.statistic), "df": float(result.df), "p": float(result.pvalue),
-        "ci_low": float(ci.low), "ci_high": float(ci.high),
-        "difference": float(diff.mean()), "effect": float(diff.mean() / sd) if sd else float("nan"),
-    }
+    return Estimate(float(diff.mean()), float(ci.low), float(ci.high), float(result.statistic),
+                    float(result.df), float(result.pvalue))
 
 
-def _enough(a: pd.Series, b: pd.Series, minimum: int = 2) -> bool:
-    return a.notna().sum() >= minimum and b.notna().sum() >= minimum
+def _diff(x: np.ndarray, y: np.ndarray) -> float:
+    return float(x.mean() - y.mean()) if len(x) and len(y) else NAN
 
 
-def experiment1_tests(runs: pd.DataFrame) -> list[TestResult]:
-    """Contrasts between conditions within each setting, on three units of analysis.
+def pooled_sd(a: pd.Series, b: pd.Series) -> float:
+    """SD pooled within the two groups (NaN with fewer than 3 values or no variation)."""
+    x, y = a.dropna().to_numpy(float), b.dropna().to_numpy(float)
+    dof = len(x) + len(y) - 2
+    if dof < 1:
+        return NAN
+    ss = (((x - x.mean()) ** 2).sum() if len(x) else 0.0) + (((y - y.mean()) ** 2).sum() if len(y) else 0.0)
+    sd = math.sqrt(ss / dof)
+    return sd if sd > 0 else NAN
 
-    ``runs`` has one row per persona-run (``Frames.exp1_runs``). A run (one epoch of one eval)
-    is summarised by its mean over personas: the study's "independent runs". Persona-runs are
-    the finest unit (more power, but runs of one persona are correlated); persona means pair
-    the conditions persona by persona.
+
+def result(experiment: str, setting: str, measure: str, a: str, b: str, test: str, unit: str, role: str,
+           xa: pd.Series, xb: pd.Series, estimate: Estimate, effect_size: str, sd: float,
+           paired_units: bool = False, missing_within: int = 0) -> TestResult:
+    """A :class:`TestResult` from the two sides' unit values and what the test computed.
+
+    ``effect`` is the difference divided by ``sd`` (named in ``effect_size``); NaN when not testable.
     """
-    results: list[TestResult] = []
-    for setting, group in runs.groupby("setting", sort=True):
-        for a, b in EXP1_CONTRASTS:
-            ga, gb = group[group["condition"] == a], group[group["condition"] == b]
-            if ga.empty or gb.empty:
-                continue
-            for measure in ("final", "slope"):
-                ra, rb = ga.groupby("run")[measure].mean(), gb.groupby("run")[measure].mean()
-                if _enough(ra, rb):
-                    results.append(_result("iterative_feedback", setting, measure, a, b,
-                                           "Welch t-test (runs; personas averaged)", ra, rb, welch(ra, rb), "Cohen's d"))
-                if _enough(ga[measure], gb[measure]):
-                    res = welch(ga[measure], gb[measure])
-                    results.append(_result("iterative_feedback", setting, measure, a, b,
-                                           "Welch t-test (persona-runs)", ga[measure], gb[measure], res, "Cohen's d"))
-                # persona level: average each persona's runs, pair personas present in both
-                pa = ga.groupby("persona")[measure].mean()
-                pb = gb.groupby("persona")[measure].mean()
-                common = pa.index.intersection(pb.index)
-                pa, pb = pa.loc[common], pb.loc[common]
-                if (pa.notna() & pb.notna()).sum() >= 2:
-                    res = paired(pa, pb)
-                    results.append(_result("iterative_feedback", setting, measure, a, b,
-                                           "paired t-test (persona means)", pa, pb, res, "Cohen's d_z", paired_n=True))
-    return results
+    if paired_units:  # n is the number of complete pairs; missing counts each side's missing units
+        both = xa.notna() & xb.notna()
+        n_a = n_b = int(both.sum())
+        mean_a, mean_b = _mean(xa[both]), _mean(xb[both])
+    else:
+        n_a, n_b = int(xa.notna().sum()), int(xb.notna().sum())
+        mean_a, mean_b = _mean(xa), _mean(xb)
+    testable = not estimate.reason
+    effect = estimate.difference / sd if testable and sd and not math.isnan(sd) else NAN
+    return TestResult(
+        experiment=experiment, setting=setting, measure=measure, a=a, b=b, test=test, unit=unit, role=role,
+        status=OK if testable else NOT_TESTABLE, reason=estimate.reason, n_a=n_a, n_b=n_b,
+        missing_a=int(xa.isna().sum()), missing_b=int(xb.isna().sum()), missing_within=int(missing_within),
+        mean_a=mean_a, mean_b=mean_b, difference=estimate.difference, ci_low=estimate.ci_low,
+        ci_high=estimate.ci_high, statistic=estimate.statistic, df=estimate.df, p=estimate.p, p_holm=NAN,
+        effect_size=effect_size, effect=effect,
+    )
+
+
+def not_testable(experiment: str, setting: str, measure: str, a: str, b: str, test: str, unit: str, role: str,
+                 reason: str, effect_size: str = "") -> TestResult:
+    """A row for a test that could not even be set up (e.g. a condition with no logs)."""
+    empty = pd.Series(dtype=float)
+    return result(experiment, setting, measure, a, b, test, unit, role, empty, empty, Estimate(reason=reason),
+                  effect_size, NAN)
+
+
+def _mean(x: pd.Series) -> float:
+    x = x.dropna()
+    return float(x.mean()) if len(x) else NAN
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (same order as given)."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [NAN] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def apply_holm(results: list[TestResult]) -> None:
+    """Fill ``p_holm`` for the testable secondary tests, per (experiment, setting); the primary
+    test keeps its own p (pre-declared); descriptive and paper rows are left out."""
+    families: dict[tuple[str, str], list[TestResult]] = {}
+    for r in results:
+        if r.role == PRIMARY and r.status == OK:
+            r.p_holm = r.p
+        if r.role == SECONDARY and r.status == OK:
+            families.setdefault((r.experiment, r.setting), []).append(r)
+    for family in families.values():
+        for r, adjusted in zip(family, holm([r.p for r in family])):
+            r.p_holm = adjusted
+
+
+def results_frame(results: list[TestResult]) -> pd.DataFrame:
+    columns = [f for f in TestResult.__dataclass_fields__]
+    return pd.DataFrame([asdict(r) for r in results], columns=columns)
+
+
+def mean_ci(values: pd.Series) -> tuple[float, float, float, int]:
+    """Mean and 95% t-interval of the non-missing values, and their n (interval NaN below n = 2)."""
+    x = values.dropna().to_numpy(float)
+    n = len(x)
+    if n == 0:
+        return NAN, NAN, NAN, 0
+    mean = float(x.mean())
+    if n < 2:
+        return mean, NAN, NAN, n
+    half = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / np.sqrt(n))
+    return mean, mean - half, mean + half, n
 
 
 def snippet_means(exp2: pd.DataFrame) -> pd.DataFrame:
     """One row per (setting, snippet), one column per response type: the mean over runs of the
     ratings present (NaN when every run's rating is missing)."""
     return exp2.groupby(["setting", "snippet", "response_type"])["rating"].mean().unstack("response_type")
-
-
-def experiment2_tests(exp2: pd.DataFrame) -> list[TestResult]:
-    """Paired t-tests over snippets (each snippet's runs averaged first)."""
-    results: list[TestResult] = []
-    for setting, wide in snippet_means(exp2).groupby(level="setting", sort=True):
-        for a, b in EXP2_CONTRASTS:
-            if a not in wide or b not in wide:
-                continue
-            both = (wide[a].notna() & wide[b].notna()).sum()
-            if both < 2:
-                continue
-            res = paired(wide[a], wide[b])
-            results.append(_result("human_comparison", setting, "rating", a, b,
-                                   "paired t-test (snippets)", wide[a], wide[b], res, "Cohen's d_z", paired_n=True))
-    return results
-
-
-def _result(experiment: str, setting: str, measure: str, a: str, b: str, test: str,
-            xa: pd.Series, xb: pd.Series, res: dict[str, float], effect_size: str, paired_n: bool = False) -> TestResult:
-    if paired_n:  # n is the number of complete pairs; missing counts each side's missing ratings
-        both = xa.notna() & xb.notna()
-        n_a = n_b = int(both.sum())
-        missing_a, missing_b = int(xa.isna().sum()), int(xb.isna().sum())
-        mean_a, mean_b = float(xa[both].mean()), float(xb[both].mean())
-    else:
-        n_a, n_b = int(xa.notna().sum()), int(xb.notna().sum())
-        missing_a, missing_b = int(xa.isna().sum()), int(xb.isna().sum())
-        mean_a, mean_b = float(xa.mean()), float(xb.mean())
-    return TestResult(experiment=experiment, setting=setting, measure=measure, a=a, b=b, test=test,
-                      n_a=n_a, n_b=n_b, missing_a=missing_a, missing_b=missing_b, mean_a=mean_a, mean_b=mean_b,
-                      effect_size=effect_size, **res)
-
-
-def results_frame(results: list[TestResult]) -> pd.DataFrame:
-    columns = list(TestResult.__dataclass_fields__)
-    return pd.DataFrame([asdict(r) for r in results], columns=columns)
-
-
-def mean_ci(values: pd.Series) -> tuple[float, float, float, int]:
-    """Mean and 95% t-interval of the non-missing values, and their n."""
-    x = values.dropna().to_numpy(float)
-    n = len(x)
-    if n == 0:
-        return float("nan"), float("nan"), float("nan"), 0
-    mean = float(x.mean())
-    if n < 2:
-        return mean, float("nan"), float("nan"), n
-    half = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / np.sqrt(n))
-    return mean, mean - half, mean + half, n

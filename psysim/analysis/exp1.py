@@ -1,0 +1,309 @@
+"""Experiment 1 section: iterative feedback, conditions compared over sessions.
+
+Primary analysis: the mixed model of :mod:`psysim.analysis.mixed`, one per setting. Secondary
+tests (Holm-adjusted within the experiment and setting): the same contrasts from the mixed
+model on the other measure, Welch's t-test over runs (each run's personas averaged: the study's
+independent runs) and a paired t-test over personas (each persona's runs averaged). Descriptive
+only: Welch over persona-runs (treats a persona's runs as independent). For the paper
+comparison only: a paired t-test over the session means (df = sessions - 1).
+
+Effect sizes: the difference divided by the SD between persona-runs (pooled within the two
+conditions) of the same measure, so they do not depend on how many personas a run averages.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from psysim.analysis.figures import sessions_figure
+from psysim.analysis.frames import EXP1_TASK, Frames, run_summary
+from psysim.analysis.mixed import MixedFit, MixedSettings, fit_exp1_mixed
+from psysim.analysis.paper_values import for_task
+from psysim.analysis.render import ci, fmt, fmt_df, fmt_p, p_phrase, markdown_table, not_testable_lines, result_sentence, render_tests
+from psysim.analysis.section import ReportOptions, Section, SectionResult
+from psysim.analysis.stats import (
+    DESCRIPTIVE, NOT_TESTABLE, PAPER, PRIMARY, SECONDARY, Estimate, TestResult, apply_holm, mean_ci, not_testable,
+    paired, pooled_sd, result, welch,
+)
+
+REFERENCE = "none"
+CONTRASTS = (("expert", "none"), ("expert", "generic"), ("generic", "none"))
+MEASURES = {"slope": "change per session", "final": "final-session rating"}
+DEFAULT_PRIMARY = "expert-vs-none:slope"
+PRIMARY_HELP = ("A-vs-B:MEASURE, MEASURE slope (change per session: the condition x session term of the "
+                f"mixed model) or final; default {DEFAULT_PRIMARY}")
+
+MIXED = "mixed model, cluster bootstrap"
+RUNS = "Welch t-test"
+PERSONAS = "paired t-test"
+PERSONA_RUNS = "Welch t-test, descriptive only"
+SESSION_MEANS = "paired t-test over session means (the paper's apparent unit; not recommended)"
+EFFECT = "d, SD between persona-runs"
+
+
+def parse_primary(spec: str) -> tuple[str, str, str]:
+    """``expert-vs-none:slope`` -> ("expert", "none", "slope"); ValueError names what is wrong."""
+    contrast, _, measure = spec.partition(":")
+    a, sep, b = contrast.partition("-vs-")
+    measure = measure or "slope"
+    if not sep or not a or not b or measure not in MEASURES:
+        raise ValueError(f"primary test for {EXP1_TASK} {spec!r}: expected {PRIMARY_HELP}")
+    return a, b, measure
+
+
+def contrasts_for(conditions: list[str]) -> list[tuple[str, str]]:
+    """The default contrasts (listed even when a condition is absent), then any other condition vs none."""
+    known = {c for pair in CONTRASTS for c in pair}
+    return list(CONTRASTS) + [(c, REFERENCE) for c in sorted(conditions) if c not in known]
+
+
+def session_means(exp1: pd.DataFrame) -> pd.DataFrame:
+    """Per (setting, condition, session): mean and 95% CI over runs, each run's personas averaged.
+
+    ``missing_runs`` counts runs with no rating at that session; ``missing_inside`` the persona
+    ratings averaged away inside the runs used.
+    """
+    columns = ["setting", "condition", "session", "mean", "ci_low", "ci_high", "runs", "missing_runs", "missing_inside"]
+    if exp1.empty:
+        return pd.DataFrame(columns=columns)
+    per_run = (exp1.assign(missing=exp1["missing"].astype(bool))
+               .groupby(["setting", "condition", "session", "run"])
+               .agg(rating=("rating", "mean"), missing=("missing", "sum")).reset_index())
+    rows = []
+    for (setting, condition, session), group in per_run.groupby(["setting", "condition", "session"], sort=True):
+        mean, low, high, n = mean_ci(group["rating"])
+        used = group["rating"].notna()
+        rows.append({"setting": setting, "condition": condition, "session": int(session), "mean": mean,
+                     "ci_low": low, "ci_high": high, "runs": n, "missing_runs": int((~used).sum()),
+                     "missing_inside": int(group.loc[used, "missing"].sum())})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _mixed_estimate(fit: MixedFit, a: str, b: str, measure: str, sessions: int) -> Estimate:
+    if not fit.fitted:
+        return Estimate(reason=f"mixed model not fitted: {fit.reason}")
+    if a not in fit.conditions or b not in fit.conditions:
+        return Estimate(reason="condition without rated sessions")
+    c = fit.contrast(fit.vector(a, b, None if measure == "slope" else sessions))
+    return Estimate(c.estimate, c.ci_low, c.ci_high, c.statistic, c.df, c.p, c.reason)
+
+
+def _missing_inside(units: pd.DataFrame, by: str, measure: str) -> int:
+    """Ratings averaged away inside the units that have a value."""
+    column = "missing_sessions" if measure == "slope" else "_final_missing"
+    frame = units.assign(_final_missing=units["final"].isna().astype(int))
+    values = frame.groupby(by)[measure].mean()
+    used = values[values.notna()].index
+    return int(frame[frame[by].isin(used)][column].sum())
+
+
+def setting_tests(setting: str, data: pd.DataFrame, fit: MixedFit, primary: tuple[str, str, str]) -> list[TestResult]:
+    """Every test of one setting (not-testable ones included, with their reasons)."""
+    runs = run_summary(data)
+    sessions = int(data["sessions"].max())
+    present = set(map(str, data["condition"].unique()))
+    results: list[TestResult] = []
+    for a, b in contrasts_for(sorted(present)):
+        absent = [c for c in (a, b) if c not in present]
+        for measure, label in MEASURES.items():
+            role = PRIMARY if (a, b, measure) == primary else SECONDARY
+            tests = ((MIXED, "persona-run sessions", role), (RUNS, "runs (personas averaged)", SECONDARY),
+                     (PERSONAS, "personas (runs averaged)", SECONDARY), (PERSONA_RUNS, "persona-runs", DESCRIPTIVE))
+            if absent:
+                reason = f"no logs of condition {' or '.join(repr(c) for c in absent)} in this setting"
+                results += [not_testable(EXP1_TASK, setting, label, a, b, test, unit, r, reason, EFFECT)
+                            for test, unit, r in tests]
+                continue
+            ga, gb = runs[runs["condition"] == a], runs[runs["condition"] == b]
+            sd = pooled_sd(ga[measure], gb[measure])
+            pr_a, pr_b = ga[measure].reset_index(drop=True), gb[measure].reset_index(drop=True)
+            inside = int(ga["missing_sessions"].sum() + gb["missing_sessions"].sum()) if measure == "slope" else int(
+                ga["final"].isna().sum() + gb["final"].isna().sum())
+            results.append(result(EXP1_TASK, setting, label, a, b, MIXED, "persona-run sessions", role, pr_a, pr_b,
+                                  _mixed_estimate(fit, a, b, measure, sessions), EFFECT, sd, missing_within=inside))
+            ra, rb = ga.groupby("run")[measure].mean(), gb.groupby("run")[measure].mean()
+            results.append(result(EXP1_TASK, setting, label, a, b, RUNS, "runs (personas averaged)", SECONDARY,
+                                  ra, rb, welch(ra, rb, "runs"), EFFECT, sd,
+                                  missing_within=_missing_inside(ga, "run", measure) + _missing_inside(gb, "run", measure)))
+            pa, pb = ga.groupby("persona")[measure].mean(), gb.groupby("persona")[measure].mean()
+            common = pa.index.union(pb.index)
+            pa, pb = pa.reindex(common), pb.reindex(common)
+            results.append(result(EXP1_TASK, setting, label, a, b, PERSONAS, "personas (runs averaged)", SECONDARY,
+                                  pa, pb, paired(pa, pb, "personas in both conditions"), EFFECT, sd, paired_units=True,
+                                  missing_within=_missing_inside(ga, "persona", measure) + _missing_inside(gb, "persona", measure)))
+            results.append(result(EXP1_TASK, setting, label, a, b, PERSONA_RUNS, "persona-runs", DESCRIPTIVE,
+                                  pr_a, pr_b, welch(pr_a, pr_b, "persona-runs"), EFFECT, sd,
+                                  missing_within=inside if measure == "slope" else 0))
+        results.append(_session_means_test(setting, data, runs, a, b, absent))
+    return results
+
+
+def _session_means_test(setting: str, data: pd.DataFrame, runs: pd.DataFrame, a: str, b: str,
+                        absent: list[str]) -> TestResult:
+    measure = "session means"
+    effect = "d, SD between persona-runs of the mean rating"
+    if absent:
+        return not_testable(EXP1_TASK, setting, measure, a, b, SESSION_MEANS, "sessions", PAPER,
+                            f"no logs of condition {' or '.join(repr(c) for c in absent)} in this setting", effect)
+    sa = data[data["condition"] == a].groupby("session")["rating"].mean()
+    sb = data[data["condition"] == b].groupby("session")["rating"].mean()
+    index = sa.index.union(sb.index)
+    sa, sb = sa.reindex(index), sb.reindex(index)
+    level = data.groupby(["condition", "persona", "run"])["rating"].mean().reset_index()
+    sd = pooled_sd(level[level["condition"] == a]["rating"], level[level["condition"] == b]["rating"])
+    missing = int(data[data["condition"].isin([a, b])]["missing"].astype(bool).sum())
+    return result(EXP1_TASK, setting, measure, a, b, SESSION_MEANS, "sessions", PAPER, sa, sb,
+                  paired(sa, sb, "sessions"), effect, sd, paired_units=True, missing_within=missing)
+
+
+def _overview(exp1: pd.DataFrame) -> pd.DataFrame:
+    per_pr = exp1.groupby(["setting", "condition", "persona", "run"]).agg(
+        status=("course_status", "first"), rated=("missing", lambda m: int((~m.astype(bool)).sum())))
+    per_pr = per_pr.reset_index()
+    rows = []
+    for (setting, condition), group in exp1.groupby(["setting", "condition"], sort=True):
+        units = per_pr[(per_pr["setting"] == setting) & (per_pr["condition"] == condition)]
+        rows.append({
+            "setting": setting, "condition": condition, "runs": group["run"].nunique(),
+            "personas": group["persona"].nunique(), "persona-runs": len(units), "sessions": int(group["sessions"].max()),
+            "ratings": int((~group["missing"].astype(bool)).sum()), "missing": int(group["missing"].astype(bool).sum()),
+            "ended early": int((units["status"] == "ended_early").sum()),
+            "not scored": int((units["status"] == "not_scored").sum()),
+        })
+    return pd.DataFrame(rows)
+
+
+def missing_by_reason(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Counts of missing ratings by reason code (the text before the first ':' of ``missing_reasons``)."""
+    missing = frame[frame["missing"].astype(bool)]
+    if missing.empty:
+        return pd.DataFrame(columns=[*by, "reason", "missing ratings"])
+    return (missing.groupby([*by, "reason"]).size().rename("missing ratings").reset_index())
+
+
+def ended_by_reason(exp1: pd.DataFrame) -> pd.DataFrame:
+    """Persona-runs whose course ended early, counted by the reason code of ``Score.metadata["ended"]``."""
+    per = exp1.drop_duplicates(["setting", "condition", "persona", "run"])
+    per = per[per["course_status"] == "ended_early"]
+    if per.empty:
+        return pd.DataFrame(columns=["setting", "condition", "reason", "persona-runs"])
+    per = per.assign(reason=per["ended_reason"].replace("", "unrecorded"))
+    return per.groupby(["setting", "condition", "reason"]).size().rename("persona-runs").reset_index()
+
+
+def _incomplete_runs(data: pd.DataFrame) -> list[str]:
+    counts = data.groupby(["condition", "run"])["persona"].nunique()
+    full = data["persona"].nunique()
+    return [f"run {run} ({condition}) has {n} of {full} personas: the others were not run or not written"
+            for (condition, run), n in counts.items() if n < full]
+
+
+def build(frames: Frames, options: ReportOptions) -> SectionResult:
+    """The Experiment 1 section (see the module docstring)."""
+    section = SectionResult(title="Experiment 1: iterative feedback")
+    exp1 = frames.exp1
+    primary = parse_primary(SECTION.primary(options))
+    means = session_means(exp1)
+    runs_table = run_summary(exp1)
+    section.tables = {"exp1_ratings.csv": exp1, "exp1_runs.csv": runs_table, "exp1_session_means.csv": means}
+    section.figures["figure_sessions"] = sessions_figure(means, exp1)
+    lines = [f"Primary test (pre-declared; `--primary {EXP1_TASK}=...`): {primary[0]} vs {primary[1]}, "
+             f"{MEASURES[primary[2]]}, from the mixed model. Every other test is secondary (Holm-adjusted "
+             "within this experiment and setting) or labelled descriptive.", ""]
+    lines += ["Overview (a persona-run is one persona's course in one run; a run is one epoch of one log):", "",
+              markdown_table(_overview(exp1)), ""]
+    reasons = missing_by_reason(exp1, ["setting", "condition"])
+    lines += ["Missing ratings by reason (excluded from every statistic, never imputed):", "",
+              markdown_table(reasons, empty="_no missing ratings_"), ""]
+    endings = ended_by_reason(exp1)
+    if not endings.empty:
+        lines += ["Courses that ended early, by reason (their later sessions are missing as `not_held`):", "",
+                  markdown_table(endings), ""]
+    fixed_tables, components_tables = [], []
+    for setting, data in exp1.groupby("setting", sort=True):
+        fit = fit_exp1_mixed(data, MixedSettings(bootstrap=options.bootstrap, seed=options.seed, reference=REFERENCE))
+        tests = setting_tests(str(setting), data, fit, primary)
+        apply_holm(tests)
+        section.tests += tests
+        lines += [f"### Setting: {setting}", ""]
+        lines += _mixed_lines(fit, options)
+        lines += _tests_lines(tests)
+        if fit.fitted:
+            fixed_tables.append(fit.fixed_effects().assign(setting=setting))
+            components_tables.append(pd.DataFrame(
+                [{"setting": setting, "component": k, "variance": v, "sd": float(np.sqrt(v))} for k, v in fit.components.items()]))
+        for line in _incomplete_runs(data):
+            section.omissions.append(f"{EXP1_TASK} [{setting}]: {line}")
+        section.omissions += [f"{EXP1_TASK} [{setting}]: mixed model: {fit.reason}"] if not fit.fitted else []
+        for test in tests:
+            if test.role == PRIMARY:
+                section.summary.append(f"Experiment 1 primary [{setting}]: " + result_sentence(test))
+        for a, b in contrasts_for(sorted(map(str, data["condition"].unique()))):
+            _paper_rows(section, str(setting), a, b, tests)
+        section.omissions += [f"{EXP1_TASK} [{setting}]: {line[2:]}" for line in not_testable_lines(tests)]
+    if fixed_tables:
+        section.tables["exp1_mixed_fixed_effects.csv"] = pd.concat(fixed_tables)
+        section.tables["exp1_mixed_variance_components.csv"] = pd.concat(components_tables)
+    lines += ["Mean rating by session (95% CI over runs; each run's personas averaged first):", "",
+              markdown_table(means), ""]
+    section.markdown = lines
+    return section
+
+
+def _tests_lines(tests: list[TestResult]) -> list[str]:
+    lines = ["Tests (the primary, then secondary with Holm-adjusted p):", "",
+             render_tests([t for t in tests if t.role in (PRIMARY, SECONDARY)]), "",
+             "Descriptive only (not corrected, not in the summary): Welch over persona-runs treats the runs of "
+             "one persona as independent (pseudo-replication).", "",
+             render_tests([t for t in tests if t.role == DESCRIPTIVE]), "",
+             "The paper's apparent unit (paired over the session means, df = sessions - 1; shown for the paper "
+             "comparison, not recommended: it ignores persona and run variation):", "",
+             render_tests([t for t in tests if t.role == PAPER]), ""]
+    untestable = not_testable_lines(tests)
+    if untestable:
+        lines += ["Not testable (each with the reason):", "", *untestable, ""]
+    return lines
+
+
+def _mixed_lines(fit: MixedFit, options: ReportOptions) -> list[str]:
+    if not fit.fitted:
+        return [f"Mixed model: **cannot be fitted**: {fit.reason}.", ""]
+    lines = [
+        f"Mixed model (REML, statsmodels MixedLM): rating ~ condition x session, reference condition "
+        f"'{fit.reference}', session counted from 0 at session 1; {fit.n_obs} ratings ({fit.n_missing} missing, "
+        f"left out), {fit.n_personas} personas, {fit.n_runs} runs. 95% CIs and p from a cluster bootstrap over "
+        f"personas and runs ({options.bootstrap} resamples, seed {options.seed}; t with df = {fit.cluster_df}).", "",
+        markdown_table(fit.fixed_effects().assign(p=lambda f: f["p"].map(fmt_p))), "",
+        "Random intercepts (variance): " + ", ".join(f"{k} {fmt(v)}" for k, v in fit.components.items()) + ".",
+    ]
+    lines += [f"Left out: {name} ({why})." for name, why in fit.omitted.items()]
+    lines += [f"Note: {note}." for note in fit.notes]
+    return lines + [""]
+
+
+def _paper_rows(section: SectionResult, setting: str, a: str, b: str, tests: list[TestResult]) -> None:
+    for paper in for_task(EXP1_TASK):
+        if (paper.a, paper.b) != (a, b):
+            continue
+        unit = next(t for t in tests if t.a == a and t.b == b and t.role == PAPER)
+        recommended = next(t for t in tests if t.a == a and t.b == b and t.test == MIXED and t.measure == MEASURES["slope"])
+        section.paper_rows.append(_paper_row(paper, setting, unit, recommended))
+
+
+def _paper_row(paper, setting: str, same_unit: TestResult, recommended: TestResult) -> dict:  # noqa: ANN001
+    def show(t: TestResult) -> str:
+        if t.status == NOT_TESTABLE:
+            return f"not testable ({t.reason})"
+        return f"t({fmt_df(t.df)}) = {fmt(t.statistic)}, {p_phrase(t.p)}; diff {fmt(t.difference)} [{ci(t.ci_low, t.ci_high)}]"
+
+    agrees = "–"
+    if recommended.status != NOT_TESTABLE:
+        agrees = "yes" if recommended.difference > 0 and recommended.p < 0.05 else "no"
+    return {"claim": paper.claim, "paper": f"t({paper.df}) = {paper.t}, p {paper.p}", "setting": setting,
+            "this run, same unit": show(same_unit), "this run, recommended": f"{recommended.test}: {show(recommended)}",
+            "agrees (recommended: same direction, p < .05)": agrees}
+
+
+SECTION = Section(task=EXP1_TASK, title="Experiment 1: iterative feedback", primary_help=PRIMARY_HELP,
+                  default_primary=DEFAULT_PRIMARY, build=build)

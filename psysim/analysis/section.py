@@ -1,0 +1,62 @@
+"""What a report section is: one per task, found by the task name in each log.
+
+A new experiment or rater check adds a :class:`Section` (and its row builder in
+:mod:`psysim.analysis.frames`) and appears in the report with its tables, figures, tests and
+paper rows; the report itself has no per-task code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from psysim.analysis.mixed import DEFAULT_BOOTSTRAP, DEFAULT_SEED
+from psysim.analysis.stats import TestResult
+
+if TYPE_CHECKING:
+    from psysim.analysis.frames import Frames
+
+
+@dataclass
+class ReportOptions:
+    """Choices that change what the report computes."""
+
+    primary: dict[str, str] = field(default_factory=dict)
+    """Per task, the pre-declared primary test (overrides the section's default)."""
+    bootstrap: int = DEFAULT_BOOTSTRAP
+    seed: int = DEFAULT_SEED
+    skip_unknown: bool = False
+    quiet: bool = True
+
+
+@dataclass
+class SectionResult:
+    """What one section adds to the report."""
+
+    title: str
+    markdown: list[str] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+    tests: list[TestResult] = field(default_factory=list)
+    paper_rows: list[dict[str, Any]] = field(default_factory=list)
+    """Rows of "The paper side by side": the paper's value next to this run's."""
+    summary: list[str] = field(default_factory=list)
+    """One-line results for the report's summary (the primary test first)."""
+    omissions: list[str] = field(default_factory=list)
+    """Everything left out or not testable, each with its reason."""
+
+
+@dataclass
+class Section:
+    task: str
+    title: str
+    primary_help: str
+    """The primary-test choices and the default, for ``--help`` and the README."""
+    default_primary: str
+    build: Callable[[Frames, ReportOptions], SectionResult]
+
+    def primary(self, options: ReportOptions) -> str:
+        return options.primary.get(self.task, self.default_primary)

@@ -1,0 +1,12 @@
+"""The registry of report sections, in report order, keyed by the task named in each log.
+
+Adding a task to the report: write its row builder (:mod:`psysim.analysis.frames`) and its
+:class:`~psysim.analysis.section.Section`, and list the section here.
+"""
+
+from __future__ import annotations
+
+from psysim.analysis import exp1, exp2
+from psysim.analysis.section import Section
+
+SECTIONS: dict[str, Section] = {section.task: section for section in (exp1.SECTION, exp2.SECTION)}
