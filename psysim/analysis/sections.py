@@ -6,7 +6,10 @@ Adding a task to the report: write its row builder (:mod:`psysim.analysis.frames
 
 from __future__ import annotations
 
-from psysim.analysis import exp1, exp2
+from psysim.analysis import exp1, exp2, integrity
 from psysim.analysis.section import Section
 
-SECTIONS: dict[str, Section] = {section.task: section for section in (exp1.SECTION, exp2.SECTION)}
+# `simulation_integrity` is keyed by its scorer: its frame holds rows of both tasks
+SECTIONS: dict[str, Section] = {
+    section.task: section for section in (exp1.SECTION, exp2.SECTION, integrity.SECTION)
+}
