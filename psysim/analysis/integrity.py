@@ -61,9 +61,11 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
     section.tables["integrity_rates.csv"] = rates
     section.tables["integrity_samples.csv"] = frame
     section.warnings = warnings_for(rates, config.report_warning_share)
-    total, failed = int(rates["units"].sum()), int(rates["fail"].sum())
-    section.summary.append(f"Simulation integrity: {failed} of {total} held sessions or snippets fail "
-                           f"({failed / total:.0%})" if total else "Simulation integrity: nothing scored")
+    for task, group in rates.groupby("task", sort=True) if not rates.empty else ():
+        total, failed = int(group["units"].sum()), int(group["fail"].sum())
+        if total:
+            section.summary.append(f"Simulation integrity [{task}]: {failed} of {total} {group['unit'].iloc[0]} "
+                                   f"fail ({failed / total:.0%})")
     section.markdown = [
         "Replies that arrived but are wrong for their role (`simulation_integrity` scorer, no model call; "
         f"thresholds and phrase lists in `psysim/data/integrity.yaml`, version {config.version}). A session "
