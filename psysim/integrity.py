@@ -59,7 +59,7 @@ class IntegrityConfig(BaseModel):
     restatement_ngram: int
     restatement_max_share: float
     revision_identical_threshold: float
-    max_session_fail_rate: float
+    max_flagged_reply_share: float
     report_warning_share: float
 
     def compiled(self, patterns: list[str]) -> list[re.Pattern[str]]:
@@ -91,7 +91,7 @@ def load_integrity_config(path: Path = INTEGRITY_FILE) -> IntegrityConfig:
             restatement_ngram=data["restatement"]["ngram"],
             restatement_max_share=data["restatement"]["max_share"],
             revision_identical_threshold=data["revision_identical"]["threshold"],
-            max_session_fail_rate=data["check_gate"]["max_session_fail_rate"],
+            max_flagged_reply_share=data["check_gate"]["max_flagged_reply_share"],
             report_warning_share=data["report_warning_share"],
         )
     except (KeyError, TypeError) as ex:
@@ -283,7 +283,7 @@ def course_integrity(
 
     ``value`` keys (numbers, so Inspect's metrics apply; NaN where there is nothing to rate):
     ``therapist_flag_rate``, ``client_flag_rate``, ``expert_flag_rate`` (flagged replies / replies
-    of that role), ``echo``, ``role_break``, ``placeholder``, ``restatement`` (flag counts),
+    of that role), ``replies`` and ``flagged_replies`` (all roles), ``echo``, ``role_break``, ``placeholder``, ``restatement`` (flag counts),
     ``truncated`` (dialogue and feedback calls cut at their token cap), ``failed_calls`` (from the
     session records), ``held_sessions``, ``sessions_failed``, ``sessions_excluded`` (failed plus
     the later sessions that depend on them), ``session_fail_rate``, ``excluded_rate``,
@@ -330,13 +330,17 @@ def course_integrity(
     failed = sum(1 for v in verdicts if v.status == "fail")
     excluded = failed + sum(1 for v in verdicts if v.status == "excluded")
     value: dict[str, float] = {}
+    replies = flagged_replies = 0
     for role in ("therapist", "client"):
         said = [(t.session, i // 2 + 1) for k in {s.session for s in sessions}
                 for i, t in enumerate(session_turns(turns, k)) if t.speaker == role]
         flagged = {(f.session, f.turn) for f in flags if f.failure and f.role == role}
         value[f"{role}_flag_rate"] = _rate(len(flagged), len(said))
+        replies, flagged_replies = replies + len(said), flagged_replies + len(flagged)
     flagged_feedback = {f.session for f in flags if f.failure and f.role == "expert"}
     value["expert_flag_rate"] = _rate(len(flagged_feedback), feedback_count)
+    value["replies"] = float(replies + feedback_count)
+    value["flagged_replies"] = float(flagged_replies + len(flagged_feedback))
     for kind in FLAG_KINDS:
         value[kind] = float(sum(1 for f in flags if f.kind == kind))
     value["truncated"] = float(truncated_calls(stops))
@@ -378,7 +382,8 @@ def comparison_integrity(
     and the critique (role breaks, placeholders, restatement of the context).
 
     ``value``: ``therapist_flag_rate`` (flagged among the llm response and a therapist-written
-    revision), ``expert_flag_rate`` (the critique, and an expert-written revision), the flag
+    revision), ``expert_flag_rate`` (the critique, and an expert-written revision), ``replies`` and
+    ``flagged_replies``, the flag
     counts, ``revision_identical`` (1/0, NaN without a revision), ``truncated``, ``failed_calls``,
     ``flagged``.
     """
@@ -408,6 +413,8 @@ def comparison_integrity(
         steps = [step for r, step in replies if r == role]
         flagged = {f.step for f in flags if f.failure and f.step in steps}
         value[f"{role}_flag_rate"] = _rate(len(flagged), len(steps))
+    value["replies"] = float(len(replies))
+    value["flagged_replies"] = float(len({f.step for f in flags if f.failure}))
     revised = candidates.get("revised")
     value["revision_identical"] = math.nan
     if revised is not None:

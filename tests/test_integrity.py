@@ -134,6 +134,8 @@ def test_session_exclusion_rule() -> None:
     assert result.value["sessions_excluded"] == 2 and result.value["excluded_rate"] == pytest.approx(2 / 3)
     assert result.value["client_flag_rate"] == pytest.approx(2 / 6)
     assert result.value["expert_flag_rate"] == 0 and result.value["flagged"] == 1
+    # flagged replies: therapist turns 1 and 2 and client turns 1 and 2 of session 2, of 12 turns + 2 feedbacks
+    assert (result.value["replies"], result.value["flagged_replies"]) == (14, 4)
 
 
 def test_restated_feedback_fails_the_next_session() -> None:

@@ -73,6 +73,7 @@ def test_clean_course_passes_and_the_check_gate_passes(tmp_path: Path) -> None:
     inspect_log(log, report)
     assert report.problems == [] and report.ratings == 3  # several scorers per log: read by name
     assert report.integrity.units == 3 and report.integrity.failed == 0
+    assert (report.integrity.replies, report.integrity.flagged_replies) == (3 * 4 + 2, 0)  # turns + feedback
     assert integrity_problems(report, max_fail=0.0) == []
 
 
@@ -95,9 +96,11 @@ def test_role_break_fails_its_session_and_excludes_the_later_ones(tmp_path: Path
     assert report.problems == []  # every rating parsed: only the integrity gate can fail it
     assert (report.integrity.failed, report.integrity.units, report.integrity.excluded) == (1, 3, 2)
     assert report.integrity.flags["client:role_break"] == 2
-    assert integrity_problems(report, max_fail=0.5) == []  # 1/3 is under a 50% gate
-    [problem] = integrity_problems(report, max_fail=0.2)
-    assert problem == "simulation integrity: 1/3 sessions fail (33%, gate 20%)"
+    # 2 of 14 replies (12 turns, 2 feedbacks) flagged: 14%
+    assert (report.integrity.replies, report.integrity.flagged_replies) == (14, 2)
+    assert integrity_problems(report, max_fail=0.2) == []
+    [problem] = integrity_problems(report, max_fail=0.1)
+    assert problem == "simulation integrity: 2/14 replies flagged (14%, gate 10%)"
 
 
 def test_check_gate_fails_without_an_integrity_score() -> None:

@@ -4,9 +4,9 @@ Installs the engine (once), assembles the model (once), serves it on 127.0.0.1, 
 Experiment 1 (and/or 2) at a small scale through Inspect's ``vllm/`` provider — the same path
 as a remote vLLM server — and prints where the log is. ``--check`` turns it into the CI
 regression eval: it fails unless the run succeeded, every rating parsed, the Expert's feedback
-reached the Therapist, the share of sessions (Experiment 1) or snippets (Experiment 2) that fail
-simulation integrity is at most ``--max-integrity-fail`` (default: ``check_gate`` in
-``psysim/data/integrity.yaml``), and the run fit in ``--budget`` seconds.
+reached the Therapist, the share of replies flagged by the simulation-integrity check is at most
+``--max-integrity-fail`` (default: ``check_gate`` in ``psysim/data/integrity.yaml``), and the run
+fit in ``--budget`` seconds.
 
 Sampling penalties (``--frequency-penalty``, ``--presence-penalty``, ``--repeat-penalty``) are
 this offline run's own configuration, set on the role models it binds: they curb the small
@@ -91,6 +91,8 @@ class IntegritySummary:
     """Experiment 1: failed sessions plus the later sessions of their courses."""
     flags: dict[str, int] = field(default_factory=dict)
     """Failing flags per ``<role>:<kind>``."""
+    replies: int = 0
+    flagged_replies: int = 0
     truncated: int = 0
     failed_calls: int = 0
     noted: int = 0
@@ -100,9 +102,14 @@ class IntegritySummary:
     def fail_rate(self) -> float:
         return self.failed / self.units if self.units else 0.0
 
+    @property
+    def flagged_share(self) -> float:
+        return self.flagged_replies / self.replies if self.replies else 0.0
+
     def describe(self, unit: str) -> str:
         flags = ", ".join(f"{k} {v}" for k, v in sorted(self.flags.items())) or "none"
-        text = f"{self.failed}/{self.units} {unit} fail ({self.fail_rate:.0%})"
+        text = (f"{self.flagged_replies}/{self.replies} replies flagged ({self.flagged_share:.0%}); "
+                f"{self.failed}/{self.units} {unit} fail ({self.fail_rate:.0%})")
         if unit == "sessions":
             text += f", {self.excluded} excluded with later sessions"
         return (f"{text}; flags: {flags}; truncated turns {self.truncated}; failed calls {self.failed_calls}"
@@ -124,6 +131,8 @@ def integrity_summary(samples: list[Any]) -> IntegritySummary:
         else:
             summary.units += 1
             summary.failed += int(value["flagged"])
+        summary.replies += int(value.get("replies", 0))
+        summary.flagged_replies += int(value.get("flagged_replies", 0))
         summary.truncated += int(value.get("truncated", 0))
         summary.failed_calls += int(value.get("failed_calls", 0))
         for flag in meta.get("flags", []):
@@ -241,15 +250,14 @@ def sampling_of(args: argparse.Namespace) -> OfflineSampling:
 
 
 def integrity_problems(report: RunReport, max_fail: float) -> list[str]:
-    """The regression eval's integrity gate: at most ``max_fail`` of the held sessions
-    (Experiment 1) or snippets (Experiment 2) may fail simulation integrity."""
+    """The regression eval's integrity gate: at most ``max_fail`` of all replies (every role)
+    may be flagged by the simulation-integrity check."""
     summary = report.integrity
-    if summary is None or summary.units == 0:
+    if summary is None or summary.replies == 0:
         return ["no simulation_integrity score in the log"]
-    if summary.fail_rate > max_fail:
-        unit = "sessions" if report.experiment == "iterative_feedback" else "snippets"
-        return [f"simulation integrity: {summary.failed}/{summary.units} {unit} fail "
-                f"({summary.fail_rate:.0%}, gate {max_fail:.0%})"]
+    if summary.flagged_share > max_fail:
+        return [f"simulation integrity: {summary.flagged_replies}/{summary.replies} replies flagged "
+                f"({summary.flagged_share:.0%}, gate {max_fail:.0%})"]
     return []
 
 
@@ -276,9 +284,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"offline sampling (default {defaults.presence_penalty})")
     parser.add_argument("--repeat-penalty", type=float, default=defaults.repeat_penalty,
                         help=f"llama.cpp repeat penalty (default {defaults.repeat_penalty})")
-    gate = load_integrity_config().max_session_fail_rate
+    gate = load_integrity_config().max_flagged_reply_share
     parser.add_argument("--max-integrity-fail", type=float, default=gate,
-                        help=f"--check: max share of sessions/snippets failing integrity (default {gate})")
+                        help=f"--check: max share of replies flagged by the integrity check (default {gate})")
     args = parser.parse_args(argv)
     stop_on_sigterm()
 
