@@ -256,10 +256,10 @@ def _echo_of(turn: Turn, before: list[Turn], config: IntegrityConfig) -> tuple[T
     return best
 
 
-def feedback_flags(session: int, feedback: str, transcript: list[Turn], config: IntegrityConfig,
+def feedback_flags(session: int | None, feedback: str, transcript: list[Turn], config: IntegrityConfig,
                    *, step: str | None = None, role: str = "expert") -> list[Flag]:
     """Flags of the Expert's feedback on ``session``: restatement of ``transcript``, role breaks,
-    placeholders. The flags carry the session the feedback is *about*."""
+    placeholders. The flags carry the session the feedback is *about* (None in Experiment 2)."""
     step = step or f"session_{session}_feedback"
     flags = reply_flags(feedback, role, step, config, session=session)
     share, span = copied_share(feedback, [t.text for t in transcript], config.restatement_ngram)
@@ -313,7 +313,7 @@ def course_integrity(
         before = [f for f in flags if f.failure and f.session == k - 1 and f.role == "expert"]
         if own or before:
             first = (own or before)[0]
-            where = f"the feedback read before it" if not own else f"{first.role} turn {first.turn}"
+            where = "the feedback read before it" if not own else f"{first.role} turn {first.turn}"
             reason = f"integrity: {first.kind} in {where}: {first.detail}"
             extra = len(own) + len(before) - 1
             verdicts.append(SessionIntegrity(session=k, status="fail",
@@ -404,10 +404,7 @@ def comparison_integrity(
                                   detail=f"repeats the client's last turn (similarity {ratio:.2f})"))
     if critique:
         replies.append(("expert", "critique"))
-        flags += feedback_flags(0, critique, context, config, step="critique")
-        for flag in flags:
-            if flag.step == "critique":
-                flag.session = None
+        flags += feedback_flags(None, critique, context, config, step="critique")
     value: dict[str, float] = {}
     for role in ("therapist", "expert"):
         steps = [step for r, step in replies if r == role]

@@ -45,9 +45,12 @@ class UnknownTaskError(ValueError):
 EXP1_COLUMNS = ["setting", "condition", "persona", "run", "eval_id", "epoch", "session", "sessions", "rating",
                 "missing", "reason", "course_status", "ended_reason", "baseline", "integrity", "integrity_reason"]
 EXP2_COLUMNS = ["setting", "snippet", "run", "eval_id", "epoch", "response_type", "rating", "missing", "reason"]
+INTEGRITY_VALUES = ["replies", "flagged_replies", "therapist_flag_rate", "client_flag_rate", "expert_flag_rate",
+                    "echo", "role_break", "placeholder", "restatement", "revision_identical", "truncated",
+                    "failed_calls"]
+"""Keys of the ``simulation_integrity`` score value copied into the integrity frame."""
 INTEGRITY_COLUMNS = ["task", "setting", "condition", "sample", "run", "units", "failed", "excluded", "flagged",
-                     "therapist_flag_rate", "client_flag_rate", "expert_flag_rate", "echo", "role_break",
-                     "placeholder", "restatement", "revision_identical", "truncated", "failed_calls"]
+                     *INTEGRITY_VALUES]
 """One row per scored sample: ``units`` held sessions (Experiment 1) or 1 (a snippet), ``failed``
 of them failing integrity, ``excluded`` (failed plus the later sessions of their course)."""
 
@@ -263,7 +266,7 @@ def integrity_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting:
             "failed": int(value["sessions_failed"]) if exp1 else int(value.get("flagged", 0)),
             "excluded": int(value["sessions_excluded"]) if exp1 else int(value.get("flagged", 0)),
             "flagged": int(value.get("flagged", 0)),
-            **{key: _rating(value.get(key)) for key in INTEGRITY_COLUMNS[9:]},
+            **{key: _rating(value.get(key)) for key in INTEGRITY_VALUES},
         })
     return rows
 

@@ -31,6 +31,8 @@ def integrity_rates(frame: pd.DataFrame) -> pd.DataFrame:
                "unit": unit, "units": units, "fail": failed, "fail share": failed / units if units else float("nan"),
                "excluded": excluded if task == EXP1_TASK else float("nan"),
                "excluded share": excluded / units if units and task == EXP1_TASK else float("nan")}
+        replies = group["replies"].sum()
+        row["flagged replies"] = group["flagged_replies"].sum() / replies if replies else float("nan")
         row.update({rate.replace("_flag_rate", " flag rate"): group[rate].mean() for rate in ROLE_RATES})
         row.update({kind: int(group[kind].sum()) for kind in (*FLAG_KINDS, "truncated", "failed_calls")})
         row["identical revisions"] = int(group["revision_identical"].fillna(0).sum()) if task != EXP1_TASK else float("nan")
@@ -72,8 +74,9 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
         "fails when a turn of it is flagged (echo, role break, placeholder) or the Expert feedback read before "
         "it restates the transcript; it and every later session of its course are *excluded* from the primary "
         "Experiment 1 statistics (the statistics on all sessions are shown beside them). In Experiment 2 the "
-        "rates are reported only; an identical revision is information, not a failure. Flag rates are the mean "
-        "over samples of flagged replies / replies of that role. Failed calls and truncated turns are counted "
+        "rates are reported only; an identical revision is information, not a failure. `flagged replies` is the "
+        "share of all replies flagged (the offline check's gate); a role's flag rate is the mean over samples of "
+        "its flagged replies / its replies. Failed calls and truncated turns are counted "
         "from the failure records, not re-detected.", "",
         markdown_table(rates, empty="_no integrity scores in these logs_"), "",
         f"Warning threshold: more than {config.report_warning_share:.0%} of a setting's units failing "
