@@ -72,7 +72,7 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
         "Replies that arrived but are wrong for their role (`simulation_integrity` scorer, no model call; "
         f"thresholds and phrase lists in `psysim/data/integrity.yaml`, version {config.version}). A session "
         "fails when a turn of it is flagged (echo, role break, placeholder) or the Expert feedback read before "
-        "it restates the transcript; it and every later session of its course are *excluded* from the primary "
+        "it is flagged (e.g. it restates the transcript); it and every later session of its course are *excluded* from the primary "
         "Experiment 1 statistics (the statistics on all sessions are shown beside them). In Experiment 2 the "
         "rates are reported only; an identical revision is information, not a failure. `flagged replies` is the "
         "share of all replies flagged (the offline check's gate); a role's flag rate is the mean over samples of "
