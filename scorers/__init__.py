@@ -2,5 +2,6 @@
 
 from scorers.client_questionnaires import client_questionnaires
 from scorers.client_satisfaction import client_satisfaction
+from scorers.simulation_integrity import simulation_integrity
 
-__all__ = ["client_questionnaires", "client_satisfaction"]
+__all__ = ["client_questionnaires", "client_satisfaction", "simulation_integrity"]

@@ -38,8 +38,8 @@ async def client_turn(
         CallFailed: no usable reply within ``call.max_reply_attempts`` (psysim.failed_calls).
     """
     dialogue = as_messages(session_so_far, perspective="client")
-    cue = prompt("client", "turn_cue", name=persona.name)
-    dialogue[-1] = ChatMessageUser(content=f"{dialogue[-1].text}\n\n{cue}")  # the therapist's latest turn
+    # the therapist's latest turn, quoted and followed by a reminder of the client's role
+    dialogue[-1] = ChatMessageUser(content=prompt("client", "turn_cue", name=persona.name, therapist_turn=dialogue[-1].text))
     messages = [ChatMessageSystem(content=client_system_prompt(persona, previous_sessions)), *dialogue]
     text, _ = await generate_reply(
         "client",

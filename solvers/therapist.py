@@ -19,11 +19,13 @@ async def therapist_turn(
     max_tokens: int,
     stops: list[StopRecord],
     style: str = DEFAULT_STYLE,
+    client_name: str | None = None,
 ) -> str:
     """Next therapist utterance, given this session so far, the previous session and feedback.
 
     ``style`` names the therapist's system prompt (:mod:`psysim.therapist_styles`); every style
-    reads the feedback.
+    reads the feedback. ``client_name`` (from the persona) is told to the therapist, so it never
+    needs a placeholder.
 
     Raises:
         CallFailed: no usable reply within ``call.max_reply_attempts`` (psysim.failed_calls).
@@ -34,6 +36,7 @@ async def therapist_turn(
         session=session,
         previous_session=format_dialogue(previous_session),
         feedback=feedback,
+        client_name=client_name,
     )
     # The therapist opens the session: a user cue first, so the input never ends (or starts)
     # with an assistant message (vLLM would continue that message instead of replying).

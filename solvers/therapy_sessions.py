@@ -135,7 +135,8 @@ async def _dialogue(
     previous = session_turns(turns, session - 1)
     for _ in range(settings.turns):
         text = await therapist_turn(
-            session, current, previous, feedback, call, settings.turn_max_tokens, stops, style=settings.therapist
+            session, current, previous, feedback, call, settings.turn_max_tokens, stops,
+            style=settings.therapist, client_name=persona.name,
         )
         current.append(Turn(session=session, speaker="therapist", text=text))
         text = await client_turn(

@@ -18,6 +18,7 @@ from psysim.shortfall import take_at_most
 from psysim.snippets import build_snippets, sample_snippets, snippet_samples
 from psysim.transcripts import TRANSCRIPT_FORMATS, load_transcripts
 from scorers.client_rating import client_rating
+from scorers.simulation_integrity import simulation_integrity
 from solvers.human_comparison import REVISERS, ComparisonSettings, candidate_responses
 
 DEFAULT_SNIPPETS = 50  # the study rated 50 snippets sampled at random
@@ -116,10 +117,13 @@ def human_comparison(
     return Task(
         dataset=MemoryDataset(snippet_samples(chosen), name="transcript_snippets"),
         solver=candidate_responses(settings),
-        scorer=client_rating(
-            temperature=float(temperature), seed=seed,
-            rating_format=rating_format, max_attempts=max_rating_attempts,
-        ),
+        scorer=[
+            client_rating(
+                temperature=float(temperature), seed=seed,
+                rating_format=rating_format, max_attempts=max_rating_attempts,
+            ),
+            simulation_integrity(),
+        ],
         metadata={
             "experiment": "human_comparison",
             "transcripts": len(loaded),

@@ -17,6 +17,7 @@ from psysim.rating import RATING_FORMATS
 from psysim.therapist_styles import DEFAULT_STYLE, style_prompt
 from scorers.client_questionnaires import client_questionnaires
 from scorers.client_satisfaction import client_satisfaction
+from scorers.simulation_integrity import simulation_integrity
 from solvers.course import CourseSettings
 from solvers.feedback_policy import CONDITIONS
 from solvers.therapy_sessions import therapy_sessions
@@ -115,7 +116,7 @@ def iterative_feedback(
         therapist=therapist,
         questionnaires=instruments,
     )
-    scorers = [client_satisfaction(sessions=sessions, baseline=float(baseline))]
+    scorers = [client_satisfaction(sessions=sessions, baseline=float(baseline)), simulation_integrity()]
     if instruments:  # a separate scorer, so a run without questionnaires scores as before
         scorers.append(client_questionnaires(instrument_specs(questionnaires), sessions=sessions))
     return Task(

@@ -57,7 +57,8 @@ def audit_log(log: Any) -> Audit:
     audit = Audit()
     for sample in log.samples or []:
         audit.samples += 1
-        [score] = sample.scores.values()
+        # the rating scorer (a log has other scorers beside it, e.g. simulation_integrity)
+        score = sample.scores.get("client_satisfaction") or sample.scores["client_rating"]
         meta = score.metadata or {}
         value: dict[str, float] = score.value
         reasons: dict[str, str] = meta.get("missing_reasons", {})

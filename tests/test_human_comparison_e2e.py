@@ -61,8 +61,11 @@ def test_end_to_end_scores_and_calls(tmp_path: Path) -> None:
     assert len(recorder.of("therapist")) == 2 * SNIPPETS
     assert len(recorder.of("expert")) == SNIPPETS
     assert len(recorder.of("client")) == 3 * SNIPPETS
-    means = {s.name: s.metrics["mean"].value for s in log.results.scores}
+    means = {s.name: s.metrics["mean"].value for s in log.results.scores if s.scorer == "client_rating"}
     assert means == {"human": 50.0, "llm": 70.0, "revised": 80.0}
+    # the integrity scorer runs beside it, and finds the mock responses clean
+    for sample in log.samples:
+        assert sample.scores["simulation_integrity"].value["flagged"] == 0
 
 
 def test_client_is_blind_to_the_source(tmp_path: Path) -> None:

@@ -73,9 +73,10 @@ def test_what_each_agent_saw_under_expert(tmp_path: Path) -> None:
         assert "After session 1 you rated your satisfaction 50 out of 100" in call.last_user
         assert "After session 2 you rated your satisfaction 60 out of 100" in call.last_user
 
-    # in dialogue the client answers the therapist's latest turn, with a reminder of its role
+    # in dialogue the client answers the therapist's latest turn, quoted, with a reminder of its role
     dialogue = [c for c in recorder.of("client") if "Reply with only a JSON object" not in c.text]
-    assert all(c.messages[-1].role == "user" and c.last_user.startswith("Therapist says turn") for c in dialogue)
+    assert all(c.messages[-1].role == "user" and c.last_user.startswith('The therapist says to you: "Therapist says turn')
+               for c in dialogue)
     assert all(c.last_user.endswith("the client, in character, in one to four sentences.]") for c in dialogue)
 
     # the expert saw the dialogue and the guidelines

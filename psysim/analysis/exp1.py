@@ -22,7 +22,7 @@ import pandas as pd
 
 from psysim.analysis.figures import sessions_figure
 from psysim.analysis.factors import compare_levels, negative_control
-from psysim.analysis.frames import EXP1_TASK, SETTING_FACTORS, Frames, run_summary
+from psysim.analysis.frames import EXP1_TASK, SETTING_FACTORS, Frames, apply_integrity, run_summary
 from psysim.analysis.mixed import MixedFit, MixedSettings, fit_exp1_mixed
 from psysim.analysis.paper_values import for_task
 from psysim.analysis.render import ci, fmt, fmt_df, fmt_p, p_phrase, markdown_table, not_testable_lines, result_sentence, render_tests
@@ -216,7 +216,8 @@ def _incomplete_runs(data: pd.DataFrame) -> list[str]:
 def build(frames: Frames, options: ReportOptions) -> SectionResult:
     """The Experiment 1 section (see the module docstring)."""
     section = SectionResult(title="Experiment 1: iterative feedback")
-    exp1 = frames.exp1
+    every_session = frames.exp1
+    exp1 = apply_integrity(every_session)  # the primary statistics use the sessions that pass integrity
     primary = parse_primary(SECTION.primary(options))
     means = session_means(exp1)
     runs_table = run_summary(exp1)
@@ -227,6 +228,7 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
              "within this experiment and setting) or labelled descriptive.", ""]
     lines += ["Overview (a persona-run is one persona's course in one run; a run is one epoch of one log):", "",
               markdown_table(_overview(exp1)), ""]
+    lines += integrity_lines(every_session)
     reasons = missing_by_reason(exp1, ["setting", "condition"])
     lines += ["Missing ratings by reason (excluded from every statistic, never imputed):", "",
               markdown_table(reasons, empty="_no missing ratings_"), ""]
@@ -256,6 +258,7 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
         for a, b in contrasts_for(sorted(map(str, data["condition"].unique()))):
             _paper_rows(section, str(setting), a, b, tests)
         section.omissions += [f"{EXP1_TASK} [{setting}]: {line[2:]}" for line in not_testable_lines(tests)]
+    lines += _all_sessions_lines(section, every_session, exp1, primary, options)
     if fixed_tables:
         section.tables["exp1_mixed_fixed_effects.csv"] = pd.concat(fixed_tables)
         section.tables["exp1_mixed_variance_components.csv"] = pd.concat(components_tables)
@@ -299,6 +302,59 @@ def _factor_lines(section: SectionResult, exp1: pd.DataFrame, options: ReportOpt
         section.tables["exp1_negative_control.csv"] = pd.DataFrame([vars(c) for c in checks])
     return lines
 
+
+INTEGRITY_CODES = ("integrity", "integrity_upstream")
+ALL_SESSIONS = "all sessions"
+
+
+def integrity_excluded(every_session: pd.DataFrame) -> pd.DataFrame:
+    """Ratings the integrity rule takes out of the primary statistics, per setting and condition:
+    ``flagged`` (the failing session itself) and ``later`` (later sessions of its course)."""
+    rated = every_session[~every_session["missing"].astype(bool)]
+    rows = []
+    for (setting, condition), group in rated.groupby(["setting", "condition"], sort=True):
+        flagged, later = int((group["integrity"] == "fail").sum()), int((group["integrity"] == "excluded").sum())
+        unchecked = int((group["integrity"] == "").sum())
+        rows.append({"setting": setting, "condition": condition, "ratings": len(group), "excluded: flagged": flagged,
+                     "excluded: later sessions": later, "used": len(group) - flagged - later,
+                     "not checked (no integrity score)": unchecked})
+    return pd.DataFrame(rows)
+
+
+def integrity_lines(every_session: pd.DataFrame) -> list[str]:
+    table = integrity_excluded(every_session)
+    return ["Simulation integrity (see its section): the statistics below use the sessions that pass. A session "
+            "that fails, and every later session of its course (its dialogue depends on the failed one), is "
+            "excluded: its rating counts as missing with reason `integrity` or `integrity_upstream`. The same "
+            "statistics on all sessions follow at the end of this section.", "",
+            markdown_table(table, empty="_no ratings_"), ""]
+
+
+def _all_sessions_lines(section: SectionResult, every_session: pd.DataFrame, used: pd.DataFrame,
+                        primary: tuple[str, str, str], options: ReportOptions) -> list[str]:
+    """The same tests on all sessions (integrity exclusions put back), for each setting with exclusions."""
+    lines = ["### The same statistics on all sessions (integrity exclusions included)", ""]
+    changed = False
+    for setting, data in every_session.groupby("setting", sort=True):
+        filtered = used[used["setting"] == setting]
+        excluded = int(filtered["reason"].isin(INTEGRITY_CODES).sum())
+        if not excluded:
+            continue
+        changed = True
+        label = f"{setting} ({ALL_SESSIONS})"
+        fit = fit_exp1_mixed(data, MixedSettings(bootstrap=options.bootstrap, seed=options.seed, reference=REFERENCE))
+        tests = setting_tests(label, data, fit, primary)
+        apply_holm(tests)
+        section.tests += tests
+        lines += [f"Setting {setting}: {excluded} rating(s) excluded above are included here.", "",
+                  render_tests([t for t in tests if t.role in (PRIMARY, SECONDARY)]), ""]
+        for test in tests:
+            if test.role == PRIMARY:
+                section.summary.append(f"Experiment 1 primary on all sessions [{setting}], {excluded} integrity "
+                                       "exclusion(s) put back: " + result_sentence(test))
+    if not changed:
+        lines += ["No rating was excluded for integrity: the statistics on all sessions are the ones above.", ""]
+    return lines
 
 
 def _tests_lines(tests: list[TestResult]) -> list[str]:

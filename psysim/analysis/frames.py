@@ -34,6 +34,8 @@ from solvers.human_comparison import RESPONSE_TYPES
 EXP1_TASK = "iterative_feedback"
 EXP2_TASK = "human_comparison"
 VALIDITY_TASK = "rater_validity"
+INTEGRITY = "simulation_integrity"
+"""The integrity scorer's name, and the key of its frame in ``Frames.ratings`` (both tasks)."""
 
 # Task arguments that do not change what a rating means: the compared factor and run labels.
 # Questionnaires are asked after the rating and shown to no one later: they do not change it.
@@ -52,7 +54,8 @@ class UnknownTaskError(ValueError):
 
 
 EXP1_COLUMNS = ["setting", "condition", "persona", "run", "eval_id", "epoch", "session", "sessions", "rating",
-                "missing", "reason", "course_status", "ended_reason", "baseline", "therapist", "base_setting"]
+                "missing", "reason", "course_status", "ended_reason", "baseline", "therapist", "base_setting",
+                "integrity", "integrity_reason"]
 EXP2_COLUMNS = ["setting", "snippet", "run", "eval_id", "epoch", "response_type", "rating", "missing", "reason"]
 VALIDITY_COLUMNS = ["setting", "snippet", "transcript", "client", "group", "label", "run", "eval_id", "epoch", "rating",
                     "missing", "reason"]
@@ -60,6 +63,14 @@ QUESTIONNAIRES = "questionnaires"
 """Name of the questionnaire frame (and its report section): read from Experiment 1 logs."""
 QUESTIONNAIRE_COLUMNS = ["setting", "condition", "persona", "run", "eval_id", "epoch", "session", "sessions",
                          "measure", "value", "missing", "reason", "scale_min", "scale_max"]
+INTEGRITY_VALUES = ["replies", "flagged_replies", "therapist_flag_rate", "client_flag_rate", "expert_flag_rate",
+                    "echo", "role_break", "placeholder", "restatement", "revision_identical", "truncated",
+                    "failed_calls"]
+"""Keys of the ``simulation_integrity`` score value copied into the integrity frame."""
+INTEGRITY_COLUMNS = ["task", "setting", "condition", "sample", "run", "units", "failed", "excluded", "flagged",
+                     *INTEGRITY_VALUES]
+"""One row per scored sample: ``units`` held sessions (Experiment 1) or 1 (a snippet), ``failed``
+of them failing integrity, ``excluded`` (failed plus the later sessions of their course)."""
 
 
 @dataclass
@@ -119,6 +130,8 @@ def read_frames(log_dir: str | Path, skip_unknown: bool = False, quiet: bool = T
             for frame, (task, builder) in EXTRA_ROW_BUILDERS.items():
                 if task == entry.key.task:
                     new[frame] = builder(entry, summaries, settings[entry.path])
+            # the integrity frame holds rows of every task that has the scorer
+            new[INTEGRITY] = integrity_rows(entry, summaries, settings[entry.path])
         except Exception as ex:  # a log whose header reads but whose samples do not
             selection.unreadable.append(Unreadable(entry.path, f"samples unreadable: {type(ex).__name__}: {ex}"))
             continue
@@ -213,7 +226,7 @@ def _score(entry: LogEntry, summary: EvalSampleSummary, scorer: str) -> tuple[di
         return {}, {}
     value = score.value if isinstance(score.value, dict) else {}
     metadata = dict(score.metadata or {})
-    if any(metadata.get(key) == THINNED for key in ("missing_reasons", "ended")):
+    if any(value == THINNED for value in metadata.values()):
         sample = read_eval_log_sample(entry.path, id=summary.id, epoch=summary.epoch)
         full = sample.scores.get(scorer) if sample.scores else None
         metadata = dict(full.metadata or {}) if full is not None else metadata
@@ -235,6 +248,7 @@ def exp1_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
     rows = []
     for summary in summaries:
         value, metadata = _score(entry, summary, "client_satisfaction")
+        verdicts = {v["session"]: v for v in _score(entry, summary, INTEGRITY)[1].get("sessions") or []}
         reasons = metadata.get("missing_reasons") or {}
         scored = any(k.startswith("session_") for k in value)
         ended = metadata.get("ended")
@@ -251,6 +265,9 @@ def exp1_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
                 "course_status": metadata.get("course_status", "") if scored else "not_scored",
                 "ended_reason": ended_reason, "baseline": baseline, "therapist": therapist,
                 "base_setting": setting,  # replaced by read_frames (it knows every log's setting)
+                # "" when the log has no integrity score (written before the scorer existed)
+                "integrity": verdicts.get(session, {}).get("status", ""),
+                "integrity_reason": verdicts.get(session, {}).get("reason") or "",
             })
     # Samples the log planned but never wrote (a cancelled or crashed run) are not invented:
     # the report counts them from the log header as not run.
@@ -308,9 +325,43 @@ def validity_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: 
     return rows
 
 
+def integrity_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str) -> list[dict[str, Any]]:
+    """One row per sample with a ``simulation_integrity`` score (samples without one are left out)."""
+    condition = json.loads(entry.key.arg("condition", "null") or "null")
+    rows = []
+    for summary in summaries:
+        value, _ = _score(entry, summary, INTEGRITY)
+        if not value:
+            continue
+        exp1 = "held_sessions" in value
+        rows.append({
+            "task": entry.key.task, "setting": setting, "condition": condition or "", "sample": str(summary.id),
+            "run": f"{entry.eval_id}:{summary.epoch}",
+            "units": int(value["held_sessions"]) if exp1 else 1,
+            "failed": int(value["sessions_failed"]) if exp1 else int(value.get("flagged", 0)),
+            "excluded": int(value["sessions_excluded"]) if exp1 else int(value.get("flagged", 0)),
+            "flagged": int(value.get("flagged", 0)),
+            **{key: _rating(value.get(key)) for key in INTEGRITY_VALUES},
+        })
+    return rows
+
+
+def apply_integrity(exp1: pd.DataFrame) -> pd.DataFrame:
+    """Experiment 1 ratings of the sessions that pass integrity: a session that fails, and every
+    later session of its course (``integrity`` ``fail`` / ``excluded``), becomes missing with
+    its reason code (``integrity`` / ``integrity_upstream``). A rating already missing keeps
+    its own reason."""
+    out = exp1.copy()
+    drop = out["integrity"].isin(["fail", "excluded"]) & ~out["missing"].astype(bool)
+    out.loc[drop, "rating"] = float("nan")
+    out.loc[drop, "missing"] = True
+    out.loc[drop, "reason"] = out.loc[drop, "integrity_reason"].map(reason_code)
+    return out
+
+
 ROW_BUILDERS: dict[str, RowBuilder] = {EXP1_TASK: exp1_rows, EXP2_TASK: exp2_rows, VALIDITY_TASK: validity_rows}
 COLUMNS = {EXP1_TASK: EXP1_COLUMNS, EXP2_TASK: EXP2_COLUMNS, VALIDITY_TASK: VALIDITY_COLUMNS,
-           QUESTIONNAIRES: QUESTIONNAIRE_COLUMNS}
+           QUESTIONNAIRES: QUESTIONNAIRE_COLUMNS, INTEGRITY: INTEGRITY_COLUMNS}
 """Tasks the report reads; a new task adds its row builder here and its section in
 :mod:`psysim.analysis.sections`."""
 

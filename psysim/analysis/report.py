@@ -94,7 +94,8 @@ def write_report(log_dir: str | Path, out_dir: str | Path, options: ReportOption
             report.notes.append(f"{name}.png not written (static image export unavailable: {type(ex).__name__})")
     summary += "".join(f"\nNote: {note}\n" for note in report.notes)
     (out / "summary.md").write_text(summary, encoding="utf-8")
-    (out / "index.html").write_text(html_page(summary, figures), encoding="utf-8")
+    warnings = [w for s in sections for w in s.warnings]
+    (out / "index.html").write_text(html_page(summary, figures, warnings), encoding="utf-8")
     report.files += [out / "summary.md", out / "index.html"]
     return report
 
@@ -137,6 +138,7 @@ def paper_lines(sections: list[SectionResult]) -> list[str]:
 def markdown_summary(log_dir: str | Path, frames: Frames, sections: list[SectionResult], omissions: list[str]) -> str:
     lines = ["# psychotherapy-in-silico report", "",
              f"Logs from `{log_dir}`; written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.", f"_{DISCLAIMER}_", ""]
+    lines += [line for s in sections for warning in s.warnings for line in (warning, "")]
     lines += logs_lines(frames)
     lines += ["## Summary", ""]
     lines += [f"- {line}" for s in sections for line in s.summary]
@@ -152,7 +154,7 @@ def markdown_summary(log_dir: str | Path, frames: Frames, sections: list[Section
     return "\n".join(lines) + "\n"
 
 
-def html_page(summary: str, figures: dict) -> str:
+def html_page(summary: str, figures: dict, warnings: list[str] | None = None) -> str:
     parts = []
     for index, figure in enumerate(figures.values()):
         # plotly.js inlined once, so the page works offline and stays one file
@@ -164,6 +166,7 @@ pre{{white-space:pre-wrap;background:#f6f6f6;padding:1em;border-radius:6px;font-
 </head><body>
 <h1>psychotherapy-in-silico report</h1>
 <p><em>{html.escape(DISCLAIMER)}</em></p>
+{''.join(f'<p style="background:#fff3cd;padding:.6em">{html.escape(w.replace("**", ""))}</p>' for w in warnings or [])}
 {''.join(f'<section>{part}</section>' for part in parts)}
 <h2>Summary</h2>
 <pre>{html.escape(summary)}</pre>

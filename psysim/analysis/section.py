@@ -51,6 +51,8 @@ class SectionResult:
     """One-line results for the report's summary (the primary test first)."""
     omissions: list[str] = field(default_factory=list)
     """Everything left out or not testable, each with its reason."""
+    warnings: list[str] = field(default_factory=list)
+    """Shown at the top of the report, before the summary."""
 
 
 @dataclass

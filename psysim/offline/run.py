@@ -4,7 +4,13 @@ Installs the engine (once), assembles the model (once), serves it on 127.0.0.1, 
 Experiment 1 (and/or 2) at a small scale through Inspect's ``vllm/`` provider — the same path
 as a remote vLLM server — and prints where the log is. ``--check`` turns it into the CI
 regression eval: it fails unless the run succeeded, every rating parsed, the Expert's feedback
-reached the Therapist, and the run fit in ``--budget`` seconds.
+reached the Therapist, the share of replies flagged by the simulation-integrity check is at most
+``--max-integrity-fail`` (default: ``check_gate`` in ``psysim/data/integrity.yaml``), and the run
+fit in ``--budget`` seconds.
+
+Sampling penalties (``--frequency-penalty``, ``--presence-penalty``, ``--repeat-penalty``) are
+this offline run's own configuration, set on the role models it binds: they curb the small
+model's echoes and repetition and never reach a task's defaults (the paper's setup is unchanged).
 """
 
 from __future__ import annotations
@@ -17,12 +23,30 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from psysim.generation import ROLES
+from psysim.integrity import load_integrity_config
 from psysim.offline.cache import OfflineError
 from psysim.offline.engine import ensure_engine
 from psysim.offline.model import QWEN_CODER_1_5B, ensure_model
 from psysim.offline.server import LlamaCppServer, stop_on_sigterm
 
 EXPERIMENTS = ("iterative_feedback", "human_comparison")
+RATING_SCORERS = ("client_satisfaction", "client_rating")
+INTEGRITY_SCORER = "simulation_integrity"
+
+
+@dataclass(frozen=True)
+class OfflineSampling:
+    """Sampling penalties of the offline run's role models (llama.cpp server parameters).
+
+    Chosen by measurement on the offline 1.5B model (README, "Simulation integrity").
+    ``repeat_penalty`` is llama.cpp's own (sent in ``extra_body``; the server's default is 1.1).
+    A call that sets its own ``extra_body`` (the ``json_object`` rating) keeps the server's
+    default repeat penalty; the OpenAI penalties apply to every call.
+    """
+
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    repeat_penalty: float = 1.1
 
 
 def engine_speed(server_log: str) -> tuple[float, float]:
@@ -48,10 +72,88 @@ class RunReport:
     problems: list[str] = field(default_factory=list)
     ratings: int = 0
     first_try: int = 0
+    integrity: "IntegritySummary | None" = None
     output_tokens: int = 0
     input_tokens: int = 0
     decode_tps: float = float("nan")
     prefill_tps: float = float("nan")
+
+
+@dataclass
+class IntegritySummary:
+    """Simulation-integrity counts over a log's ``simulation_integrity`` scores."""
+
+    units: int = 0
+    """Held sessions (Experiment 1) or snippets (Experiment 2)."""
+    failed: int = 0
+    """Sessions that fail integrity, or snippets with a failing flag."""
+    excluded: int = 0
+    """Experiment 1: failed sessions plus the later sessions of their courses."""
+    flags: dict[str, int] = field(default_factory=dict)
+    """Failing flags per ``<role>:<kind>``."""
+    replies: int = 0
+    flagged_replies: int = 0
+    truncated: int = 0
+    failed_calls: int = 0
+    noted: int = 0
+    """Information-only flags (identical revisions)."""
+
+    @property
+    def fail_rate(self) -> float:
+        return self.failed / self.units if self.units else 0.0
+
+    @property
+    def flagged_share(self) -> float:
+        return self.flagged_replies / self.replies if self.replies else 0.0
+
+    def describe(self, unit: str) -> str:
+        flags = ", ".join(f"{k} {v}" for k, v in sorted(self.flags.items())) or "none"
+        text = (f"{self.flagged_replies}/{self.replies} replies flagged ({self.flagged_share:.0%}); "
+                f"{self.failed}/{self.units} {unit} fail ({self.fail_rate:.0%})")
+        if unit == "sessions":
+            text += f", {self.excluded} excluded with later sessions"
+        return (f"{text}; flags: {flags}; truncated turns {self.truncated}; failed calls {self.failed_calls}"
+                + (f"; identical revisions {self.noted}" if self.noted else ""))
+
+
+def integrity_summary(samples: list[Any]) -> IntegritySummary:
+    """Sum the ``simulation_integrity`` scores of ``samples`` (samples without one are skipped)."""
+    summary = IntegritySummary()
+    for sample in samples:
+        score = (sample.scores or {}).get(INTEGRITY_SCORER)
+        if score is None:
+            continue
+        value, meta = score.value, score.metadata or {}
+        if "held_sessions" in value:
+            summary.units += int(value["held_sessions"])
+            summary.failed += int(value["sessions_failed"])
+            summary.excluded += int(value["sessions_excluded"])
+        else:
+            summary.units += 1
+            summary.failed += int(value["flagged"])
+        summary.replies += int(value.get("replies", 0))
+        summary.flagged_replies += int(value.get("flagged_replies", 0))
+        summary.truncated += int(value.get("truncated", 0))
+        summary.failed_calls += int(value.get("failed_calls", 0))
+        for flag in meta.get("flags", []):
+            if not flag.get("failure", True):
+                summary.noted += 1
+                continue
+            key = f"{flag['role']}:{flag['kind']}"
+            summary.flags[key] = summary.flags.get(key, 0) + 1
+    return summary
+
+
+def role_models(model: str, sampling: OfflineSampling) -> dict[str, Any]:
+    """Every role bound (so the log labels each call's role), with the offline penalties."""
+    from inspect_ai.model import GenerateConfig, get_model
+
+    config = GenerateConfig(
+        frequency_penalty=sampling.frequency_penalty,
+        presence_penalty=sampling.presence_penalty,
+        extra_body={"repeat_penalty": sampling.repeat_penalty},
+    )
+    return {role: get_model(model, config=config, memoize=False) for role in ROLES}
 
 
 def _task(experiment: str, args: argparse.Namespace) -> Any:
@@ -61,12 +163,12 @@ def _task(experiment: str, args: argparse.Namespace) -> Any:
 
         return iterative_feedback(
             condition="expert", sessions=args.sessions, turns=args.turns, rating_format="json_object",
-            turn_max_tokens=args.max_tokens, feedback_max_tokens=2 * args.max_tokens,
+            turn_max_tokens=args.max_tokens, feedback_max_tokens=2 * args.max_tokens, seed=args.seed,
         )
     from tasks.human_comparison import human_comparison
 
     return human_comparison(
-        snippets=args.snippets, context_turns=8, rating_format="json_object",
+        snippets=args.snippets, context_turns=8, rating_format="json_object", seed=args.seed,
         response_max_tokens=args.max_tokens, critique_max_tokens=2 * args.max_tokens,
     )
 
@@ -78,7 +180,7 @@ def run_experiment(experiment: str, model: str, args: argparse.Namespace) -> Run
     [log] = inspect_eval(
         _task(experiment, args),
         model=model,
-        model_roles={role: model for role in ROLES},  # bound, so the log labels every call's role
+        model_roles=role_models(model, sampling_of(args)),
         limit=args.personas if experiment == "iterative_feedback" else None,
         log_dir=args.log_dir,
         display=args.display,
@@ -94,6 +196,7 @@ def inspect_log(log: Any, report: RunReport) -> None:
     from inspect_ai.log import read_eval_log
 
     full = read_eval_log(log.location, resolve_attachments=True)  # events keep long texts as attachments
+    report.integrity = integrity_summary(full.samples or [])
     if full.status != "success":
         report.problems.append(f"status {full.status}: {full.error.message if full.error else ''}")
     for sample in full.samples or []:
@@ -104,7 +207,10 @@ def inspect_log(log: Any, report: RunReport) -> None:
         if not sample.scores:
             report.problems.append(f"sample {sample.id}: not scored")
             continue
-        [score] = sample.scores.values()
+        score = next((sample.scores[name] for name in RATING_SCORERS if name in sample.scores), None)
+        if score is None:
+            report.problems.append(f"sample {sample.id}: no rating score")
+            continue
         meta = score.metadata or {}
         if report.experiment == "iterative_feedback":
             sessions = meta.get("sessions", [])
@@ -139,6 +245,22 @@ def _therapist_saw(sample: Any, feedback: str) -> bool:
     return False
 
 
+def sampling_of(args: argparse.Namespace) -> OfflineSampling:
+    return OfflineSampling(args.frequency_penalty, args.presence_penalty, args.repeat_penalty)
+
+
+def integrity_problems(report: RunReport, max_fail: float) -> list[str]:
+    """The regression eval's integrity gate: at most ``max_fail`` of all replies (every role)
+    may be flagged by the simulation-integrity check."""
+    summary = report.integrity
+    if summary is None or summary.replies == 0:
+        return ["no simulation_integrity score in the log"]
+    if summary.flagged_share > max_fail:
+        return [f"simulation integrity: {summary.flagged_replies}/{summary.replies} replies flagged "
+                f"({summary.flagged_share:.0%}, gate {max_fail:.0%})"]
+    return []
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="psysim-offline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--experiment", choices=[*EXPERIMENTS, "both"], default="iterative_feedback")
@@ -154,6 +276,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="regression eval: fail on any problem")
     parser.add_argument("--budget", type=float, default=1200.0, help="--check: max seconds per experiment")
     parser.add_argument("--display", default="plain", help="Inspect display (plain, rich, none)")
+    parser.add_argument("--seed", type=int, default=0, help="base seed of every call (default 0)")
+    defaults = OfflineSampling()
+    parser.add_argument("--frequency-penalty", type=float, default=defaults.frequency_penalty,
+                        help=f"offline sampling (default {defaults.frequency_penalty})")
+    parser.add_argument("--presence-penalty", type=float, default=defaults.presence_penalty,
+                        help=f"offline sampling (default {defaults.presence_penalty})")
+    parser.add_argument("--repeat-penalty", type=float, default=defaults.repeat_penalty,
+                        help=f"llama.cpp repeat penalty (default {defaults.repeat_penalty})")
+    gate = load_integrity_config().max_flagged_reply_share
+    parser.add_argument("--max-integrity-fail", type=float, default=gate,
+                        help=f"--check: max share of replies flagged by the integrity check (default {gate})")
     args = parser.parse_args(argv)
     stop_on_sigterm()
 
@@ -190,7 +323,11 @@ def main(argv: list[str] | None = None) -> int:
             f"tokens: {report.input_tokens} prompt, {report.output_tokens} completion; engine: decode "
             f"{report.decode_tps:.1f} tokens/s, prompt {report.prefill_tps:.1f} tokens/s"
         )
+        if report.integrity is not None:
+            unit = "sessions" if report.experiment == "iterative_feedback" else "snippets"
+            print(f"  simulation integrity: {report.integrity.describe(unit)}")
         if args.check:
+            report.problems += integrity_problems(report, args.max_integrity_fail)
             if report.seconds > args.budget:
                 report.problems.append(f"took {report.seconds:.0f}s, over the budget of {args.budget:.0f}s")
             for problem in report.problems:

@@ -1,0 +1,91 @@
+"""Simulation-integrity section: how often the simulation stopped being one, per setting and
+condition, from the ``simulation_integrity`` scores of both experiments.
+
+The exclusions themselves act in the Experiment 1 section (:func:`psysim.analysis.frames.
+apply_integrity`): its primary statistics use the sessions that pass; the same statistics on
+all sessions are shown beside them. Here: the rates, and a warning for the top of the report
+when more than ``report_warning_share`` (``psysim/data/integrity.yaml``, default 20%) of a
+setting's held sessions (or snippets) fail.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from psysim.analysis.frames import EXP1_TASK, INTEGRITY, Frames
+from psysim.analysis.render import markdown_table
+from psysim.analysis.section import ReportOptions, Section, SectionResult
+from psysim.integrity import FLAG_KINDS, load_integrity_config
+
+ROLE_RATES = ("therapist_flag_rate", "client_flag_rate", "expert_flag_rate")
+
+
+def integrity_rates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (task, setting, condition): units (held sessions / snippets), failing and excluded
+    units and their shares, the mean per-role flag rates over samples, and flag counts."""
+    rows = []
+    for (task, setting, condition), group in frame.groupby(["task", "setting", "condition"], sort=True):
+        units, failed, excluded = int(group["units"].sum()), int(group["failed"].sum()), int(group["excluded"].sum())
+        unit = "sessions" if task == EXP1_TASK else "snippets"
+        row = {"task": task, "setting": setting, "condition": condition or "–", "samples": len(group),
+               "unit": unit, "units": units, "fail": failed, "fail share": failed / units if units else float("nan"),
+               "excluded": excluded if task == EXP1_TASK else float("nan"),
+               "excluded share": excluded / units if units and task == EXP1_TASK else float("nan")}
+        replies = group["replies"].sum()
+        row["flagged replies"] = group["flagged_replies"].sum() / replies if replies else float("nan")
+        row.update({rate.replace("_flag_rate", " flag rate"): group[rate].mean() for rate in ROLE_RATES})
+        row.update({kind: int(group[kind].sum()) for kind in (*FLAG_KINDS, "truncated", "failed_calls")})
+        row["identical revisions"] = int(group["revision_identical"].fillna(0).sum()) if task != EXP1_TASK else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def warnings_for(rates: pd.DataFrame, share: float) -> list[str]:
+    """A warning per (task, setting) whose failing share of units is above ``share``."""
+    out = []
+    for (task, setting), group in rates.groupby(["task", "setting"], sort=True):
+        units, failed = int(group["units"].sum()), int(group["fail"].sum())
+        if units and failed / units > share:
+            out.append(f"**Simulation integrity warning** [{task}, {setting}]: {failed} of {units} "
+                       f"{group['unit'].iloc[0]} ({failed / units:.0%}) fail the integrity check (more than "
+                       f"{share:.0%}): echoes, role breaks, placeholders or restated feedback. Read the dialogues "
+                       "(`inspect view`) before trusting any number below.")
+    return out
+
+
+def build(frames: Frames, options: ReportOptions) -> SectionResult:
+    """The Simulation integrity section (see the module docstring)."""
+    del options
+    config = load_integrity_config()
+    frame = frames.ratings.get(INTEGRITY, pd.DataFrame())
+    section = SectionResult(title="Simulation integrity")
+    rates = integrity_rates(frame)
+    section.tables["integrity_rates.csv"] = rates
+    section.tables["integrity_samples.csv"] = frame
+    section.warnings = warnings_for(rates, config.report_warning_share)
+    for task, group in rates.groupby("task", sort=True) if not rates.empty else ():
+        total, failed = int(group["units"].sum()), int(group["fail"].sum())
+        if total:
+            section.summary.append(f"Simulation integrity [{task}]: {failed} of {total} {group['unit'].iloc[0]} "
+                                   f"fail ({failed / total:.0%})")
+    section.markdown = [
+        "Replies that arrived but are wrong for their role (`simulation_integrity` scorer, no model call; "
+        f"thresholds and phrase lists in `psysim/data/integrity.yaml`, version {config.version}). A session "
+        "fails when a turn of it is flagged (echo, role break, placeholder) or the Expert feedback read before "
+        "it is flagged (e.g. it restates the transcript); it and every later session of its course are *excluded* from the primary "
+        "Experiment 1 statistics (the statistics on all sessions are shown beside them). In Experiment 2 the "
+        "rates are reported only; an identical revision is information, not a failure. `flagged replies` is the "
+        "share of all replies flagged (the offline check's gate); a role's flag rate is the mean over samples of "
+        "its flagged replies / its replies. Failed calls and truncated turns are counted "
+        "from the failure records, not re-detected.", "",
+        markdown_table(rates, empty="_no integrity scores in these logs_"), "",
+        f"Warning threshold: more than {config.report_warning_share:.0%} of a setting's units failing "
+        "(`report_warning_share`).", "",
+    ]
+    if not section.warnings:
+        section.markdown += ["No setting is above the warning threshold.", ""]
+    return section
+
+
+SECTION = Section(task=INTEGRITY, title="Simulation integrity", primary_help="no tests (rates only)",
+                  default_primary="", build=build)

@@ -1,0 +1,108 @@
+"""The simulation_integrity scorer end to end (mock roles) and the psysim-offline --check gate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from inspect_ai import eval
+from inspect_ai.log import read_eval_log
+
+from mock_roles import RATING_MARKER, Call, Recorder, client_replier, main_model, roles, session_of
+from psysim.offline.run import RunReport, inspect_log, integrity_problems
+from tasks.iterative_feedback import iterative_feedback
+
+ASSISTANT_LINE = "Hello, Margaret. I'm here to help you. How can I assist you today?"
+# distinct lines, so the mock dialogue is clean (the default mocks repeat one line per role: an echo)
+THERAPIST_LINES = [
+    "Welcome, Margaret. What would you like us to focus on today?",
+    "The evenings sound especially lonely since Tom died. What helps, even a little?",
+]
+CLIENT_LINES = [
+    "Mostly the evenings. The house is so quiet that I can't stand it some nights.",
+    "Phoning my sister helps, though I hate to be a burden on her with all this.",
+]
+
+
+def exchange(call: Call) -> int:
+    return sum(1 for m in call.messages if m.role == "assistant")
+
+
+def clean_therapist(call: Call) -> str:
+    return f"{THERAPIST_LINES[exchange(call)]} (session {session_of(call)})"
+
+
+def clean_client(call: Call) -> str:
+    if RATING_MARKER in call.text:
+        return client_replier()(call)
+    return CLIENT_LINES[exchange(call)]
+
+
+def broken_in_session_2(call: Call) -> str:
+    """A client that drifts into the assistant role in session 2 only (its system prompt then
+    holds session 1, not session 2)."""
+    if RATING_MARKER not in call.text and "Session 1:" in call.system and "Session 2:" not in call.system:
+        return ASSISTANT_LINE
+    return clean_client(call)
+
+
+def run(tmp_path: Path, client=None):
+    recorder = Recorder()
+    [log] = eval(
+        iterative_feedback(condition="expert", sessions=3, turns=2),
+        model=main_model(recorder),
+        model_roles=roles(recorder, therapist=clean_therapist, client=client or clean_client),
+        limit=1,
+        log_dir=str(tmp_path / "logs"),
+        display="none",
+    )
+    assert log.status == "success", log.error
+    return log
+
+
+def test_clean_course_passes_and_the_check_gate_passes(tmp_path: Path) -> None:
+    log = run(tmp_path)
+    [sample] = read_eval_log(log.location).samples
+    score = sample.scores["simulation_integrity"]
+    assert score.value["flagged"] == 0 and score.value["held_sessions"] == 3
+    assert [s["status"] for s in score.metadata["sessions"]] == ["pass", "pass", "pass"]
+    assert score.metadata["flags"] == [] and score.metadata["excluded_sessions"] == {}
+    # the rating scorer is untouched beside it
+    assert sample.scores["client_satisfaction"].value["session_2"] == 60.0
+
+    report = RunReport(experiment="iterative_feedback", log=log.location, seconds=1, status=log.status)
+    inspect_log(log, report)
+    assert report.problems == [] and report.ratings == 3  # several scorers per log: read by name
+    assert report.integrity.units == 3 and report.integrity.failed == 0
+    assert (report.integrity.replies, report.integrity.flagged_replies) == (3 * 4 + 2, 0)  # turns + feedback
+    assert integrity_problems(report, max_fail=0.0) == []
+
+
+def test_role_break_fails_its_session_and_excludes_the_later_ones(tmp_path: Path) -> None:
+    log = run(tmp_path, client=broken_in_session_2)
+    [sample] = read_eval_log(log.location).samples
+    score = sample.scores["simulation_integrity"]
+    assert [s["status"] for s in score.metadata["sessions"]] == ["pass", "fail", "excluded"]
+    assert score.metadata["excluded_sessions"]["session_3"].startswith("integrity_upstream: depends on session 2")
+    flags = score.metadata["flags"]
+    assert {(f["kind"], f["role"], f["session"]) for f in flags} >= {
+        ("role_break", "client", 2), ("echo", "client", 2)  # the second turn repeats the first
+    }
+    assert all(f["session"] == 2 and f["step"].startswith("session_2_turn_") for f in flags)
+    assert score.value["sessions_failed"] == 1 and score.value["sessions_excluded"] == 2
+    assert score.value["client_flag_rate"] == 2 / 6 and score.value["therapist_flag_rate"] == 0
+
+    report = RunReport(experiment="iterative_feedback", log=log.location, seconds=1, status=log.status)
+    inspect_log(log, report)
+    assert report.problems == []  # every rating parsed: only the integrity gate can fail it
+    assert (report.integrity.failed, report.integrity.units, report.integrity.excluded) == (1, 3, 2)
+    assert report.integrity.flags["client:role_break"] == 2
+    # 2 of 14 replies (12 turns, 2 feedbacks) flagged: 14%
+    assert (report.integrity.replies, report.integrity.flagged_replies) == (14, 2)
+    assert integrity_problems(report, max_fail=0.2) == []
+    [problem] = integrity_problems(report, max_fail=0.1)
+    assert problem == "simulation integrity: 2/14 replies flagged (14%, gate 10%)"
+
+
+def test_check_gate_fails_without_an_integrity_score() -> None:
+    report = RunReport(experiment="iterative_feedback", log="x", seconds=1, status="success")
+    assert integrity_problems(report, max_fail=1.0) == ["no simulation_integrity score in the log"]
