@@ -82,7 +82,7 @@ def test_default_run_makes_no_questionnaire_calls(tmp_path: Path) -> None:
     log = run(tmp_path, recorder, questionnaires=None)
     assert not [c for c in recorder.calls if is_questionnaire(c)]
     assert len(recorder.of("client")) == 2 * 1 + 2  # one turn and one rating per session, as before
-    assert list(log.samples[0].scores) == ["client_satisfaction"]
+    assert list(log.samples[0].scores) == ["client_satisfaction", "simulation_integrity"]
     assert log.eval.task_args.get("questionnaires") is None
     assert all(s["questionnaires"] == {} for s in log.samples[0].store["TherapyCourse:sessions"])
 
@@ -262,10 +262,10 @@ def test_paper_runner_passes_questionnaires_and_counts_their_concurrent_calls() 
     from psysim.paper import concurrency, paper_tasks
 
     plain = paper_tasks(sessions=1, turns=1)
-    assert all(len(t.scorer) == 1 and "questionnaires" not in t.metadata for t in plain)
+    assert all(len(t.scorer) == 2 and "questionnaires" not in t.metadata for t in plain)  # rating, integrity
     tasks = paper_tasks(sessions=1, turns=1, questionnaires="srs,wai_sr")
     assert [t.metadata["questionnaires"] for t in tasks] == [["srs", "wai_sr"]] * 3
-    assert all(len(t.scorer) == 2 for t in tasks)
+    assert all(len(t.scorer) == 3 for t in tasks)  # rating, integrity, questionnaires
     # two questionnaire calls in flight per sample after a session
     assert concurrency(tasks, epochs=5, limit=4, max_connections=None)["max_connections"] == 2 * concurrency(
         plain, epochs=5, limit=4, max_connections=None)["max_connections"]
