@@ -17,8 +17,6 @@ from typing import Literal
 
 from inspect_ai.model import (
     ChatMessage,
-    ChatMessageAssistant,
-    ChatMessageUser,
     GenerateConfig,
     Model,
     ModelName,
@@ -28,13 +26,13 @@ from inspect_ai.model import (
 from inspect_ai.util import JSONSchema, json_schema
 from pydantic import BaseModel, Field
 
-from psysim.failed_calls import reply_fault
-from psysim.generation import StopRecord, generate_once, reask_config
+from psysim.generation import StopRecord
 from psysim.prompts import prompt
 from psysim.strict_json import FENCE as _FENCE
 from psysim.strict_json import DuplicateKeyError as _DuplicateKey
 from psysim.strict_json import NumberLiteral as _Literal
 from psysim.strict_json import loads_strict as _loads
+from psysim.structured_reply import ask_until_accepted
 
 RatingFormat = Literal["auto", "json_schema", "json_object", "text"]
 RATING_FORMATS: tuple[str, ...] = ("auto", "json_schema", "json_object", "text")
@@ -249,33 +247,20 @@ async def ask_rating(
     """
     fmt = resolve_rating_format(rating_format, get_model(role=role))
     config = rating_config(base_config.merge(GenerateConfig(max_tokens=RATING_MAX_TOKENS)), fmt)
-    conversation = list(messages)
-    result = RatingResult(value=None, format=fmt)
-    for attempt in range(1, max_attempts + 1):
-        output = await generate_once(
-            role, conversation, reask_config(config, attempt), step=f"{step}_attempt_{attempt}", stops=stops
-        )
-        result.raw.append(output.completion)
-        result.attempts = attempt
-        fault = reply_fault(output)
-        if fault is not None:
-            result.code, result.error = fault
-            if result.code == "context_length":
-                return result
-            continue  # not shown back: an empty or error message is not the client's reply
-        if output.stop_reason == "max_tokens":
-            result.code = "truncated"
-            result.error = "the reply was cut at its token cap (stop_reason=max_tokens)"
-            problem = "it was cut off before it ended"
-        else:
-            value, error = parse_rating(output.completion)
-            if value is not None:
-                result.value, result.code, result.error = value, None, None
-                return result
-            result.code, result.error = "rating_unparsed", error or "unreadable reply"
-            problem = result.error
-        conversation += [
-            ChatMessageAssistant(content=output.completion),
-            ChatMessageUser(content=prompt("rating", "reask", error=problem)),
-        ]
-    return result
+    parsed: list[float] = []
+
+    def accept(text: str) -> str | None:
+        value, error = parse_rating(text)
+        if value is None:
+            return error or "unreadable reply"
+        parsed.append(value)
+        return None
+
+    attempts = await ask_until_accepted(
+        role, messages, config, accept=accept, reask=lambda problem: prompt("rating", "reask", error=problem),
+        max_attempts=max_attempts, step=step, stops=stops,
+    )
+    return RatingResult(
+        value=parsed[-1] if attempts.code is None else None, code=attempts.code, error=attempts.error,
+        raw=attempts.raw, attempts=attempts.attempts, format=fmt,
+    )

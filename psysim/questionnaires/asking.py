@@ -9,15 +9,15 @@ reason, and so does every scale that needs it.
 
 from __future__ import annotations
 
-from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageUser, GenerateConfig, get_model
+from inspect_ai.model import ChatMessage, GenerateConfig, get_model
 from pydantic import BaseModel, Field
 
-from psysim.failed_calls import reply_fault
-from psysim.generation import StopRecord, generate_once, reask_config
+from psysim.generation import StopRecord
 from psysim.prompts import prompt
 from psysim.questionnaires.instrument import Instrument
 from psysim.questionnaires.parsing import ParsedAnswers, parse_answers
 from psysim.rating import rating_config, resolve_rating_format
+from psysim.structured_reply import ask_until_accepted
 
 TOKENS_BASE, TOKENS_PER_ITEM = 48, 12
 """Token cap of one questionnaire reply: ``48 + 12 x items`` (``{"12": 4, `` is about 6 tokens;
@@ -109,45 +109,27 @@ async def ask_questionnaire(
         schema=instrument.json_schema(), name=instrument.id,
     )
     ids = instrument.item_ids()
-    conversation = list(messages)
-    result = QuestionnaireResult(instrument=instrument.id, format=fmt)
-    kept: ParsedAnswers | None = None
-    for attempt in range(1, max_attempts + 1):
-        output = await generate_once(
-            role, conversation, reask_config(config, attempt), step=f"{step}_attempt_{attempt}", stops=stops
-        )
-        result.raw.append(output.completion)
-        result.attempts = attempt
-        fault = reply_fault(output)
-        if fault is not None:
-            result.code, result.error = fault
-            if result.code == "context_length":
-                break
-            continue  # not shown back: an empty or error message is not the client's reply
-        if output.stop_reason == "max_tokens":
-            result.code = "truncated"
-            result.error = "the reply was cut at its token cap (stop_reason=max_tokens)"
-            problem = "it was cut off before it ended"
-        else:
-            parsed = parse_answers(output.completion, instrument)
-            if parsed.readable:
-                kept = parsed
-            if parsed.error is None:
-                result.code = result.error = None
-                break
-            result.code, result.error = "rating_unparsed", parsed.error
-            problem = parsed.error
-        conversation += [
-            ChatMessageAssistant(content=output.completion),
-            ChatMessageUser(
-                content=prompt(
-                    "questionnaire", "reask", error=problem, ids=f"{ids[0]}-{ids[-1]}",
-                    answer_form=answer_form(instrument),
-                )
-            ),
-        ]
-    if kept is not None:
-        result.answers, result.item_errors = kept.answers, kept.item_errors
+    kept: list[ParsedAnswers] = []
+
+    def accept(text: str) -> str | None:
+        parsed = parse_answers(text, instrument)
+        if parsed.readable:
+            kept.append(parsed)
+        return parsed.error
+
+    def reask(problem: str) -> str:
+        return prompt("questionnaire", "reask", error=problem, ids=f"{ids[0]}-{ids[-1]}",
+                      answer_form=answer_form(instrument))
+
+    attempts = await ask_until_accepted(
+        role, messages, config, accept=accept, reask=reask, max_attempts=max_attempts, step=step, stops=stops
+    )
+    result = QuestionnaireResult(
+        instrument=instrument.id, format=fmt, code=attempts.code, error=attempts.error,
+        raw=attempts.raw, attempts=attempts.attempts,
+    )
+    if kept:
+        result.answers, result.item_errors = kept[-1].answers, kept[-1].item_errors
     else:
         result.item_errors = {item_id: f"no answer: {result.code}: {result.error}" for item_id in ids}
     return result
