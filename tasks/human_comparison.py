@@ -17,6 +17,7 @@ from psysim.rating import RATING_FORMATS
 from psysim.shortfall import take_at_most
 from psysim.snippets import build_snippets, sample_snippets, snippet_samples
 from psysim.transcripts import TRANSCRIPT_FORMATS, load_transcripts
+from psysim.task_args import require_choice, require_ints, require_temperature
 from scorers.client_rating import client_rating
 from scorers.simulation_integrity import simulation_integrity
 from solvers.human_comparison import REVISERS, ComparisonSettings, candidate_responses
@@ -77,13 +78,10 @@ def human_comparison(
         response_max_tokens: Max tokens of the LLM response and the revision.
         critique_max_tokens: Max tokens of the Expert's critique.
     """
-    if reviser not in REVISERS:
-        raise ValueError(f"reviser must be one of {', '.join(REVISERS)}; got {reviser!r}")
-    if rating_format not in RATING_FORMATS:
-        raise ValueError(f"rating_format must be one of {', '.join(RATING_FORMATS)}; got {rating_format!r}")
-    if transcript_format not in TRANSCRIPT_FORMATS:
-        raise ValueError(f"transcript_format must be one of {', '.join(TRANSCRIPT_FORMATS)}; got {transcript_format!r}")
-    for name, value, low, optional in (
+    require_choice("reviser", reviser, REVISERS)
+    require_choice("rating_format", rating_format, RATING_FORMATS)
+    require_choice("transcript_format", transcript_format, TRANSCRIPT_FORMATS)
+    require_ints(
         ("snippets", snippets, 1, True),
         ("min_words", min_words, 1, False),
         ("context_turns", context_turns, 1, True),
@@ -91,13 +89,8 @@ def human_comparison(
         ("max_reply_attempts", max_reply_attempts, 1, False),
         ("response_max_tokens", response_max_tokens, 1, False),
         ("critique_max_tokens", critique_max_tokens, 1, False),
-    ):
-        if value is None and optional:
-            continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}{' or null' if optional else ''}; got {value!r}")
-    if not isinstance(temperature, (int, float)) or temperature < 0:
-        raise ValueError(f"temperature must be a number >= 0; got {temperature!r}")
+    )
+    require_temperature(temperature)
 
     loaded = load_transcripts(transcripts, transcript_format, columns, speakers, split)
     eligible = build_snippets(loaded, min_words=min_words, max_context_turns=context_turns)

@@ -15,6 +15,7 @@ from psysim.prompts import DEFAULT_GENERIC_FEEDBACK, DEFAULT_GUIDELINES, text_or
 from psysim.questionnaires import instrument_specs, load_instruments
 from psysim.rating import RATING_FORMATS
 from psysim.therapist_styles import DEFAULT_STYLE, style_prompt
+from psysim.task_args import require_choice, require_ints, require_temperature
 from scorers.client_questionnaires import client_questionnaires
 from scorers.client_satisfaction import client_satisfaction
 from scorers.simulation_integrity import simulation_integrity
@@ -78,25 +79,20 @@ def iterative_feedback(
             (one call each): shipped names (``srs``, ``wai_sr``) or instrument YAML files,
             comma-separated (``srs,wai_sr``) or a list. Default: none (no extra calls).
     """
-    if condition not in CONDITIONS:
-        raise ValueError(f"condition must be one of {', '.join(CONDITIONS)}; got {condition!r}")
+    require_choice("condition", condition, CONDITIONS)
     style_prompt(therapist)  # ValueError naming the known styles
-    if rating_format not in RATING_FORMATS:
-        raise ValueError(f"rating_format must be one of {', '.join(RATING_FORMATS)}; got {rating_format!r}")
-    for name, value, low in (
-        ("sessions", sessions, 1),
-        ("turns", turns, 1),
-        ("max_rating_attempts", max_rating_attempts, 1),
-        ("max_reply_attempts", max_reply_attempts, 1),
-        ("turn_max_tokens", turn_max_tokens, 1),
-        ("feedback_max_tokens", feedback_max_tokens, 1),
-    ):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+    require_choice("rating_format", rating_format, RATING_FORMATS)
+    require_ints(
+        ("sessions", sessions, 1, False),
+        ("turns", turns, 1, False),
+        ("max_rating_attempts", max_rating_attempts, 1, False),
+        ("max_reply_attempts", max_reply_attempts, 1, False),
+        ("turn_max_tokens", turn_max_tokens, 1, False),
+        ("feedback_max_tokens", feedback_max_tokens, 1, False),
+    )
     if not isinstance(baseline, (int, float)) or not 0 <= baseline <= 100:
         raise ValueError(f"baseline must be a number from 0 to 100; got {baseline!r}")
-    if not isinstance(temperature, (int, float)) or temperature < 0:
-        raise ValueError(f"temperature must be a number >= 0; got {temperature!r}")
+    require_temperature(temperature)
 
     instruments = load_instruments(questionnaires)
     settings = CourseSettings(

@@ -17,6 +17,7 @@ from psysim.quality_groups import GROUPS, balanced_sample, group_of, split_by_la
 from psysim.rating import RATING_FORMATS
 from psysim.snippets import build_snippets, snippet_samples
 from psysim.transcripts import REPO_ROOT, TRANSCRIPT_FORMATS, load_transcripts
+from psysim.task_args import require_choice, require_ints, require_temperature
 from scorers.rater_validity import human_response_rating
 from solvers.rater_validity import show_snippet
 
@@ -69,22 +70,15 @@ def rater_validity(
         rating_format: ``auto``, ``json_schema``, ``json_object`` or ``text``.
         max_rating_attempts: Times the client is asked before a rating is recorded as missing.
     """
-    if rating_format not in RATING_FORMATS:
-        raise ValueError(f"rating_format must be one of {', '.join(RATING_FORMATS)}; got {rating_format!r}")
-    if transcript_format not in TRANSCRIPT_FORMATS:
-        raise ValueError(f"transcript_format must be one of {', '.join(TRANSCRIPT_FORMATS)}; got {transcript_format!r}")
-    for name, value, least, optional in (
+    require_choice("rating_format", rating_format, RATING_FORMATS)
+    require_choice("transcript_format", transcript_format, TRANSCRIPT_FORMATS)
+    require_ints(
         ("per_group", per_group, 1, True),
         ("min_words", min_words, 1, False),
         ("context_turns", context_turns, 1, True),
         ("max_rating_attempts", max_rating_attempts, 1, False),
-    ):
-        if value is None and optional:
-            continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < least:
-            raise ValueError(f"{name} must be an integer >= {least}{' or null' if optional else ''}; got {value!r}")
-    if not isinstance(temperature, (int, float)) or temperature < 0:
-        raise ValueError(f"temperature must be a number >= 0; got {temperature!r}")
+    )
+    require_temperature(temperature)
 
     source = transcripts or str(DEFAULT_LABELLED_TRANSCRIPTS)
     loaded = load_transcripts(source, transcript_format, columns, speakers, split)
