@@ -309,10 +309,7 @@ def validity_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: 
         reasons = metadata.get("missing_reasons") or {}
         rating = _rating(value.get("rating"))
         missing = math.isnan(rating)
-        reason = ""
-        if missing:
-            reason = reason_code(reasons["rating"]) if isinstance(reasons, dict) and "rating" in reasons else (
-                NO_REASON if value else reason_code(_sample_failure(summary)))
+        reason = _missing_reason("rating", reasons, bool(value), summary) if missing else ""
         snippet = str(summary.id)
         rows.append({
             "setting": setting, "snippet": snippet,
