@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ci-resamples", type=int, default=DEFAULT_RESAMPLES,
                         help="resamples of the bootstrap CIs over transcripts of the rater checks (rater validity: "
                              f"AUC and group difference; default {DEFAULT_RESAMPLES})")
+    parser.add_argument("--human-ratings", default=None, metavar="STUDY.db|CSV",
+                        help="a psysim-rate study (its database or exported CSV): adds human raters next to the Client LLM")
     parser.add_argument("--skip-unknown", action="store_true", help="ignore logs of other tasks")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.ci_resamples < 2:
             raise ValueError(f"--ci-resamples must be at least 2 (got {args.ci_resamples})")
         options = ReportOptions(primary=_primary(args.primary), bootstrap=args.bootstrap, seed=args.seed,
-                                ci_resamples=args.ci_resamples,
+                                ci_resamples=args.ci_resamples, human_ratings=args.human_ratings,
                                 skip_unknown=args.skip_unknown, quiet=args.quiet)
         report = write_report(args.log_dir, args.output, options)
     except (FileNotFoundError, UnknownTaskError, NothingUsableError, ValueError) as ex:

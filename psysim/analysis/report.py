@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from psysim.analysis.frames import Frames, read_frames
+from psysim.analysis.human_ratings import HUMAN_RATINGS, read_human_ratings
 from psysim.analysis.paper_values import PAPER_RESULTS, one_sided_p
 from psysim.analysis.render import markdown_table
 from psysim.analysis.section import ReportOptions, SectionResult
@@ -51,12 +52,15 @@ def write_report(log_dir: str | Path, out_dir: str | Path, options: ReportOption
         UnknownTaskError: logs of other tasks (unless ``options.skip_unknown``).
         NothingUsableError: every log was unreadable or had no samples.
         ValueError: a malformed ``--primary`` choice.
+        HumanRatingsError: an unusable ``--human-ratings`` file (names file, row and field).
     """
     options = options or ReportOptions()
     for task in options.primary:
         if task not in SECTIONS:
             raise ValueError(f"--primary {task}=...: unknown task; known: {', '.join(SECTIONS)}")
     frames = read_frames(log_dir, skip_unknown=options.skip_unknown, quiet=options.quiet)
+    if options.human_ratings:
+        frames.ratings[HUMAN_RATINGS] = read_human_ratings(options.human_ratings)
     sections: list[SectionResult] = []
     report = Report(directory=Path(out_dir))
     for task, section in SECTIONS.items():

@@ -32,6 +32,8 @@ class ReportOptions:
     """Seed of every bootstrap (the mixed model's and the rater checks')."""
     ci_resamples: int = DEFAULT_RESAMPLES
     """Resamples of the cluster-bootstrap CIs of the rater checks (known-groups validity)."""
+    human_ratings: str | None = None
+    """A psysim-rate study database or its CSV export: adds the human-raters section."""
     skip_unknown: bool = False
     quiet: bool = True
 

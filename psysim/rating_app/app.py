@@ -1,0 +1,124 @@
+"""The web app raters use: one response per page, blind to its source, saved when given.
+
+Routes (no admin action exists over HTTP; studies are created, exported and closed by the CLI):
+
+* ``GET /r/{token}``: resume at the first unanswered page (or the end page).
+* ``GET /r/{token}/{position}``: the page at that position of this rater's own order.
+* ``POST /r/{token}/{position}``: save the answer (committed), then go to the next page.
+
+A rater is known only by the token in their link, and sees and changes only their own answers.
+Nothing is logged: no access log (the path holds the token), no transcript text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from psysim.rating_app.study import AnswerError, Page, Study, StudyClosedError
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+SECURITY_HEADERS = {
+    # everything from this server only (no CDN, no inline script); the token never leaves in a Referer
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+class SecurityHeaders(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next):  # noqa: ANN201 - Starlette's signature
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+
+def create_app(study_path: str | Path) -> Starlette:
+    """The rating app over one study database."""
+    study = Study(study_path)
+
+    def render(request: Request, name: str, status: int = 200, **context) -> Response:  # noqa: ANN003
+        return templates.TemplateResponse(request, name, {"study": study, "template": study.template, **context},
+                                          status_code=status)
+
+    def not_found(request: Request) -> Response:
+        return render(request, "message.html", 404, heading="Link not recognised",
+                      message="This link does not open a rating page. Check that you copied the whole link.")
+
+    async def rater_of(request: Request) -> tuple[int, str] | None:
+        return await run_in_threadpool(study.rater, request.path_params["token"])
+
+    async def home(request: Request) -> Response:
+        return render(request, "message.html", heading=study.template.title,
+                      message="Open the personal link you were given to start or resume rating.")
+
+    async def resume(request: Request) -> Response:
+        rater = await rater_of(request)
+        if rater is None:
+            return not_found(request)
+        _, _, first = await run_in_threadpool(study.progress, rater[0])
+        token = request.path_params["token"]
+        return RedirectResponse(f"/r/{token}/{first}" if first else f"/r/{token}/done", status_code=303)
+
+    async def done(request: Request) -> Response:
+        rater = await rater_of(request)
+        if rater is None:
+            return not_found(request)
+        answered, total, first = await run_in_threadpool(study.progress, rater[0])
+        return render(request, "done.html", answered=answered, total=total, first=first,
+                      token=request.path_params["token"])
+
+    async def page(request: Request) -> Response:
+        rater = await rater_of(request)
+        if rater is None:
+            return not_found(request)
+        position = request.path_params["position"]
+        shown = await run_in_threadpool(study.page, rater[0], position)
+        if shown is None:
+            return not_found(request)
+        if request.method == "GET":
+            return _page(request, shown)
+        form = await request.form()
+        skip = form.get("action") == "skip"
+        try:
+            await run_in_threadpool(study.save, rater[0], position, str(form.get("response", "")),
+                                    None if skip else str(form.get("rating", "")), skip, str(form.get("comment", "")))
+        except StudyClosedError as ex:
+            return render(request, "message.html", 409, heading="Study closed", message=str(ex))
+        except AnswerError as ex:
+            # the page again with what was typed and the reason; nothing was saved
+            shown.comment = str(form.get("comment", ""))
+            return _page(request, shown, error=str(ex), typed=str(form.get("rating", "")), status=400)
+        token = request.path_params["token"]
+        _, total, first = await run_in_threadpool(study.progress, rater[0])
+        following = position + 1 if position < total else first
+        return RedirectResponse(f"/r/{token}/{following}" if following else f"/r/{token}/done", status_code=303)
+
+    def _page(request: Request, shown: Page, error: str = "", typed: str = "", status: int = 200) -> Response:
+        value = typed if error else ("" if shown.rating is None else str(shown.rating))
+        return render(request, "rate.html", status, page=shown, error=error, value=value,
+                      token=request.path_params["token"], closed=study.closed())
+
+    routes = [
+        Route("/", home),
+        Route("/r/{token}", resume),
+        Route("/r/{token}/done", done),
+        Route("/r/{token}/{position:int}", page, methods=["GET", "POST"]),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])

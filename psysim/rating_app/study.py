@@ -1,0 +1,295 @@
+"""A rating study: creation from log items, each rater's order, saving answers, export, closing.
+
+Fully crossed: every rater rates every response of every item (as ICC(2,1) needs). Each rater
+has their own random order (seeded, stored at creation) in which two responses sharing a context
+(the same snippet; in Experiment 1 the same course) never follow each other.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from psysim.rating_app import db
+from psysim.rating_app.items import Item, Line
+from psysim.rating_app.template import StudyTemplate
+
+TOKEN_BYTES = 24
+"""192 random bits per rater link (the issue asks for at least 128)."""
+MAX_COMMENT = 2000
+EXPORT_COLUMNS = ["study", "rater", "position", "item", "task", "log", "eval_id", "sample_id", "epoch", "session",
+                  "response_type", "status", "rating", "comment", "first_saved_at", "saved_at"]
+"""One row per rater, item and response; ``status`` is ``rated``, ``skipped`` or ``unanswered``."""
+
+
+class AnswerError(ValueError):
+    """An answer the server refuses (the message says which field and why)."""
+
+
+class StudyClosedError(AnswerError):
+    """The study was closed with ``psysim-rate close``: no answer is accepted."""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def rater_order(context_keys: Sequence[str], rng: random.Random) -> list[int]:
+    """A random order of ``range(len(context_keys))`` in which equal keys are never adjacent.
+
+    Each step draws uniformly among the remaining responses whose pick keeps the rest arrangeable:
+    with r left after a pick from group x, every group needs at most ceil(r/2) of them, and x at
+    most floor(r/2) (the next one cannot be from x).
+
+    Raises:
+        ValueError: no such order exists (one context holds more than half the responses, rounded up).
+    """
+    groups: dict[str, list[int]] = {}
+    for index, key in enumerate(context_keys):
+        groups.setdefault(key, []).append(index)
+    n = len(context_keys)
+    biggest = max((len(v) for v in groups.values()), default=0)
+    if biggest > (n + 1) // 2:
+        raise ValueError(f"no order keeps the responses of one context apart: one context has {biggest} of the "
+                         f"{n} responses (at most {(n + 1) // 2} possible); add items from more contexts")
+    for members in groups.values():
+        rng.shuffle(members)
+    order: list[int] = []
+    previous = None
+    while len(order) < n:
+        left = n - len(order) - 1  # after this pick
+        counts = {k: len(v) for k, v in groups.items() if v}
+        top = sorted(counts.items(), key=lambda kv: -kv[1])[:2]
+        allowed = []
+        for key, count in counts.items():
+            if key == previous:
+                continue
+            biggest_other = next((c for k, c in top if k != key), 0)
+            if count - 1 <= left // 2 and biggest_other <= (left + 1) // 2:
+                allowed.append(key)
+        # uniform over the responses of the allowed groups
+        pick = rng.choices(allowed, weights=[counts[k] for k in allowed])[0]
+        order.append(groups[pick].pop())
+        previous = pick
+    return order
+
+
+@dataclass
+class Created:
+    path: Path
+    tokens: dict[str, str]
+    """Rater label -> link token (printed once; the database keeps only its hash)."""
+    items: int
+    responses: int
+
+
+def create_study(path: str | Path, name: str, items: Sequence[Item], raters: int, template: StudyTemplate,
+                 seed: int) -> Created:
+    """Write a new study database with its items, raters and each rater's order.
+
+    Raises:
+        ValueError: fewer than one rater, no items, or no order can keep contexts apart.
+        FileExistsError: the database exists already.
+    """
+    if raters < 1:
+        raise ValueError(f"--raters must be at least 1 (got {raters})")
+    responses = [(item, response) for item in items for response in item.responses]
+    if not responses:
+        raise ValueError("no responses to rate in these logs")
+    rng = random.Random(seed)
+    orders = [rater_order([item.context_key for item, _ in responses], rng) for _ in range(raters)]
+    connection = db.create(path)
+    tokens: dict[str, str] = {}
+    try:
+        with connection:
+            connection.execute("INSERT INTO study (id, name, template_json, created_at, seed) VALUES (1, ?, ?, ?, ?)",
+                               (name, template.model_dump_json(), now(), seed))
+            response_ids = []
+            for item in items:
+                item_id = connection.execute(
+                    "INSERT INTO items (public_id, task, kind, log, eval_id, sample_id, epoch, session, context_key,"
+                    " persona, lines_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (secrets.token_hex(8), item.task, item.kind, item.log, item.eval_id, item.sample_id, item.epoch,
+                     item.session, item.context_key, item.persona, json.dumps([asdict(line) for line in item.lines])),
+                ).lastrowid
+                for response in item.responses:
+                    response_ids.append(connection.execute(
+                        "INSERT INTO responses (public_id, item_id, response_key, text) VALUES (?, ?, ?, ?)",
+                        (secrets.token_hex(8), item_id, response.key, response.text)).lastrowid)
+            for index, order in enumerate(orders, start=1):
+                label = f"rater_{index:02d}"
+                tokens[label] = secrets.token_urlsafe(TOKEN_BYTES)
+                rater_id = connection.execute("INSERT INTO raters (label, token_sha256) VALUES (?, ?)",
+                                              (label, db.token_hash(tokens[label]))).lastrowid
+                connection.executemany(
+                    "INSERT INTO assignments (rater_id, position, response_id) VALUES (?, ?, ?)",
+                    [(rater_id, position, response_ids[i]) for position, i in enumerate(order, start=1)])
+    finally:
+        connection.close()
+    return Created(Path(path), tokens, len(items), len(responses))
+
+
+@dataclass
+class Page:
+    """What one rating page shows."""
+
+    rater: str
+    position: int
+    total: int
+    answered: int
+    response_id: str
+    response_text: str
+    kind: str
+    persona: str
+    lines: list[Line]
+    session: int | None
+    rating: int | None
+    skipped: bool
+    comment: str
+
+
+class Study:
+    """An open study database, as the web app uses it (one short connection per call)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        with self._connection() as connection:  # fails early on a file that is not a study
+            row = connection.execute("SELECT name, template_json FROM study WHERE id = 1").fetchone()
+        self.name = row["name"]
+        self.template = StudyTemplate.model_validate_json(row["template_json"])
+
+    def _connection(self) -> _Closing:
+        return _Closing(db.connect(self.path))
+
+    def closed(self) -> bool:
+        with self._connection() as connection:
+            return connection.execute("SELECT closed_at FROM study").fetchone()[0] is not None
+
+    def rater(self, token: str) -> tuple[int, str] | None:
+        """(rater id, label) of a link token, or None for an unknown token."""
+        with self._connection() as connection:
+            row = connection.execute("SELECT id, label FROM raters WHERE token_sha256 = ?",
+                                     (db.token_hash(token),)).fetchone()
+        return (row["id"], row["label"]) if row else None
+
+    def progress(self, rater_id: int) -> tuple[int, int, int | None]:
+        """(answered, total, first unanswered position or None when all are answered)."""
+        with self._connection() as connection:
+            total = connection.execute("SELECT COUNT(*) FROM assignments WHERE rater_id = ?", (rater_id,)).fetchone()[0]
+            answered = connection.execute("SELECT COUNT(*) FROM answers WHERE rater_id = ?", (rater_id,)).fetchone()[0]
+            row = connection.execute(
+                "SELECT MIN(a.position) FROM assignments a LEFT JOIN answers s ON s.rater_id = a.rater_id AND "
+                "s.response_id = a.response_id WHERE a.rater_id = ? AND s.response_id IS NULL", (rater_id,)).fetchone()
+        return answered, total, row[0]
+
+    def page(self, rater_id: int, position: int) -> Page | None:
+        """The page at ``position`` of this rater's order, or None when there is none."""
+        with self._connection() as connection:
+            row = connection.execute(
+                "SELECT r.public_id, r.text, i.kind, i.persona, i.lines_json, i.session, s.rating, s.skipped, "
+                "s.comment, w.label FROM assignments a JOIN responses r ON r.id = a.response_id "
+                "JOIN items i ON i.id = r.item_id JOIN raters w ON w.id = a.rater_id "
+                "LEFT JOIN answers s ON s.rater_id = a.rater_id AND s.response_id = a.response_id "
+                "WHERE a.rater_id = ? AND a.position = ?", (rater_id, position)).fetchone()
+        if row is None:
+            return None
+        answered, total, _ = self.progress(rater_id)
+        return Page(rater=row["label"], position=position, total=total, answered=answered,
+                    response_id=row["public_id"], response_text=row["text"], kind=row["kind"],
+                    persona=row["persona"], lines=[Line(**line) for line in json.loads(row["lines_json"])],
+                    session=row["session"], rating=row["rating"], skipped=bool(row["skipped"]),
+                    comment=row["comment"] or "")
+
+    def save(self, rater_id: int, position: int, response_id: str, rating: str | None, skip: bool,
+             comment: str) -> None:
+        """Validate and commit one answer (replacing this rater's earlier answer to it).
+
+        Raises:
+            StudyClosedError: the study is closed.
+            AnswerError: unknown position or response, or a rating that is not an integer on the scale.
+        """
+        scale = self.template.scale
+        if skip:
+            value = None
+        else:
+            text = (rating or "").strip()
+            if not text.lstrip("-").isdigit():
+                raise AnswerError(f"rating: expected a whole number from {scale.min} to {scale.max}, or skip "
+                                  f"(got {text!r})" if text else "rating: give a number or choose skip")
+            value = int(text)
+            if not scale.min <= value <= scale.max:
+                raise AnswerError(f"rating: {value} is outside {scale.min} to {scale.max}")
+        comment = (comment or "").strip()
+        if len(comment) > MAX_COMMENT:
+            raise AnswerError(f"comment: at most {MAX_COMMENT} characters (got {len(comment)})")
+        stamp = now()
+        with self._connection() as connection, connection:
+            if connection.execute("SELECT closed_at FROM study").fetchone()[0] is not None:
+                raise StudyClosedError("this study is closed: answers are no longer accepted")
+            row = connection.execute(
+                "SELECT a.response_id FROM assignments a JOIN responses r ON r.id = a.response_id "
+                "WHERE a.rater_id = ? AND a.position = ? AND r.public_id = ?",
+                (rater_id, position, response_id)).fetchone()
+            if row is None:
+                raise AnswerError("item: unknown item for this rater and position")
+            connection.execute(
+                "INSERT INTO answers (rater_id, response_id, rating, skipped, comment, first_saved_at, saved_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rater_id, response_id) DO UPDATE SET "
+                "rating = excluded.rating, skipped = excluded.skipped, comment = excluded.comment, "
+                "saved_at = excluded.saved_at",
+                (rater_id, row[0], value, int(skip), comment, stamp, stamp))
+
+
+class _Closing:
+    """``with`` a connection that is closed afterwards (sqlite3's own ``with`` only commits)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.connection
+
+    def __exit__(self, *exc: Any) -> None:
+        self.connection.close()
+
+
+def export_frame(path: str | Path) -> pd.DataFrame:
+    """The tidy export: one row per rater, item and response (:data:`EXPORT_COLUMNS`)."""
+    with _Closing(db.connect(path)) as connection:
+        name = connection.execute("SELECT name FROM study").fetchone()[0]
+        rows = connection.execute(
+            "SELECT w.label AS rater, a.position, i.public_id AS item, i.task, i.log, i.eval_id, i.sample_id, i.epoch,"
+            " i.session, r.response_key AS response_type, s.rating, s.skipped, s.comment, s.first_saved_at,"
+            " s.saved_at FROM assignments a JOIN raters w ON w.id = a.rater_id JOIN responses r ON r.id = a.response_id"
+            " JOIN items i ON i.id = r.item_id LEFT JOIN answers s ON s.rater_id = a.rater_id AND"
+            " s.response_id = a.response_id ORDER BY w.label, a.position").fetchall()
+    records = []
+    for row in rows:
+        record = dict(row)
+        skipped = record.pop("skipped")
+        record["status"] = "unanswered" if skipped is None else ("skipped" if skipped else "rated")
+        record["study"] = name
+        records.append(record)
+    frame = pd.DataFrame(records, columns=EXPORT_COLUMNS)
+    frame["rating"] = frame["rating"].astype("Int64")
+    frame["session"] = frame["session"].astype("Int64")
+    return frame
+
+
+def close_study(path: str | Path) -> str:
+    """Mark the study closed (answers are refused from then on); returns the time it was closed."""
+    with _Closing(db.connect(path)) as connection, connection:
+        closed = connection.execute("SELECT closed_at FROM study").fetchone()[0]
+        if closed is None:
+            closed = now()
+            connection.execute("UPDATE study SET closed_at = ?", (closed,))
+    return closed

@@ -1,0 +1,155 @@
+"""The raters' web app over HTTP: pages, saving, security, 20 raters at once, a server killed mid-study."""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from psysim.log_series import load_selection
+from psysim.rating_app.app import SECURITY_HEADERS, create_app
+from psysim.rating_app.items import EXP2_TASK, read_items
+from psysim.rating_app.study import Study, close_study, create_study, export_frame
+from psysim.rating_app.template import load_template
+from rating_logs import exp2_log
+from rating_server import REQUEST_TIMEOUT, post, served, served_process
+
+RESPONSE_ID = re.compile(r'name="response" value="([0-9a-f]{16})"')
+CONCURRENT_RATERS = 20
+
+
+@pytest.fixture(scope="module")
+def items(tmp_path_factory: pytest.TempPathFactory) -> list:
+    root = tmp_path_factory.mktemp("http-logs") / "logs"
+    exp2_log(root)
+    [entry] = load_selection(root).used
+    return read_items(entry)[0]
+
+
+def new_study(items: list, tmp_path: Path, raters: int) -> tuple[Path, list[str]]:
+    created = create_study(tmp_path / "study.db", "http", items, raters, load_template(), seed=3)
+    return created.path, list(created.tokens.values())
+
+
+def rating_for(rater: int, position: int) -> int:
+    return (rater * 7 + position * 13) % 101
+
+
+def test_pages_save_resume_and_are_blind(items: list, tmp_path: Path) -> None:
+    path, tokens = new_study(items, tmp_path, 2)
+    client = TestClient(create_app(path), follow_redirects=False)
+    token = tokens[0]
+    start = client.get(f"/r/{token}")
+    assert start.status_code == 303 and start.headers["location"] == f"/r/{token}/1"
+    page = client.get(f"/r/{token}/1")
+    assert page.status_code == 200 and "Page 1 of 12" in page.text
+    for name, value in SECURITY_HEADERS.items():
+        assert page.headers[name] == value
+    assert "http://" not in page.text.replace("http://www.w3.org", "")  # nothing from elsewhere
+    body = page.text.lower()
+    for word in ("revised", "llm", "human", "critique", "expert"):  # blind to the source
+        assert word not in body
+    response_id = RESPONSE_ID.search(page.text).group(1)
+    saved = client.post(f"/r/{token}/1", data={"response": response_id, "rating": "65", "action": "save"})
+    assert saved.status_code == 303 and saved.headers["location"] == f"/r/{token}/2"
+    second = RESPONSE_ID.search(client.get(f"/r/{token}/2").text).group(1)
+    skipped = client.post(f"/r/{token}/2", data={"response": second, "rating": "", "action": "skip", "comment": "unclear"})
+    assert skipped.status_code == 303
+    assert client.get(f"/r/{token}").headers["location"] == f"/r/{token}/3"  # resume
+    shown = client.get(f"/r/{token}/1").text
+    assert 'value="65"' in shown
+    assert "Saved as: skipped" in client.get(f"/r/{token}/2").text
+    frame = export_frame(path)
+    done = frame[frame["status"] != "unanswered"].set_index("position")
+    assert done.loc[1, "rating"] == 65 and done.loc[2, "status"] == "skipped" and len(done) == 2
+
+
+def test_server_side_validation_and_isolation(items: list, tmp_path: Path) -> None:
+    path, (mine, theirs) = new_study(items, tmp_path, 2)
+    client = TestClient(create_app(path), follow_redirects=False)
+    response_id = RESPONSE_ID.search(client.get(f"/r/{mine}/1").text).group(1)
+    for value in ("101", "-5", "7.5", "seventy", ""):
+        bad = client.post(f"/r/{mine}/1", data={"response": response_id, "rating": value, "action": "save"})
+        assert bad.status_code == 400 and "Not saved: rating" in bad.text
+    unknown = client.post(f"/r/{mine}/1", data={"response": "f" * 16, "rating": "50", "action": "save"})
+    assert unknown.status_code == 400 and "unknown item" in unknown.text
+    # another rater's page and position: their token is needed; mine cannot reach their answers
+    their_id = RESPONSE_ID.search(client.get(f"/r/{theirs}/1").text).group(1)
+    if their_id != response_id:
+        crossed = client.post(f"/r/{mine}/1", data={"response": their_id, "rating": "50", "action": "save"})
+        assert crossed.status_code == 400
+    assert client.get("/r/not-a-token").status_code == 404
+    assert client.get("/r/not-a-token/1").status_code == 404
+    assert client.post("/r/not-a-token/1", data={"response": response_id, "rating": "50"}).status_code == 404
+    assert client.get(f"/r/{mine}/999").status_code == 404
+    assert (export_frame(path)["status"] != "unanswered").sum() == 0
+    # no admin action over HTTP
+    for route in ("/admin", "/export", "/close", "/study"):
+        assert client.get(route).status_code == 404 and client.post(route).status_code in (404, 405)
+    close_study(path)
+    closed = client.post(f"/r/{mine}/1", data={"response": response_id, "rating": "50", "action": "save"})
+    assert closed.status_code == 409
+    assert (export_frame(path)["status"] != "unanswered").sum() == 0
+
+
+def test_twenty_raters_saving_at_once_lose_no_answer(items: list, tmp_path: Path) -> None:
+    path, tokens = new_study(items, tmp_path, CONCURRENT_RATERS)
+    per_rater = len(export_frame(path)) // CONCURRENT_RATERS
+    barrier = threading.Barrier(CONCURRENT_RATERS, timeout=REQUEST_TIMEOUT)
+    failures: list[str] = []
+    study = Study(path)
+    with served(path) as base:
+        def rate(index: int, token: str) -> None:
+            rater_id, _ = study.rater(token)
+            pages = [study.page(rater_id, p).response_id for p in range(1, per_rater + 1)]
+            barrier.wait()  # every rater starts together; their saves interleave
+            for position, response_id in enumerate(pages, start=1):
+                status, _ = post(f"{base}/r/{token}/{position}",
+                                 {"response": response_id, "rating": str(rating_for(index, position)), "action": "save"})
+                if status != 303:
+                    failures.append(f"rater {index} page {position}: HTTP {status}")
+
+        threads = [threading.Thread(target=rate, args=(i, t)) for i, t in enumerate(tokens)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not any(thread.is_alive() for thread in threads)
+    assert failures == []
+    frame = export_frame(path)
+    expected = CONCURRENT_RATERS * per_rater
+    saved = frame[frame["status"] == "rated"]
+    assert len(saved) == expected  # answers lost: 0
+    labels = sorted(frame["rater"].unique())
+    for _, row in saved.iterrows():
+        assert row["rating"] == rating_for(labels.index(row["rater"]), row["position"])
+
+
+def test_answers_committed_before_the_page_advances_survive_a_kill(items: list, tmp_path: Path) -> None:
+    path, tokens = new_study(items, tmp_path, 3)
+    study = Study(path)
+    confirmed: list[tuple[str, int]] = []
+    with served_process(path) as (base, process):
+        for index, token in enumerate(tokens):
+            rater_id, _ = study.rater(token)
+            for position in range(1, 5):
+                response_id = study.page(rater_id, position).response_id
+                status, location = post(f"{base}/r/{token}/{position}",
+                                        {"response": response_id, "rating": str(rating_for(index, position)),
+                                         "comment": "SECRET-COMMENT", "action": "save"})
+                assert status == 303 and location.endswith(f"/{position + 1}")
+                confirmed.append((token, position))
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=REQUEST_TIMEOUT)
+        stdout, stderr = process.communicate(timeout=REQUEST_TIMEOUT)
+    assert process.returncode == -signal.SIGKILL
+    frame = export_frame(path)
+    assert (frame["status"] == "rated").sum() == len(confirmed) == 12
+    # nothing the raters read or wrote, and no token, reached the server's output
+    output = (stdout + stderr).decode()
+    assert "SECRET-COMMENT" not in output and not any(t in output for t in tokens)
+    assert not any(line.text[:40] in output for item in items for line in item.lines)
