@@ -64,7 +64,8 @@ class Item:
     sample_id: str
     epoch: int
     context_key: str
-    """Responses sharing it never follow each other in a rater's order (Experiment 1: the course)."""
+    """Responses sharing it never follow each other in a rater's order (each Experiment 1 session is its
+    own context, so that one course can be rated: its sessions may follow each other)."""
     persona: str = ""
     lines: list[Line] = field(default_factory=list)
     responses: list[Response] = field(default_factory=list)
@@ -168,13 +169,12 @@ def exp1_items(entry: LogEntry, sample: EvalSample) -> tuple[list[Item], str]:
     """One item per complete session: the persona and every turn up to the end of that session."""
     course = sample.store_as(TherapyCourse)
     persona = prompt("client", "persona", p=Persona.model_validate(sample.metadata["persona"]))
-    course_key = f"{entry.eval_id}:{sample.id}:{sample.epoch}"
     items = []
     for record in course.sessions:
         if record.status != "complete":
             continue
         turns: list[Turn] = [t for t in course.turns if t.session <= record.session]
-        item = _base(entry, sample, "session", course_key)
+        item = _base(entry, sample, "session", f"{entry.eval_id}:{sample.id}:{sample.epoch}:{record.session}")
         item.persona, item.session = persona, record.session
         item.lines = [Line(SPEAKER_LABELS[t.speaker], t.text, t.session) for t in turns]
         item.responses = [Response(f"session_{record.session}", f"Session {record.session} has just ended.")]

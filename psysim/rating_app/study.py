@@ -2,7 +2,8 @@
 
 Fully crossed: every rater rates every response of every item (as ICC(2,1) needs). Each rater
 has their own random order (seeded, stored at creation) in which two responses sharing a context
-(the same snippet; in Experiment 1 the same course) never follow each other.
+(the same snippet and its candidates) never follow each other; each Experiment 1 session is its
+own context.
 """
 
 from __future__ import annotations
