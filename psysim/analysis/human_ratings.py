@@ -187,7 +187,7 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
     for task, part in data.groupby("task", sort=True):
         lines += [f"### {task}", ""]
         if task == EXP2_TASK:
-            lines += _exp2_lines(part, section, options)
+            lines += _exp2_lines(part, section, options, tables)
         agreement, ceiling = agreement_table(part, options)
         tables[f"human_agreement_{task}.csv"] = agreement
         lines += ["Agreement:", "", markdown_table(agreement.drop(columns=["ci_low", "ci_high"])), ""]
@@ -207,15 +207,17 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
     return section
 
 
-def _exp2_lines(part: pd.DataFrame, section: SectionResult, options: ReportOptions) -> list[str]:
+def _exp2_lines(part: pd.DataFrame, section: SectionResult, options: ReportOptions,
+                tables: dict[str, pd.DataFrame]) -> list[str]:
     """Human means by response type and the paper's contrasts on the human ratings, beside the LLM's."""
-    lines = []
+    lines, all_means = [], []
     for who, column in (("human raters", "human"), ("Client LLM (same responses)", "llm")):
         rows = part.drop_duplicates(["unit", "rater"]) if column == "human" else part.drop_duplicates("unit")
         frame = pd.DataFrame({"setting": who, "snippet": rows["item"], "run": rows["rater"] if column == "human" else "llm",
                               "response_type": rows["response_type"], "rating": rows[column],
                               "missing": rows[column].isna(), "reason": ""})
         means = exp2_section.type_means(frame)
+        all_means.append(means)
         lines += [f"Mean by response type, {who} (each snippet's raters averaged first):", "", markdown_table(means), ""]
         wide = snippet_means(frame).droplevel("setting")
         tests = exp2_section.setting_tests(who, wide, frame, exp2_section.parse_primary(exp2_section.SECTION.primary(options)))
@@ -223,6 +225,7 @@ def _exp2_lines(part: pd.DataFrame, section: SectionResult, options: ReportOptio
         lines += [f"Paired contrasts over snippets, {who}:", "", render_tests(tests), ""]
         if column == "human":
             section.tests += tests
+    tables["human_type_means.csv"] = pd.concat(all_means, ignore_index=True)
     return lines
 
 

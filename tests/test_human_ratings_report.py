@@ -1,0 +1,162 @@
+"""psysim-report --human-ratings: human answers matched with the Client LLM's, agreement and means.
+
+Human answers are set by hand as known functions of the LLM's ratings, so each statistic is
+checked against an independent computation (scipy, numpy) on the same numbers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from psysim.analysis.cli import main as report_main
+from psysim.analysis.human_ratings import HumanRatingsError, read_human_ratings
+from psysim.analysis.report import write_report
+from psysim.analysis.section import ReportOptions
+from psysim.log_series import load_selection
+from psysim.rating_app.items import read_items
+from psysim.rating_app.study import Study, create_study, export_frame
+from psysim.rating_app.template import load_template
+from rating_logs import exp2_log, validity_log
+
+RATERS = 3
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("human-report") / "logs"
+    exp2_log(root, snippets=6)
+    return root
+
+
+def llm_of(logs: Path) -> dict[tuple[str, str], float]:
+    """(sample id, response type) -> the Client LLM's rating, straight from the log's scores."""
+    from inspect_ai.log import read_eval_log
+
+    [entry] = load_selection(logs).used
+    log = read_eval_log(entry.path)
+    return {(str(s.id), kind): float(v) for s in log.samples for kind, v in s.scores["client_rating"].value.items()}
+
+
+def human_value(rater: int, llm: float, unit: int) -> int:
+    """rater_01 = the LLM; rater_02 = the LLM + 5; rater_03 = a different ranking."""
+    return int([llm, llm + 5, (unit * 37) % 90][rater])
+
+
+@pytest.fixture
+def answered(logs: Path, tmp_path: Path) -> tuple[Path, dict]:
+    [entry] = load_selection(logs).used
+    items = read_items(entry)[0]
+    created = create_study(tmp_path / "study.db", "report", items, RATERS, load_template(), seed=0)
+    study = Study(created.path)
+    llm = llm_of(logs)
+    order = {(i.sample_id, r.key): n for n, (i, r) in enumerate((i, r) for i in items for r in i.responses)}
+    frame = export_frame(created.path)
+    expected: dict[tuple[str, str, str], float] = {}
+    for label, token in created.tokens.items():
+        rater_id, _ = study.rater(token)
+        index = int(label[-2:]) - 1
+        for _, row in frame[frame["rater"] == label].iterrows():
+            page = study.page(rater_id, int(row["position"]))
+            key = (row["sample_id"], row["response_type"])
+            if index == 2 and order[key] == 0:  # one skip: never a number
+                study.save(rater_id, int(row["position"]), page.response_id, None, True, "cannot judge")
+                continue
+            value = human_value(index, llm[key], order[key])
+            study.save(rater_id, int(row["position"]), page.response_id, str(value), False, "")
+            expected[(label, *key)] = value
+    return created.path, expected
+
+
+def run_report(logs: Path, ratings: Path, out: Path) -> str:
+    write_report(logs, out, ReportOptions(human_ratings=str(ratings), ci_resamples=200))
+    return (out / "summary.md").read_text()
+
+
+def test_agreement_against_independent_computations(logs: Path, answered, tmp_path: Path) -> None:  # noqa: ANN001
+    path, expected = answered
+    summary = run_report(logs, path, tmp_path / "report")
+    assert "## Human raters and the Client LLM" in summary
+    table = pd.read_csv(tmp_path / "report" / "human_agreement_human_comparison.csv")
+    llm = llm_of(logs)
+    keys = sorted(llm)
+    matrix = np.array([[expected.get((f"rater_{r:02d}", *k), np.nan) for r in range(1, RATERS + 1)] for k in keys])
+    x = np.array([llm[k] for k in keys])
+
+    def value(comparison: str, statistic: str) -> float:
+        row = table[(table["comparison"] == comparison) & (table["statistic"].str.startswith(statistic))]
+        assert len(row) == 1, (comparison, statistic)
+        return float(row["value"].iloc[0])
+
+    # rater_01 gave the LLM's own numbers: perfect agreement; rater_02 the same ranking, shifted
+    assert value("Client LLM vs rater_01", "Spearman") == pytest.approx(1.0)
+    assert value("Client LLM vs rater_01", "ICC") == pytest.approx(1.0)
+    assert value("Client LLM vs rater_02", "Spearman") == pytest.approx(1.0)
+    assert value("Client LLM vs rater_02", "ICC") < 1.0
+    keep = ~np.isnan(matrix[:, 2])
+    assert value("Client LLM vs rater_03", "Spearman") == pytest.approx(stats.spearmanr(x[keep], matrix[keep, 2]).statistic)
+    assert value("Client LLM vs mean of the raters", "Spearman") == pytest.approx(
+        stats.spearmanr(x, np.nanmean(matrix, axis=1)).statistic)
+    # the skip is left out: one response fewer in the ICC among raters
+    among = table[(table["comparison"] == "among human raters") & table["statistic"].str.startswith("ICC")].iloc[0]
+    assert (among["responses"], among["dropped"], among["raters"]) == (len(keys) - 1, 1, RATERS)
+    # ceiling: each rater against the others' mean, and the LLM against the same mean
+    ceiling = pd.read_csv(tmp_path / "report" / "human_ceiling_human_comparison.csv")
+    others = np.nanmean(matrix[:, [1, 2]], axis=1)
+    row = ceiling[(ceiling["rater left out"] == "rater_01") & (ceiling["compared"] == "Client LLM")]
+    assert float(row["rho with the other raters' mean"].iloc[0]) == pytest.approx(stats.spearmanr(x, others).statistic)
+    # human means by response type: each snippet's raters averaged, then the mean over snippets
+    means = pd.read_csv(tmp_path / "report" / "human_type_means.csv")
+    human = means[means["setting"] == "human raters"].set_index("response_type")
+    for kind in ("human", "llm", "revised"):
+        per_item = [np.nanmean(matrix[i]) for i, k in enumerate(keys) if k[1] == kind]
+        assert human.loc[kind, "mean"] == pytest.approx(np.mean(per_item))
+    assert "figure_human_ceiling_human_comparison" in (tmp_path / "report" / "index.html").read_text()
+    stats_rows = pd.read_csv(tmp_path / "report" / "statistics.csv")
+    assert (stats_rows["setting"] == "human raters").sum() == 3  # the paper's three contrasts on human ratings
+
+
+def test_exported_csv_gives_the_same_report(logs: Path, answered, tmp_path: Path) -> None:  # noqa: ANN001
+    path, _ = answered
+    csv = tmp_path / "answers.csv"
+    export_frame(path).to_csv(csv, index=False)
+    from_db = read_human_ratings(path)
+    from_csv = read_human_ratings(csv)
+    assert from_csv["rating"].astype(float).equals(from_db["rating"].astype(float))
+    run_report(logs, csv, tmp_path / "r_csv")
+    run_report(logs, path, tmp_path / "r_db")
+    a = pd.read_csv(tmp_path / "r_csv" / "human_agreement_human_comparison.csv")
+    b = pd.read_csv(tmp_path / "r_db" / "human_agreement_human_comparison.csv")
+    pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize("status, rating, message", [
+    ("rated", "", "row 1 (line 2), field rating: a rated answer needs a whole number"),
+    ("rated", "120", "field rating: a rated answer needs a whole number 0-100"),
+    ("skipped", "50", "row 1 (line 2), field rating: a skipped answer has no rating"),
+    ("maybe", "", "field status: 'maybe' is not one of"),
+])
+def test_bad_csv_names_row_and_field(logs: Path, answered, tmp_path: Path, status: str, rating: str,  # noqa: ANN001
+                                     message: str, capsys: pytest.CaptureFixture) -> None:
+    path, _ = answered
+    frame = export_frame(path).astype({"rating": object})
+    frame.loc[0, "status"], frame.loc[0, "rating"] = status, rating
+    csv = tmp_path / "bad.csv"
+    frame.to_csv(csv, index=False)
+    with pytest.raises(HumanRatingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_human_ratings(csv)
+    assert report_main([str(logs), "-o", str(tmp_path / "out"), "--human-ratings", str(csv)]) == 2
+    assert "bad.csv row 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_a_study_from_other_logs_is_named(logs: Path, answered, tmp_path: Path) -> None:  # noqa: ANN001
+    path, _ = answered
+    other = tmp_path / "other-logs"
+    validity_log(other)
+    summary = run_report(other, path, tmp_path / "report")
+    assert "response(s) of the study are in no log given to the report" in summary
