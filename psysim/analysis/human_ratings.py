@@ -18,6 +18,7 @@ A response the LLM could not rate is left out of the LLM comparisons and counted
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ import plotly.graph_objects as go
 from psysim.analysis.agreement import Agreement, icc_2_1, krippendorff_alpha, spearman, wide_matrix
 from psysim.analysis import exp2 as exp2_section
 from psysim.analysis.frames import EXP1_TASK, EXP2_TASK, VALIDITY_TASK, Frames
-from psysim.analysis.render import ci, fmt, markdown_table, render_tests
+from psysim.analysis.render import ci, fmt, markdown_table, not_testable_lines, render_tests
 from psysim.analysis.section import ReportOptions, Section, SectionResult
 from psysim.analysis.stats import apply_holm, snippet_means
 from psysim.rating_app.study import EXPORT_COLUMNS, export_frame
@@ -114,6 +115,13 @@ def _agreement_row(comparison: str, result: Agreement) -> dict:
             "responses": result.n_items, "raters": result.n_raters, "dropped": result.n_dropped, "note": result.note}
 
 
+def _row_means(matrix: np.ndarray) -> np.ndarray:
+    """Each response's mean over the raters who rated it (NaN when none did)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a row with no rating: NaN, as intended
+        return np.nanmean(matrix, axis=1) if matrix.size else np.full(len(matrix), np.nan)
+
+
 def agreement_table(data: pd.DataFrame, options: ReportOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(agreement rows, per-rater ceiling rows) of one task's joined answers."""
     matrix, units, raters = wide_matrix(data, "unit", "rater", "human")
@@ -125,8 +133,7 @@ def agreement_table(data: pd.DataFrame, options: ReportOptions) -> tuple[pd.Data
                        krippendorff_alpha(np.column_stack([matrix, llm]), resamples=options.ci_resamples,
                                           seed=options.seed)),
     ]
-    with np.errstate(all="ignore"):
-        human_mean = np.nanmean(matrix, axis=1) if matrix.size else np.array([])
+    human_mean = _row_means(matrix)
     rows += [_agreement_row("Client LLM vs mean of the raters", spearman(llm, human_mean)),
              _agreement_row("Client LLM vs mean of the raters", icc_2_1(np.column_stack([human_mean, llm])))]
     ceiling = []
@@ -135,13 +142,12 @@ def agreement_table(data: pd.DataFrame, options: ReportOptions) -> tuple[pd.Data
         rows.append(_agreement_row(f"Client LLM vs {rater}", icc_2_1(np.column_stack([matrix[:, index], llm]))))
         if len(raters) < 2:
             continue
-        with np.errstate(all="ignore"):
-            others = np.nanmean(np.delete(matrix, index, axis=1), axis=1)
+        others = _row_means(np.delete(matrix, index, axis=1))
         # same reference (the other raters' mean) for the rater and for the LLM: directly comparable
         for who, values in ((f"{rater} (human ceiling)", matrix[:, index]), ("Client LLM", llm)):
             result = spearman(values, others)
             ceiling.append({"rater left out": rater, "compared": who, "rho with the other raters' mean": result.value,
-                            "ci_low": result.ci_low, "ci_high": result.ci_high, "responses": result.n_items,
+                            "95% CI": ci(result.ci_low, result.ci_high), "ci_low": result.ci_low, "ci_high": result.ci_high, "responses": result.n_items,
                             "note": result.note})
     return pd.DataFrame(rows), pd.DataFrame(ceiling)
 
@@ -210,19 +216,22 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
 def _exp2_lines(part: pd.DataFrame, section: SectionResult, options: ReportOptions,
                 tables: dict[str, pd.DataFrame]) -> list[str]:
     """Human means by response type and the paper's contrasts on the human ratings, beside the LLM's."""
-    lines, all_means = [], []
-    for who, column in (("human raters", "human"), ("Client LLM (same responses)", "llm")):
+    lines = ["The paper's contrasts on the human ratings: a snippet's \"runs\" in these tables are its raters, "
+             "averaged before the paired tests over snippets.", ""]
+    all_means = []
+    for who, column in (("human raters", "human"), ("Client LLM, same responses", "llm")):
         rows = part.drop_duplicates(["unit", "rater"]) if column == "human" else part.drop_duplicates("unit")
         frame = pd.DataFrame({"setting": who, "snippet": rows["item"], "run": rows["rater"] if column == "human" else "llm",
                               "response_type": rows["response_type"], "rating": rows[column],
                               "missing": rows[column].isna(), "reason": ""})
         means = exp2_section.type_means(frame)
         all_means.append(means)
-        lines += [f"Mean by response type, {who} (each snippet's raters averaged first):", "", markdown_table(means), ""]
+        how = "each snippet's raters averaged first" if column == "human" else "one rating per response"
+        lines += [f"Mean by response type, {who} ({how}):", "", markdown_table(means), ""]
         wide = snippet_means(frame).droplevel("setting")
         tests = exp2_section.setting_tests(who, wide, frame, exp2_section.parse_primary(exp2_section.SECTION.primary(options)))
         apply_holm(tests)
-        lines += [f"Paired contrasts over snippets, {who}:", "", render_tests(tests), ""]
+        lines += [f"Paired contrasts over snippets, {who}:", "", render_tests(tests), "", *not_testable_lines(tests), ""]
         if column == "human":
             section.tests += tests
     tables["human_type_means.csv"] = pd.concat(all_means, ignore_index=True)
