@@ -21,7 +21,7 @@ from psysim.log_series import load_selection
 from psysim.rating_app.items import read_items
 from psysim.rating_app.study import Study, create_study, export_frame
 from psysim.rating_app.template import load_template
-from rating_logs import exp2_log, validity_log
+from rating_logs import exp1_log, exp2_log, validity_log
 
 RATERS = 3
 
@@ -160,3 +160,22 @@ def test_a_study_from_other_logs_is_named(logs: Path, answered, tmp_path: Path) 
     validity_log(other)
     summary = run_report(other, path, tmp_path / "report")
     assert "response(s) of the study are in no log given to the report" in summary
+
+
+def test_validity_and_experiment_1_items_meet_their_llm_ratings(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    validity_log(logs)
+    exp1_log(logs, personas=2, sessions=3)
+    items = [item for entry in load_selection(logs).used for item in read_items(entry)[0]]
+    created = create_study(tmp_path / "s.db", "mixed", items, 2, load_template(), seed=0)
+    study = Study(created.path)
+    for n, token in enumerate(created.tokens.values()):
+        rater_id, _ = study.rater(token)
+        for position in range(1, len(items) + 1):
+            study.save(rater_id, position, study.page(rater_id, position).response_id, str(10 * n + position), False, "")
+    run_report(logs, created.path, tmp_path / "report")
+    for task, units in (("rater_validity", 4), ("iterative_feedback", 6)):
+        table = pd.read_csv(tmp_path / "report" / f"human_agreement_{task}.csv")
+        row = table[(table["comparison"] == "Client LLM vs mean of the raters") & (table["statistic"] == "Spearman rho")]
+        # every response found its LLM rating in the logs (none dropped for a missing LLM value)
+        assert (int(row["responses"].iloc[0]), int(row["dropped"].iloc[0])) == (units, 0)

@@ -55,7 +55,8 @@ def test_pages_save_resume_and_are_blind(items: list, tmp_path: Path) -> None:
     for word in ("revised", "llm", "human", "critique", "expert"):  # blind to the source
         assert word not in body
     response_id = RESPONSE_ID.search(page.text).group(1)
-    saved = client.post(f"/r/{token}/1", data={"response": response_id, "rating": "65", "action": "save"})
+    saved = client.post(f"/r/{token}/1", data={"response": response_id, "rating": "65", "action": "save",
+                                                 "comment": "<script>alert(1)</script>"})
     assert saved.status_code == 303 and saved.headers["location"] == f"/r/{token}/2"
     second = RESPONSE_ID.search(client.get(f"/r/{token}/2").text).group(1)
     skipped = client.post(f"/r/{token}/2", data={"response": second, "rating": "", "action": "skip", "comment": "unclear"})
@@ -63,6 +64,7 @@ def test_pages_save_resume_and_are_blind(items: list, tmp_path: Path) -> None:
     assert client.get(f"/r/{token}").headers["location"] == f"/r/{token}/3"  # resume
     shown = client.get(f"/r/{token}/1").text
     assert 'value="65"' in shown
+    assert "<script>alert(1)" not in shown and "&lt;script&gt;alert(1)" in shown  # text is escaped
     assert "Saved as: skipped" in client.get(f"/r/{token}/2").text
     frame = export_frame(path)
     done = frame[frame["status"] != "unanswered"].set_index("position")
