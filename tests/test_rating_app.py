@@ -295,3 +295,16 @@ def test_cli_items_beyond_what_exists_takes_all_with_a_warning(logs: Path, tmp_p
     assert rate_main(["create", str(logs), "--study", "all", "--raters", "1", "--items", "500"]) == 0
     assert "500 requested but only 12 available" in caplog.text  # 4 + 4 snippets, 2 personas x 2 sessions
     assert "12 items" in capsys.readouterr().out
+
+
+def test_log_with_unreadable_samples_is_named(logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from psysim.rating_app import items as items_module
+
+    [entry] = [e for e in load_selection(logs).used if e.key.task == EXP2_TASK]
+
+    def broken(path: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OSError("truncated zip")
+
+    monkeypatch.setattr(items_module, "read_eval_log", broken)
+    with pytest.raises(ValueError, match=rf"{re.escape(entry.name)}: samples unreadable \(OSError: truncated zip\)"):
+        read_items(entry)

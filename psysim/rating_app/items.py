@@ -105,11 +105,18 @@ def select(paths: Iterable[str | Path]) -> LogSelection:
 
 
 def read_items(entry: LogEntry) -> tuple[list[Item], list[Skipped]]:
-    """Every item of one log, and the samples that give none (each with the reason)."""
+    """Every item of one log, and the samples that give none (each with the reason).
+
+    Raises:
+        ValueError: a task without rating items, or a log whose samples cannot be read.
+    """
     task = entry.key.task
     if task not in READERS:
         raise ValueError(f"{entry.name}: task '{task}' has no rating items (expected one of {', '.join(TASKS)})")
-    log = read_eval_log(entry.path)
+    try:
+        log = read_eval_log(entry.path)
+    except Exception as ex:  # a header that reads but samples that do not: named, never a traceback
+        raise ValueError(f"{entry.name}: samples unreadable ({type(ex).__name__}: {ex})") from ex
     items: list[Item] = []
     skipped: list[Skipped] = []
     seen: set[str] = set()
