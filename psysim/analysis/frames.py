@@ -9,7 +9,7 @@ condition, persona, run, session, measure) with the score, a measure being
 A *setting* is the models bound to the roles plus every task argument that differs between
 logs of one task (except the compared factor, e.g. ``condition``, and arguments that only
 name a run, e.g. ``seed``), so runs that are not comparable are analysed apart. A *run* is one
-epoch of one log (``<eval_id>:<epoch>``). Missing ratings stay in the frames as NaN
+epoch of one log (``<eval_id>:<epoch>``), or of a sharded study: one epoch across its shards. Missing ratings stay in the frames as NaN
 (``missing`` is True) with the reason code (``reason``), never dropped.
 """
 
@@ -28,6 +28,7 @@ from inspect_ai.log import EvalSampleSummary, read_eval_log_sample, read_eval_lo
 
 from psysim.generation import ROLES
 from psysim.log_series import LogEntry, LogSelection, Unreadable, load_selection
+from psysim.sharding import SHARD_ARG
 from psysim.therapist_styles import DEFAULT_STYLE
 from solvers.human_comparison import RESPONSE_TYPES
 
@@ -38,8 +39,9 @@ INTEGRITY = "simulation_integrity"
 """The integrity scorer's name, and the key of its frame in ``Frames.ratings`` (both tasks)."""
 
 # Task arguments that do not change what a rating means: the compared factor and run labels.
-# Questionnaires are asked after the rating and shown to no one later: they do not change it.
-NOT_DESIGN_ARGS = frozenset({"condition", "seed", "max_rating_attempts", "questionnaires"})
+# Questionnaires are asked beside the rating and shown to no one later: they do not change it.
+# The shard only says which samples a log holds: shards of one study are merged into its runs.
+NOT_DESIGN_ARGS = frozenset({"condition", "seed", "max_rating_attempts", "questionnaires", SHARD_ARG})
 
 # Task arguments that always separate settings when not at their default (a missing argument, in
 # a log written before it existed, is the default): a therapist style is a different design.
@@ -260,7 +262,7 @@ def exp1_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
             reason = _missing_reason(key, reasons, scored, summary) if missing else ""
             rows.append({
                 "setting": setting, "condition": condition, "persona": str(summary.id),
-                "run": f"{entry.eval_id}:{summary.epoch}", "eval_id": entry.eval_id, "epoch": int(summary.epoch),
+                "run": entry.run(summary.epoch), "eval_id": entry.eval_id, "epoch": int(summary.epoch),
                 "session": session, "sessions": planned, "rating": rating, "missing": missing, "reason": reason,
                 "course_status": metadata.get("course_status", "") if scored else "not_scored",
                 "ended_reason": ended_reason, "baseline": baseline, "therapist": therapist,
@@ -294,7 +296,7 @@ def exp2_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
             missing = math.isnan(rating)
             reason = _missing_reason(kind, reasons, scored, summary) if missing else ""
             rows.append({
-                "setting": setting, "snippet": str(summary.id), "run": f"{entry.eval_id}:{summary.epoch}",
+                "setting": setting, "snippet": str(summary.id), "run": entry.run(summary.epoch),
                 "eval_id": entry.eval_id, "epoch": int(summary.epoch), "response_type": kind,
                 "rating": rating, "missing": missing, "reason": reason,
             })
@@ -316,7 +318,7 @@ def validity_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: 
             # a sample that failed before scoring has no score metadata: its id is "<transcript>_t<turn>"
             "transcript": str(metadata.get("transcript_id", snippet.rsplit("_t", 1)[0])),
             "client": str(metadata.get("client_id", "")), "group": metadata.get("group", (summary.metadata or {}).get("group", "")),
-            "label": metadata.get("label_value", ""), "run": f"{entry.eval_id}:{summary.epoch}",
+            "label": metadata.get("label_value", ""), "run": entry.run(summary.epoch),
             "eval_id": entry.eval_id, "epoch": int(summary.epoch), "rating": rating, "missing": missing, "reason": reason,
         })
     return rows
@@ -333,7 +335,7 @@ def integrity_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting:
         exp1 = "held_sessions" in value
         rows.append({
             "task": entry.key.task, "setting": setting, "condition": condition or "", "sample": str(summary.id),
-            "run": f"{entry.eval_id}:{summary.epoch}",
+            "run": entry.run(summary.epoch),
             "units": int(value["held_sessions"]) if exp1 else 1,
             "failed": int(value["sessions_failed"]) if exp1 else int(value.get("flagged", 0)),
             "excluded": int(value["sessions_excluded"]) if exp1 else int(value.get("flagged", 0)),
@@ -393,7 +395,7 @@ def questionnaire_rows(entry: LogEntry, summaries: list[EvalSampleSummary], sett
                 missing = math.isnan(score)
                 rows.append({
                     "setting": setting, "condition": condition, "persona": str(summary.id),
-                    "run": f"{entry.eval_id}:{summary.epoch}", "eval_id": entry.eval_id, "epoch": int(summary.epoch),
+                    "run": entry.run(summary.epoch), "eval_id": entry.eval_id, "epoch": int(summary.epoch),
                     "session": session, "sessions": planned, "measure": measure, "value": score, "missing": missing,
                     "reason": _missing_reason(key, reasons, bool(value), summary) if missing else "",
                     "scale_min": low, "scale_max": high,
