@@ -73,6 +73,12 @@ INTEGRITY_COLUMNS = ["task", "setting", "condition", "sample", "run", "units", "
                      *INTEGRITY_VALUES]
 """One row per scored sample: ``units`` held sessions (Experiment 1) or 1 (a snippet), ``failed``
 of them failing integrity, ``excluded`` (failed plus the later sessions of their course)."""
+COST = "cost"
+"""The cost frame (and its report section): tokens per role and model calls, every task."""
+COST_COLUMNS = ["task", "setting", "condition", "sample", "run", "role", "calls", "prompt_tokens",
+                "completion_tokens"]
+"""One row per (sample, role) with that role's tokens; ``calls`` (every role's model calls of the
+sample, Inspect's ``turn_count``) is on the sample's first row only, so that it sums."""
 
 
 @dataclass
@@ -134,6 +140,7 @@ def read_frames(log_dir: str | Path, skip_unknown: bool = False, quiet: bool = T
                     new[frame] = builder(entry, summaries, settings[entry.path])
             # the integrity frame holds rows of every task that has the scorer
             new[INTEGRITY] = integrity_rows(entry, summaries, settings[entry.path])
+            new[COST] = cost_rows(entry, summaries, settings[entry.path])
         except Exception as ex:  # a log whose header reads but whose samples do not
             selection.unreadable.append(Unreadable(entry.path, f"samples unreadable: {type(ex).__name__}: {ex}"))
             continue
@@ -345,6 +352,26 @@ def integrity_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting:
     return rows
 
 
+def cost_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str) -> list[dict[str, Any]]:
+    """Tokens per role (Inspect's ``role_usage``) and model calls of every sample, as
+    :data:`COST_COLUMNS`. Prompt tokens include those served from a prefix cache."""
+    condition = json.loads(entry.key.arg("condition", "null") or "null") or ""
+    rows = []
+    for summary in summaries:
+        usage = summary.role_usage or {}
+        for index, role in enumerate(sorted(usage) or [""]):
+            tokens = usage.get(role)
+            prompt = (tokens.input_tokens + (tokens.input_tokens_cache_read or 0)
+                      + (tokens.input_tokens_cache_write or 0)) if tokens else 0
+            rows.append({
+                "task": entry.key.task, "setting": setting, "condition": condition, "sample": str(summary.id),
+                "run": entry.run(summary.epoch), "role": role,
+                "calls": (summary.turn_count or 0) if index == 0 else 0,
+                "prompt_tokens": prompt, "completion_tokens": tokens.output_tokens if tokens else 0,
+            })
+    return rows
+
+
 def apply_integrity(exp1: pd.DataFrame) -> pd.DataFrame:
     """Experiment 1 ratings of the sessions that pass integrity: a session that fails, and every
     later session of its course (``integrity`` ``fail`` / ``excluded``), becomes missing with
@@ -360,7 +387,7 @@ def apply_integrity(exp1: pd.DataFrame) -> pd.DataFrame:
 
 ROW_BUILDERS: dict[str, RowBuilder] = {EXP1_TASK: exp1_rows, EXP2_TASK: exp2_rows, VALIDITY_TASK: validity_rows}
 COLUMNS = {EXP1_TASK: EXP1_COLUMNS, EXP2_TASK: EXP2_COLUMNS, VALIDITY_TASK: VALIDITY_COLUMNS,
-           QUESTIONNAIRES: QUESTIONNAIRE_COLUMNS, INTEGRITY: INTEGRITY_COLUMNS}
+           QUESTIONNAIRES: QUESTIONNAIRE_COLUMNS, INTEGRITY: INTEGRITY_COLUMNS, COST: COST_COLUMNS}
 """Tasks the report reads; a new task adds its row builder here and its section in
 :mod:`psysim.analysis.sections`."""
 
