@@ -63,6 +63,11 @@ class _Server(ThreadingHTTPServer):
     # with dozens of requests in flight would be refused
     request_queue_size = 1024
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client (or a balancer) closing an idle keep-alive connection is not an error
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
 
 class FakeOpenAIServer:
     """The scripted server; ``with FakeOpenAIServer() as server: ... server.base_url``.
