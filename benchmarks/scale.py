@@ -227,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     cells = []
     with tempfile.TemporaryDirectory() as tmp:
         for shards in args.shards:
+            if shards > design.personas:  # a shard with no persona has nothing to run
+                print(f"N = {shards} skipped: more shards than the {design.personas} personas", flush=True)
+                continue
             for replicas in args.replicas:
                 cells.append(run_cell(args, design, shards, replicas, Path(tmp), startup))
                 print(measured_table(cells[-1:])[-1], flush=True)
