@@ -27,10 +27,8 @@ from inspect_ai import Epochs, eval_set  # noqa: E402
 from inspect_ai.log import read_eval_log  # noqa: E402
 
 import json  # noqa: E402
-import subprocess  # noqa: E402
 import urllib.request  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-from typing import Iterator  # noqa: E402
+from psysim.fake_server import server_process  # noqa: E402
 from psysim.generation import ROLES  # noqa: E402
 from psysim.paper import paper_tasks, run_paper  # noqa: E402
 from psysim.rating import RATING_MAX_TOKENS  # noqa: E402
@@ -39,34 +37,18 @@ MODEL = "vllm/fake-llama"
 
 
 def exp1_chain(sessions: int, turns: int, turn_tokens: int, feedback_tokens: int, latency: float, per_token: float) -> float:
-    """Longest dependent chain of one expert-condition sample, in seconds."""
+    """Longest dependent chain of one expert-condition sample, in seconds: the dialogue, then
+    after each session the rating and the feedback at once (the feedback only before a next
+    session), so 6 sessions x 4 exchanges are 6 x 8 + 6 = 54 calls."""
     call = lambda max_tokens: latency + per_token * max_tokens  # noqa: E731
-    per_session = 2 * turns * call(turn_tokens) + call(RATING_MAX_TOKENS)
-    return sessions * per_session + (sessions - 1) * call(feedback_tokens)
+    dialogue = sessions * 2 * turns * call(turn_tokens)
+    return dialogue + (sessions - 1) * max(call(RATING_MAX_TOKENS), call(feedback_tokens)) + call(RATING_MAX_TOKENS)
 
 
 def exp2_chain(response_tokens: int, critique_tokens: int, latency: float, per_token: float) -> float:
     """LLM response || (critique -> revision), then the three ratings at once."""
     call = lambda max_tokens: latency + per_token * max_tokens  # noqa: E731
     return max(call(response_tokens), call(critique_tokens) + call(response_tokens)) + call(RATING_MAX_TOKENS)
-
-
-@contextmanager
-def ServerProcess(latency: float, per_token: float) -> Iterator[str]:
-    """``python -m psysim.fake_server`` in a subprocess; yields its base URL; always stopped."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "psysim.fake_server", "--latency", str(latency), "--per-token", str(per_token),
-         "--max-requests", "200000", "--max-seconds", "3600"],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        line = process.stdout.readline().strip() if process.stdout else ""
-        if not line.startswith("READY "):
-            raise SystemExit(f"fake server did not start: {line!r}")
-        yield line.split(" ", 1)[1]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def synthetic_transcripts(path: Path, count: int) -> Path:
@@ -160,7 +142,9 @@ def main() -> int:
           f"x {args.turns} turns; Experiment 2: {args.snippets} snippets")
     # One server process for the whole benchmark: it runs apart from Inspect's event loop, as a
     # real server would, and Inspect's vllm provider keeps the first base URL it sees per model.
-    with ServerProcess(args.latency, args.per_token) as base_url, tempfile.TemporaryDirectory() as tmp:
+    server = server_process("--latency", str(args.latency), "--per-token", str(args.per_token),
+                            "--max-requests", "200000", "--max-seconds", "3600")
+    with server as base_url, tempfile.TemporaryDirectory() as tmp:
         os.environ["VLLM_BASE_URL"], os.environ["VLLM_API_KEY"] = base_url, "local"
         for experiment in experiments:
             for name, recommended in modes:

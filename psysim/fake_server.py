@@ -3,7 +3,9 @@
 It answers as the role its system prompt names (therapist, client, expert), returns a valid
 JSON rating whenever one is asked for, and records what it was sent, so a test can check what
 Inspect's real provider transmitted and a benchmark can measure concurrency. Latency is fixed
-(``latency``) plus, optionally, proportional to the requested ``max_tokens``.
+(``latency``) plus, optionally, proportional to the requested ``max_tokens``; with
+``max_concurrency`` it serves at most that many requests at once and queues the rest, as a vLLM
+replica's batch limit (``--max-num-seqs``) does.
 
 Bounded: it binds only to loopback, refuses requests past ``max_requests`` (HTTP 503) and shuts
 itself down after ``max_seconds``.
@@ -13,10 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import threading
 import time
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Iterator
 
 REPLIES = {
     "therapist": "It sounds like this has been weighing on you. What would you like to be different?",
@@ -58,6 +63,11 @@ class _Server(ThreadingHTTPServer):
     # with dozens of requests in flight would be refused
     request_queue_size = 1024
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client (or a balancer) closing an idle keep-alive connection is not an error
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
 
 class FakeOpenAIServer:
     """The scripted server; ``with FakeOpenAIServer() as server: ... server.base_url``.
@@ -72,6 +82,7 @@ class FakeOpenAIServer:
             request's ``seed``) and ``seed`` instead of the fixed ``rating``: deterministic for a
             given prompt, yet different between personas and runs, so statistics vary.
         seed: Mixed into derived ratings.
+        max_concurrency: Requests served at once; later ones wait for a slot (None: no cap).
     """
 
     def __init__(
@@ -83,12 +94,17 @@ class FakeOpenAIServer:
         rating: int = 64,
         derive_ratings: bool = False,
         seed: int = 0,
+        max_concurrency: int | None = None,
     ) -> None:
         self.latency, self.latency_per_token = latency, latency_per_token
         self.max_requests, self.max_seconds, self.rating = max_requests, max_seconds, rating
         self.derive_ratings, self.seed = derive_ratings, seed
+        self.max_concurrency = max_concurrency
+        self._slots = threading.BoundedSemaphore(max_concurrency) if max_concurrency else None
         self.requests: list[dict[str, Any]] = []
         self.in_flight = 0
+        self.prompt_tokens = self.completion_tokens = 0
+        self.serving = self.peak_serving = 0  # requests past the queue (at most max_concurrency)
         self.peak_in_flight = 0
         self._lock = threading.Lock()
         self._stopped = threading.Event()  # set at shutdown: ends any deliberate wait early
@@ -107,6 +123,8 @@ class FakeOpenAIServer:
                         if "reset" in self.path:  # start a new measurement
                             server.requests.clear()
                             server.peak_in_flight = server.in_flight
+                            server.prompt_tokens = server.completion_tokens = 0
+                            server.peak_serving = server.serving
                     return
                 self.send_json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
 
@@ -149,7 +167,20 @@ class FakeOpenAIServer:
 
     def answer(self, handler: Any, body: dict[str, Any], index: int) -> None:
         """Reply to the ``index``-th chat request (1-based); a subclass may answer otherwise."""
-        self.wait(self.latency + self.latency_per_token * (body.get("max_tokens") or 0))
+        if self._slots is not None:
+            while not self._slots.acquire(timeout=0.5):  # queued behind the batch limit
+                if self._stopped.is_set():
+                    return
+        try:
+            with self._lock:
+                self.serving += 1
+                self.peak_serving = max(self.peak_serving, self.serving)
+            self.wait(self.latency + self.latency_per_token * (body.get("max_tokens") or 0))
+        finally:
+            with self._lock:
+                self.serving -= 1
+            if self._slots is not None:
+                self._slots.release()
         self.send_completion(handler, body, self.reply_text(body))
 
     def reply_text(self, body: dict[str, Any]) -> str:
@@ -168,6 +199,9 @@ class FakeOpenAIServer:
         prompt = " ".join(_text(m["content"]) for m in body["messages"])
         usage = {"prompt_tokens": tokens(prompt), "completion_tokens": tokens(text)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        with self._lock:
+            self.prompt_tokens += usage["prompt_tokens"]
+            self.completion_tokens += usage["completion_tokens"]
         handler.send_json(200, {
             "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": 0,
             "model": body.get("model", "fake"),
@@ -185,7 +219,10 @@ class FakeOpenAIServer:
         return {
             "requests": len(self.requests),
             "peak_in_flight": self.peak_in_flight,
+            "peak_serving": self.peak_serving,
             "requested_tokens": sum(r.get("max_tokens") or 0 for r in self.requests),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
         }
 
     @property
@@ -219,12 +256,15 @@ def add_server_arguments(parser: Any) -> None:
     parser.add_argument("--max-seconds", type=float, default=3600.0)
     parser.add_argument("--derive-ratings", action="store_true", help="ratings derived from a hash of the prompt")
     parser.add_argument("--seed", type=int, default=0, help="mixed into derived ratings")
+    parser.add_argument("--max-concurrency", type=int, default=None,
+                        help="requests served at once (a replica's batch limit); the rest queue")
 
 
 def server_settings(args: Any) -> dict[str, Any]:
     return {
         "latency": args.latency, "latency_per_token": args.per_token, "max_requests": args.max_requests,
         "max_seconds": args.max_seconds, "derive_ratings": args.derive_ratings, "seed": args.seed,
+        "max_concurrency": args.max_concurrency,
     }
 
 
@@ -234,6 +274,21 @@ def serve(server: FakeOpenAIServer) -> int:
         print(f"READY {server.base_url}", flush=True)
         server._thread.join()
     return 0
+
+
+@contextmanager
+def server_process(*options: str) -> Iterator[str]:
+    """``python -m psysim.fake_server OPTIONS`` in a subprocess (its threads do not share the
+    caller's GIL, as a real server); yields its base URL; always stopped."""
+    process = subprocess.Popen([sys.executable, "-m", "psysim.fake_server", *options], stdout=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline().strip() if process.stdout else ""
+        if not line.startswith("READY "):
+            raise RuntimeError(f"fake server did not start: {line!r}")
+        yield line.split(" ", 1)[1]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def main(argv: list[str] | None = None) -> int:

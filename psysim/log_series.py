@@ -12,6 +12,12 @@ Defined once, here; the report and every later analysis go through :func:`select
   listed as incomplete.
 * Two complete logs of one series are both used, as separate runs (a deliberate second run).
 * A file that cannot be read is **unreadable**: named with the reason, skipped, never fatal.
+* **Shards** (task argument ``shard`` = ``K/N``, :mod:`psysim.sharding`) are separate series.
+  The used logs of series that are the same apart from ``shard`` and have the same N form one
+  **sharded study**: the first used log of each shard belongs to the first study, the second
+  to the second, and so on. A run is then one epoch across all the study's shards
+  (:meth:`LogEntry.run`), and every shard that has no log or only an incomplete one is named
+  (:attr:`LogSelection.shard_notes`).
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
+
+from psysim.sharding import SHARD_ARG, Shard
 
 COMPLETE_STATUS = "success"
 
@@ -84,6 +92,12 @@ class LogEntry:
     path: str
     header: EvalLog
     key: SeriesKey
+    run_group: str = ""
+    """What the log's runs belong to: its eval id, or its sharded study (set by :func:`select_logs`)."""
+
+    def run(self, epoch: int | str) -> str:
+        """The run an epoch of this log belongs to: ``<eval id or sharded study>:<epoch>``."""
+        return f"{self.run_group or self.eval_id}:{epoch}"
 
     @property
     def name(self) -> str:
@@ -128,6 +142,8 @@ class LogSelection:
     superseded: list[tuple[LogEntry, LogEntry]] = field(default_factory=list)
     """(incomplete log, the later log of its series that replaces it)."""
     unreadable: list[Unreadable] = field(default_factory=list)
+    shard_notes: list[str] = field(default_factory=list)
+    """Shards of a sharded study that are missing or incomplete, or a malformed shard argument."""
 
     @property
     def incomplete(self) -> list[LogEntry]:
@@ -177,7 +193,41 @@ def select_logs(entries: Iterable[LogEntry], unreadable: Iterable[Unreadable] = 
             else:
                 selection.superseded.append((entry, later))
     selection.used.sort(key=lambda e: (e.key.task, e.created, e.name))
+    selection.shard_notes = _group_shards(selection.used)
     return selection
+
+
+def _group_shards(used: list[LogEntry]) -> list[str]:
+    """Set ``run_group`` of sharded logs to their study; name missing and incomplete shards."""
+    notes: list[str] = []
+    studies: dict[tuple[SeriesKey, int], dict[int, list[LogEntry]]] = {}
+    for entry in used:  # in creation order within each series
+        raw = entry.key.arg(SHARD_ARG)
+        if raw is None or json.loads(raw) is None:
+            continue
+        try:
+            shard = Shard.parse(json.loads(raw))
+        except ValueError as ex:
+            notes.append(f"`{entry.name}`: {ex}; analysed as a run of its own")
+            continue
+        study = (entry.key.without_args({SHARD_ARG}), shard.count)
+        studies.setdefault(study, {}).setdefault(shard.index, []).append(entry)
+    for (key, count), shards in studies.items():
+        for index in range(max(len(logs) for logs in shards.values())):
+            members = {k: logs[index] for k, logs in shards.items() if index < len(logs)}
+            group = f"shards-{members[min(members)].eval_id}"
+            for entry in members.values():
+                entry.run_group = group
+            where = f"sharded study `{group}` ({key.describe()})"
+            missing = [f"{k}/{count}" for k in range(1, count + 1) if k not in members]
+            if missing:
+                notes.append(f"{where}: shard {', '.join(missing)} missing (no log); its samples are not in "
+                             f"the analysis, which uses {len(members)} of {count} shards")
+            for k, entry in sorted(members.items()):
+                if not entry.complete:
+                    notes.append(f"{where}: shard {k}/{count} incomplete: `{entry.name}` (status {entry.status}); "
+                                 "run that shard again to resume it")
+    return notes
 
 
 def load_selection(log_dir: str | Path) -> LogSelection:

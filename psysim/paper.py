@@ -19,6 +19,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from inspect_ai import Epochs, Task, eval_set
@@ -26,6 +27,7 @@ from inspect_ai.model import GenerateConfig, get_model
 
 from psysim.generation import ROLES
 from psysim.log_status import describe
+from psysim.sharding import SHARD_ARG, Shard
 from psysim.therapist_styles import DEFAULT_STYLE, THERAPIST_STYLES
 from solvers.feedback_policy import CONDITIONS
 
@@ -88,11 +90,14 @@ def paper_tasks(
     transcripts: str | None = None,
     therapist_styles: tuple[str, ...] = (DEFAULT_STYLE,),
     questionnaires: str | None = None,
+    shard: Shard | None = None,
     **task_args: Any,
 ) -> list[Task]:
     from tasks.human_comparison import human_comparison
     from tasks.iterative_feedback import iterative_feedback
 
+    if shard is not None:  # only when sharded, so an unsharded run's series is unchanged
+        task_args[SHARD_ARG] = str(shard)
     tasks: list[Task] = []
     if "iterative_feedback" in experiments:
         # a style other than the standard one is a separate design (a negative control), run
@@ -118,8 +123,8 @@ def concurrency(tasks: list[Task], epochs: int, limit: int | None, max_connectio
     """All tasks, all samples and enough connections for every chain to be in flight at once."""
     samples = max(min(len(t.dataset), limit or len(t.dataset)) * epochs for t in tasks)
     # Experiment 2 issues up to three calls at once per sample (LLM response + critique; ratings);
-    # Experiment 1 one, or one per questionnaire after a session
-    per_sample = max(3 if t.name == "human_comparison" else max(1, len(_questionnaires_of(t))) for t in tasks)
+    # Experiment 1 one during a session, then the rating, the feedback and one per questionnaire at once
+    per_sample = max(3 if t.name == "human_comparison" else 2 + len(_questionnaires_of(t)) for t in tasks)
     connections = max_connections or max(samples * per_sample * len(tasks), 16)
     return {"max_tasks": len(tasks), "max_samples": samples, "max_connections": connections}
 
@@ -188,6 +193,13 @@ def positive_or_zero(text: str) -> int:
     return value
 
 
+def shard_argument(text: str) -> Shard:
+    try:
+        return Shard.parse(text, field="--shard")
+    except ValueError as ex:
+        raise argparse.ArgumentTypeError(str(ex)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="psysim-paper", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="vllm/meta-llama/Llama-3.1-70B-Instruct")
@@ -206,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questionnaires", default=None,
                         help="Experiment 1: instruments the client fills in after each session, e.g. srs,wai_sr "
                              "(default: none)")
+    parser.add_argument("--shard", type=shard_argument, default=None, metavar="K/N",
+                        help="run only shard K of N of the personas/snippets (all runs of each in one shard); "
+                             "logs go to LOG_DIR/shard-K-of-N; N processes (any machines) with the same options "
+                             "and --shard 1/N .. N/N together run the whole study; psysim-report LOG_DIR merges them")
     parser.add_argument("--max-connections", type=int, default=None, help="default: one per concurrent call")
     parser.add_argument("--no-realtime", action="store_true",
                         help="no live view of running samples (less harness CPU per call)")
@@ -225,18 +241,27 @@ def main(argv: list[str] | None = None) -> int:
         bind_vllm_host(args.vllm_host)
     except ValueError as ex:
         parser.error(str(ex))
-    tasks = paper_tasks(tuple(args.experiments), personas=args.personas, transcripts=args.transcripts,
-                        sessions=args.sessions, turns=args.turns,
-                        therapist_styles=tuple(dict.fromkeys(args.therapist_styles)),
-                        questionnaires=args.questionnaires)
+    shard: Shard | None = args.shard
+    try:
+        tasks = paper_tasks(tuple(args.experiments), personas=args.personas, transcripts=args.transcripts,
+                            sessions=args.sessions, turns=args.turns,
+                            therapist_styles=tuple(dict.fromkeys(args.therapist_styles)),
+                            questionnaires=args.questionnaires, shard=shard)
+    except ValueError as ex:  # e.g. a shard with no samples
+        parser.error(str(ex))
+    # the first L samples of the whole study are a prefix of each shard (round robin)
+    limit = shard.limit(args.limit) if shard is not None else args.limit
+    if limit == 0:
+        parser.error(f"--shard {shard} --limit {args.limit}: this shard has none of the first {args.limit} samples")
+    log_dir = str(Path(args.log_dir) / shard.label) if shard is not None else args.log_dir
     success, logs = run_paper(
-        args.model, args.log_dir, epochs=args.epochs, limit=args.limit, max_connections=args.max_connections,
+        args.model, log_dir, epochs=args.epochs, limit=limit, max_connections=args.max_connections,
         tasks=tasks, realtime=not args.no_realtime, retry_attempts=args.retry_attempts,
         bounds=CallBounds(max_retries=args.max_retries, timeout=args.timeout, attempt_timeout=args.attempt_timeout),
     )
     for log in logs:
         print(describe(log))
-    print(f"{'complete' if success else 'incomplete (run again to resume)'}: {args.log_dir}; "
+    print(f"{'complete' if success else 'incomplete (run again to resume)'}: {log_dir}; "
           f"report: psysim-report {args.log_dir} -o reports/")
     return 0 if success else 1
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSystem, ChatMessageUser
 from inspect_ai.solver import Generate, Solver, TaskState, solver
-from inspect_ai.util import span, store_as
+from inspect_ai.util import collect, span, store_as
 
 from psysim.failed_calls import CallFailed, FailureRecord
 from psysim.generation import CallSettings, StopRecord
@@ -12,7 +12,7 @@ from psysim.personas import Persona
 from psysim.transcript import Turn, session_turns
 from solvers.client_simulator import client_questionnaires, client_satisfaction_rating, client_turn
 from solvers.course import CourseEnd, CourseSettings, SessionRecord, TherapyCourse
-from solvers.feedback_policy import FEEDBACK_POLICIES
+from solvers.feedback_policy import FEEDBACK_POLICIES, FeedbackPolicy
 from solvers.therapist import therapist_turn
 
 
@@ -20,9 +20,10 @@ from solvers.therapist import therapist_turn
 def therapy_sessions(settings: CourseSettings) -> Solver:
     """Run ``settings.sessions`` sequential sessions with one simulated client.
 
-    Each session (in its own span): ``turns`` therapist-client exchanges, the client's
-    satisfaction rating, then (except after the last session) the feedback that the
-    condition's policy gives the therapist for the next session. Everything is saved to the
+    Each session (in its own span): ``turns`` therapist-client exchanges, then at once the
+    client's satisfaction rating, its questionnaires (if any) and (except after the last
+    session) the feedback that the condition's policy gives the therapist for the next
+    session: none of these reads another's output. Everything is saved to the
     sample store after each session, so an interrupted sample keeps what it computed.
 
     A failed call (no usable reply after ``max_reply_attempts``: :mod:`psysim.failed_calls`)
@@ -65,26 +66,10 @@ def therapy_sessions(settings: CourseSettings) -> Solver:
                     ended = _course_end(session - 1, failed.failure)
                 turns += current  # the turns actually said, also those before a failed call
                 if record.status == "complete":
-                    rating = await client_satisfaction_rating(
-                        persona, session, turns, records, settings.baseline, call,
-                        settings.rating_format, settings.max_rating_attempts, stops,
-                    )
-                    record.rating, record.rating_code, record.rating_error = rating.value, rating.code, rating.error
-                    record.rating_raw, record.rating_attempts = rating.raw, rating.attempts
-                    record.rating_format = rating.format
-                    if settings.questionnaires:  # after the rating; a failure here does not end the course
-                        record.questionnaires = await client_questionnaires(
-                            persona, session, turns, settings, call, stops
-                        )
-                    if session < settings.sessions:
-                        try:
-                            feedback = await policy(
-                                session, session_turns(turns, session), settings, call, stops
-                            )
-                            record.feedback_after = feedback
-                        except CallFailed as failed:
-                            record.feedback_failure = failed.failure
-                            ended = _course_end(session, failed.failure)
+                    failure = await _after_session(persona, session, turns, records, record, policy, settings, call, stops)
+                    if failure is not None:
+                        ended = _course_end(session, failure)
+                    feedback = record.feedback_after
                 records.append(record)
                 if ended is not None:
                     records += _not_held(len(records) + 1, settings.sessions, ended)
@@ -99,6 +84,62 @@ def therapy_sessions(settings: CourseSettings) -> Solver:
         return state
 
     return solve
+
+
+async def _after_session(
+    persona: Persona,
+    session: int,
+    turns: list[Turn],
+    earlier: list[SessionRecord],
+    record: SessionRecord,
+    policy: FeedbackPolicy,
+    settings: CourseSettings,
+    call: CallSettings,
+    stops: list[StopRecord],
+) -> FailureRecord | None:
+    """The client's rating, its questionnaires and the feedback for the next session, at once.
+
+    None of them reads another's output (the rating sees the dialogue and the earlier ratings,
+    the Expert only the session's transcript), so they run concurrently and a course's chain of
+    dependent calls grows by one call per session, not two. Each writes its own stop records,
+    appended to ``stops`` in a fixed order (rating, questionnaires, feedback) so the log does
+    not depend on which answered first. Results are written to ``record``.
+
+    Returns:
+        The failure of the feedback call (the course ends after this session), else None. A
+        missing rating or questionnaire never ends the course.
+    """
+    rating_stops: list[StopRecord] = []
+    questionnaire_stops: list[StopRecord] = []
+    feedback_stops: list[StopRecord] = []
+
+    async def rate() -> None:
+        rating = await client_satisfaction_rating(
+            persona, session, turns, earlier, settings.baseline, call,
+            settings.rating_format, settings.max_rating_attempts, rating_stops,
+        )
+        record.rating, record.rating_code, record.rating_error = rating.value, rating.code, rating.error
+        record.rating_raw, record.rating_attempts, record.rating_format = rating.raw, rating.attempts, rating.format
+
+    async def answer_questionnaires() -> None:
+        if settings.questionnaires:
+            record.questionnaires = await client_questionnaires(
+                persona, session, turns, settings, call, questionnaire_stops
+            )
+
+    async def give_feedback() -> None:
+        if session == settings.sessions:
+            return  # no next session to prepare for
+        try:
+            record.feedback_after = await policy(
+                session, session_turns(turns, session), settings, call, feedback_stops
+            )
+        except CallFailed as failed:  # caught here, so the rating beside it still finishes
+            record.feedback_failure = failed.failure
+
+    await collect(rate(), answer_questionnaires(), give_feedback())
+    stops += rating_stops + questionnaire_stops + feedback_stops
+    return record.feedback_failure
 
 
 def _course_end(after_session: int, failure: FailureRecord) -> CourseEnd:

@@ -14,6 +14,7 @@ from inspect_ai.dataset import MemoryDataset
 from psysim.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS
 from psysim.prompts import DEFAULT_GUIDELINES, text_or_file
 from psysim.rating import RATING_FORMATS
+from psysim.sharding import shard_dataset
 from psysim.shortfall import take_at_most
 from psysim.snippets import build_snippets, sample_snippets, snippet_samples
 from psysim.transcripts import TRANSCRIPT_FORMATS, load_transcripts
@@ -47,6 +48,7 @@ def human_comparison(
     max_reply_attempts: int = DEFAULT_MAX_REPLY_ATTEMPTS,
     response_max_tokens: int = 300,
     critique_max_tokens: int = 400,
+    shard: str | None = None,
 ) -> Task:
     """Rate the human response, an LLM response and an Expert-guided revision per snippet.
 
@@ -77,6 +79,8 @@ def human_comparison(
             (and not rated); default 3 (the first ask and 2 re-asks).
         response_max_tokens: Max tokens of the LLM response and the revision.
         critique_max_tokens: Max tokens of the Expert's critique.
+        shard: ``K/N``: only shard K of N of the sampled snippets (round robin), so N
+            processes together rate exactly the snippets of one run (``psysim-paper --shard``).
     """
     require_choice("reviser", reviser, REVISERS)
     require_choice("rating_format", rating_format, RATING_FORMATS)
@@ -108,7 +112,7 @@ def human_comparison(
         max_reply_attempts=max_reply_attempts,
     )
     return Task(
-        dataset=MemoryDataset(snippet_samples(chosen), name="transcript_snippets"),
+        dataset=shard_dataset(MemoryDataset(snippet_samples(chosen), name="transcript_snippets"), shard),
         solver=candidate_responses(settings),
         scorer=[
             client_rating(

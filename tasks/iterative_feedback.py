@@ -14,6 +14,7 @@ from psysim.personas import persona_dataset
 from psysim.prompts import DEFAULT_GENERIC_FEEDBACK, DEFAULT_GUIDELINES, text_or_file
 from psysim.questionnaires import instrument_specs, load_instruments
 from psysim.rating import RATING_FORMATS
+from psysim.sharding import shard_dataset
 from psysim.therapist_styles import DEFAULT_STYLE, style_prompt
 from psysim.task_args import require_choice, require_ints, require_temperature
 from scorers.client_questionnaires import client_questionnaires
@@ -49,6 +50,7 @@ def iterative_feedback(
     turn_max_tokens: int = DEFAULT_TURN_MAX_TOKENS,
     feedback_max_tokens: int = DEFAULT_FEEDBACK_MAX_TOKENS,
     questionnaires: str | list[str] | None = None,
+    shard: str | None = None,
 ) -> Task:
     """Sequential therapy sessions with Client ratings and per-condition therapist feedback.
 
@@ -75,9 +77,12 @@ def iterative_feedback(
         seed: Base seed; each epoch uses ``seed + epoch``. ``None`` for no seed.
         turn_max_tokens: Max tokens of one therapist or client turn.
         feedback_max_tokens: Max tokens of the Expert's feedback.
-        questionnaires: Instruments the client fills in after each session, after its rating
+        questionnaires: Instruments the client fills in after each session, beside its rating
             (one call each): shipped names (``srs``, ``wai_sr``) or instrument YAML files,
             comma-separated (``srs,wai_sr``) or a list. Default: none (no extra calls).
+        shard: ``K/N``: only shard K of N of the personas (round robin; all runs of a persona
+            in one shard, seeds unchanged), so N processes together run exactly the samples of
+            one run (``psysim-paper --shard``). Default: all personas.
     """
     require_choice("condition", condition, CONDITIONS)
     style_prompt(therapist)  # ValueError naming the known styles
@@ -116,7 +121,7 @@ def iterative_feedback(
     if instruments:  # a separate scorer, so a run without questionnaires scores as before
         scorers.append(client_questionnaires(instrument_specs(questionnaires), sessions=sessions))
     return Task(
-        dataset=persona_dataset(personas),
+        dataset=shard_dataset(persona_dataset(personas), shard),
         solver=therapy_sessions(settings),
         scorer=scorers,
         metadata={"experiment": "iterative_feedback", "condition": condition, "therapist": therapist}

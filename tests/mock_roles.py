@@ -6,10 +6,11 @@ Samples run concurrently, so replies depend only on the prompt, never on call or
 
 from __future__ import annotations
 
+import inspect
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Awaitable, Callable
 
 from inspect_ai.model import (
     ChatMessage,
@@ -62,14 +63,26 @@ def output(text: str, stop_reason: str = "stop") -> ModelOutput:
     return out
 
 
-def mock_role(role: str, recorder: Recorder, reply: Callable[[Call], ModelOutput | str]) -> Model:
+Reply = Callable[[Call], "ModelOutput | str | Awaitable[ModelOutput | str]"]
+
+
+def mock_role(role: str, recorder: Recorder, reply: Reply) -> Model:
+    """A mockllm model for ``role``; ``reply`` may be async (e.g. to wait for another call)."""
+
     def generate(input, tools, tool_choice, config):  # noqa: ANN001 - mockllm signature
         call = Call(role=role, messages=list(input), config=config)
         recorder.add(call)
         result = reply(call)
+        if inspect.isawaitable(result):  # mockllm awaits an awaitable result
+            return _as_output(result)
         return output(result) if isinstance(result, str) else result
 
     return get_model("mockllm/model", custom_outputs=generate, memoize=False)
+
+
+async def _as_output(result: Awaitable[ModelOutput | str]) -> ModelOutput:
+    value = await result
+    return output(value) if isinstance(value, str) else value
 
 
 def session_of(call: Call) -> int:
@@ -106,9 +119,9 @@ def expert_replier(call: Call) -> str:
 
 def roles(
     recorder: Recorder,
-    therapist: Callable[[Call], ModelOutput | str] = default_therapist,
-    client: Callable[[Call], ModelOutput | str] | None = None,
-    expert: Callable[[Call], ModelOutput | str] = expert_replier,
+    therapist: Reply = default_therapist,
+    client: Reply | None = None,
+    expert: Reply = expert_replier,
 ) -> dict[str, Model]:
     return {
         "therapist": mock_role("therapist", recorder, therapist),

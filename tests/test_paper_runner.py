@@ -45,7 +45,8 @@ def test_three_conditions_in_one_eval_set(tmp_path: Path, monkeypatch: pytest.Mo
 def test_concurrency_covers_every_chain() -> None:
     tasks = paper_tasks(sessions=1, turns=1)
     settings = concurrency(tasks, epochs=5, limit=4, max_connections=None)
-    assert settings == {"max_tasks": 3, "max_samples": 20, "max_connections": 60}
+    # 20 chains per condition; after a session each has its rating and its feedback in flight
+    assert settings == {"max_tasks": 3, "max_samples": 20, "max_connections": 120}
     assert concurrency(tasks, epochs=5, limit=4, max_connections=8)["max_connections"] == 8
 
 

@@ -9,7 +9,7 @@ condition, persona, run, session, measure) with the score, a measure being
 A *setting* is the models bound to the roles plus every task argument that differs between
 logs of one task (except the compared factor, e.g. ``condition``, and arguments that only
 name a run, e.g. ``seed``), so runs that are not comparable are analysed apart. A *run* is one
-epoch of one log (``<eval_id>:<epoch>``). Missing ratings stay in the frames as NaN
+epoch of one log (``<eval_id>:<epoch>``), or of a sharded study: one epoch across its shards. Missing ratings stay in the frames as NaN
 (``missing`` is True) with the reason code (``reason``), never dropped.
 """
 
@@ -28,6 +28,7 @@ from inspect_ai.log import EvalSampleSummary, read_eval_log_sample, read_eval_lo
 
 from psysim.generation import ROLES
 from psysim.log_series import LogEntry, LogSelection, Unreadable, load_selection
+from psysim.sharding import SHARD_ARG
 from psysim.therapist_styles import DEFAULT_STYLE
 from solvers.human_comparison import RESPONSE_TYPES
 
@@ -38,8 +39,9 @@ INTEGRITY = "simulation_integrity"
 """The integrity scorer's name, and the key of its frame in ``Frames.ratings`` (both tasks)."""
 
 # Task arguments that do not change what a rating means: the compared factor and run labels.
-# Questionnaires are asked after the rating and shown to no one later: they do not change it.
-NOT_DESIGN_ARGS = frozenset({"condition", "seed", "max_rating_attempts", "questionnaires"})
+# Questionnaires are asked beside the rating and shown to no one later: they do not change it.
+# The shard only says which samples a log holds: shards of one study are merged into its runs.
+NOT_DESIGN_ARGS = frozenset({"condition", "seed", "max_rating_attempts", "questionnaires", SHARD_ARG})
 
 # Task arguments that always separate settings when not at their default (a missing argument, in
 # a log written before it existed, is the default): a therapist style is a different design.
@@ -71,6 +73,12 @@ INTEGRITY_COLUMNS = ["task", "setting", "condition", "sample", "run", "units", "
                      *INTEGRITY_VALUES]
 """One row per scored sample: ``units`` held sessions (Experiment 1) or 1 (a snippet), ``failed``
 of them failing integrity, ``excluded`` (failed plus the later sessions of their course)."""
+COST = "cost"
+"""The cost frame (and its report section): tokens per role and model calls, every task."""
+COST_COLUMNS = ["task", "setting", "condition", "sample", "run", "role", "calls", "prompt_tokens",
+                "completion_tokens"]
+"""One row per (sample, role) with that role's tokens; ``calls`` (every role's model calls of the
+sample, Inspect's ``turn_count``) is on the sample's first row only, so that it sums."""
 
 
 @dataclass
@@ -132,6 +140,7 @@ def read_frames(log_dir: str | Path, skip_unknown: bool = False, quiet: bool = T
                     new[frame] = builder(entry, summaries, settings[entry.path])
             # the integrity frame holds rows of every task that has the scorer
             new[INTEGRITY] = integrity_rows(entry, summaries, settings[entry.path])
+            new[COST] = cost_rows(entry, summaries, settings[entry.path])
         except Exception as ex:  # a log whose header reads but whose samples do not
             selection.unreadable.append(Unreadable(entry.path, f"samples unreadable: {type(ex).__name__}: {ex}"))
             continue
@@ -260,7 +269,7 @@ def exp1_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
             reason = _missing_reason(key, reasons, scored, summary) if missing else ""
             rows.append({
                 "setting": setting, "condition": condition, "persona": str(summary.id),
-                "run": f"{entry.eval_id}:{summary.epoch}", "eval_id": entry.eval_id, "epoch": int(summary.epoch),
+                "run": entry.run(summary.epoch), "eval_id": entry.eval_id, "epoch": int(summary.epoch),
                 "session": session, "sessions": planned, "rating": rating, "missing": missing, "reason": reason,
                 "course_status": metadata.get("course_status", "") if scored else "not_scored",
                 "ended_reason": ended_reason, "baseline": baseline, "therapist": therapist,
@@ -294,7 +303,7 @@ def exp2_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
             missing = math.isnan(rating)
             reason = _missing_reason(kind, reasons, scored, summary) if missing else ""
             rows.append({
-                "setting": setting, "snippet": str(summary.id), "run": f"{entry.eval_id}:{summary.epoch}",
+                "setting": setting, "snippet": str(summary.id), "run": entry.run(summary.epoch),
                 "eval_id": entry.eval_id, "epoch": int(summary.epoch), "response_type": kind,
                 "rating": rating, "missing": missing, "reason": reason,
             })
@@ -316,7 +325,7 @@ def validity_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: 
             # a sample that failed before scoring has no score metadata: its id is "<transcript>_t<turn>"
             "transcript": str(metadata.get("transcript_id", snippet.rsplit("_t", 1)[0])),
             "client": str(metadata.get("client_id", "")), "group": metadata.get("group", (summary.metadata or {}).get("group", "")),
-            "label": metadata.get("label_value", ""), "run": f"{entry.eval_id}:{summary.epoch}",
+            "label": metadata.get("label_value", ""), "run": entry.run(summary.epoch),
             "eval_id": entry.eval_id, "epoch": int(summary.epoch), "rating": rating, "missing": missing, "reason": reason,
         })
     return rows
@@ -333,13 +342,33 @@ def integrity_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting:
         exp1 = "held_sessions" in value
         rows.append({
             "task": entry.key.task, "setting": setting, "condition": condition or "", "sample": str(summary.id),
-            "run": f"{entry.eval_id}:{summary.epoch}",
+            "run": entry.run(summary.epoch),
             "units": int(value["held_sessions"]) if exp1 else 1,
             "failed": int(value["sessions_failed"]) if exp1 else int(value.get("flagged", 0)),
             "excluded": int(value["sessions_excluded"]) if exp1 else int(value.get("flagged", 0)),
             "flagged": int(value.get("flagged", 0)),
             **{key: _rating(value.get(key)) for key in INTEGRITY_VALUES},
         })
+    return rows
+
+
+def cost_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str) -> list[dict[str, Any]]:
+    """Tokens per role (Inspect's ``role_usage``) and model calls of every sample, as
+    :data:`COST_COLUMNS`. Prompt tokens include those served from a prefix cache."""
+    condition = json.loads(entry.key.arg("condition", "null") or "null") or ""
+    rows = []
+    for summary in summaries:
+        usage = summary.role_usage or {}
+        for index, role in enumerate(sorted(usage) or [""]):
+            tokens = usage.get(role)
+            prompt = (tokens.input_tokens + (tokens.input_tokens_cache_read or 0)
+                      + (tokens.input_tokens_cache_write or 0)) if tokens else 0
+            rows.append({
+                "task": entry.key.task, "setting": setting, "condition": condition, "sample": str(summary.id),
+                "run": entry.run(summary.epoch), "role": role,
+                "calls": (summary.turn_count or 0) if index == 0 else 0,
+                "prompt_tokens": prompt, "completion_tokens": tokens.output_tokens if tokens else 0,
+            })
     return rows
 
 
@@ -358,7 +387,7 @@ def apply_integrity(exp1: pd.DataFrame) -> pd.DataFrame:
 
 ROW_BUILDERS: dict[str, RowBuilder] = {EXP1_TASK: exp1_rows, EXP2_TASK: exp2_rows, VALIDITY_TASK: validity_rows}
 COLUMNS = {EXP1_TASK: EXP1_COLUMNS, EXP2_TASK: EXP2_COLUMNS, VALIDITY_TASK: VALIDITY_COLUMNS,
-           QUESTIONNAIRES: QUESTIONNAIRE_COLUMNS, INTEGRITY: INTEGRITY_COLUMNS}
+           QUESTIONNAIRES: QUESTIONNAIRE_COLUMNS, INTEGRITY: INTEGRITY_COLUMNS, COST: COST_COLUMNS}
 """Tasks the report reads; a new task adds its row builder here and its section in
 :mod:`psysim.analysis.sections`."""
 
@@ -393,7 +422,7 @@ def questionnaire_rows(entry: LogEntry, summaries: list[EvalSampleSummary], sett
                 missing = math.isnan(score)
                 rows.append({
                     "setting": setting, "condition": condition, "persona": str(summary.id),
-                    "run": f"{entry.eval_id}:{summary.epoch}", "eval_id": entry.eval_id, "epoch": int(summary.epoch),
+                    "run": entry.run(summary.epoch), "eval_id": entry.eval_id, "epoch": int(summary.epoch),
                     "session": session, "sessions": planned, "measure": measure, "value": score, "missing": missing,
                     "reason": _missing_reason(key, reasons, bool(value), summary) if missing else "",
                     "scale_min": low, "scale_max": high,

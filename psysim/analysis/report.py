@@ -73,6 +73,7 @@ def write_report(log_dir: str | Path, out_dir: str | Path, options: ReportOption
         bad = "; ".join(f"{u.name}: {u.reason}" for u in frames.selection.unreadable)
         raise NothingUsableError(f"{log_dir}: no usable samples in any log" + (f" (unreadable: {bad})" if bad else ""))
     report.omissions += [f"unreadable log skipped: {u.name}: {u.reason}" for u in frames.selection.unreadable]
+    report.omissions += [f"shard: {note}" for note in frames.selection.shard_notes]
     for section in sections:
         report.omissions += section.omissions
 
@@ -111,12 +112,16 @@ def logs_lines(frames: Frames) -> list[str]:
     lines = [f"Logs used: {len(selection.used)} ({len(complete)} complete, {len(selection.incomplete)} incomplete); "
              f"superseded: {len(selection.superseded)}; unreadable: {len(selection.unreadable)}. "
              "Same series = same task, task arguments, model and role models; within a series a later log "
-             "supersedes an incomplete one (Inspect's retry), and two complete logs are two runs.", ""]
+             "supersedes an incomplete one (Inspect's retry), and two complete logs are two runs. Shards of one "
+             "study (`-T shard=K/N`: series the same apart from the shard) are merged: a run is one epoch across "
+             "all its shards.", ""]
     for bad in selection.unreadable:
         lines.append(f"- **skipped, unreadable**: `{bad.name}`: {bad.reason}")
     for old, new in selection.superseded:
         why = f"; error: {old.error.splitlines()[0][:160]}" if old.error else ""
         lines.append(f"- **superseded**: `{old.name}` (status {old.status}{why}) is replaced by `{new.name}`")
+    for note in selection.shard_notes:
+        lines.append(f"- **shard**: {note}")
     for entry in selection.incomplete:
         results = entry.header.results
         done = f"; {results.completed_samples} of {results.total_samples} samples completed" if results else ""
