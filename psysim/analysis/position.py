@@ -43,8 +43,10 @@ def first_minus_last(data: pd.DataFrame) -> dict[str, float | int | bool]:
     value exceeds :data:`FLAG_POINTS`."""
     last = int(data["position"].max())
     wide = data.pivot_table(index=["snippet", "run"], columns="position", values="rating", aggfunc="first")
-    pairs = wide[[1, last]].dropna() if {1, last} <= set(wide.columns) else pd.DataFrame(columns=[1, last])
-    per_snippet = (pairs[1] - pairs[last]).groupby(level="snippet").mean()
+    if {1, last} <= set(wide.columns):
+        per_snippet = (wide[1] - wide[last]).dropna().groupby(level="snippet").mean()
+    else:
+        per_snippet = pd.Series(dtype=float)
     mean, low, high, n = mean_ci(per_snippet)
     return {"last position": last, "first minus last": mean, "CI low": low, "CI high": high, "n snippets": n,
             "flagged": bool(not math.isnan(mean) and abs(mean) > FLAG_POINTS)}

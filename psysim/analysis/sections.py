@@ -8,11 +8,12 @@ name (``frames.EXTRA_ROW_BUILDERS``).
 
 from __future__ import annotations
 
-from psysim.analysis import exp1, exp2, integrity, questionnaires, validity
+from psysim.analysis import exp1, exp2, integrity, position, questionnaires, rater_agreement, validity
 from psysim.analysis.section import Section
 
 # `simulation_integrity` is keyed by its scorer: its frame holds rows of both tasks
 SECTIONS: dict[str, Section] = {
     section.task: section
-    for section in (exp1.SECTION, questionnaires.SECTION, exp2.SECTION, validity.SECTION, integrity.SECTION)
+    for section in (exp1.SECTION, questionnaires.SECTION, exp2.SECTION, position.SECTION, validity.SECTION,
+                    rater_agreement.SECTION, integrity.SECTION)
 }

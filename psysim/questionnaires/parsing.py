@@ -119,7 +119,7 @@ def parse_keyed_answers(text: str, ids: list[str], scale: ResponseScale, what: s
         if item_id not in data:
             item_errors[item_id] = "not answered (key missing)"
             continue
-        judged = judge_answer(data[item_id], instrument.response_scale)
+        judged = judge_answer(data[item_id], scale)
         if isinstance(judged, str):
             item_errors[item_id] = judged
         else:
