@@ -442,12 +442,13 @@ def agreement_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting:
     """Ratings by rater: the in-loop ratings (rater ``in_loop``) and every re-judge score
     (``scorers/rejudge.py``, rater = its label), one row per (sample, run, item key, rater).
 
-    Only for a log with something to compare: a re-judge, or more than one epoch (test-retest).
+    Only for a log with something to compare: a re-judge, or more than one epoch of a task whose
+    items are the same text in every epoch (test-retest; not Experiment 1, whose dialogues are new).
     """
     task = entry.key.task
     rejudged = {name for s in summaries for name, score in (s.scores or {}).items()
                 if isinstance(score.metadata, dict) and score.metadata.get(REJUDGE_MARK)}
-    if not rejudged and len({s.epoch for s in summaries}) < 2:
+    if not rejudged and (task == EXP1_TASK or len({s.epoch for s in summaries}) < 2):
         return []
     rows = []
     for summary in summaries:
