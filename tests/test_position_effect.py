@@ -23,6 +23,7 @@ from inspect_ai.model import ChatMessageUser, GenerateConfig
 from inspect_ai.model._model import init_model_roles  # binds roles as eval() does, for a direct call
 from scipy import stats
 
+from conftest import shared_file
 from mock_roles import Call, Recorder, main_model, mock_role, output
 from psysim.analysis.report import write_report
 from psysim.analysis.section import ReportOptions
@@ -213,3 +214,13 @@ def test_joint_rating_argument_is_checked() -> None:
         human_comparison(joint_rating="yes")  # type: ignore[arg-type]
     plain = human_comparison(snippets=2)
     assert all("joint_order" not in s.metadata for s in plain.dataset)
+
+
+def test_orders_are_balanced_on_annomi() -> None:
+    """On the real AnnoMI transcripts: 12 snippets, each type 4 times in each position."""
+    path = shared_file("annomi", "AnnoMI-simple.csv")
+    task = human_comparison(transcripts=str(path), snippets=12, joint_rating=True)
+    orders = [s.metadata["joint_order"] for s in task.dataset]
+    assert len(orders) == 12 and len({tuple(o) for o in orders}) == 6
+    for position in range(3):
+        assert Counter(o[position] for o in orders) == {"human": 4, "llm": 4, "revised": 4}
