@@ -68,7 +68,9 @@ def rejudge(
         stops: list[StopRecord] = []
         if "persona" in state.metadata:
             value, missing_reasons, ratings = await _sessions(state, call, stops)
-        elif "snippet" in state.metadata and store_as(Comparison).candidates:
+        elif "snippet" in state.metadata and "group" not in state.metadata:  # "group": a rater-validity snippet
+            # a candidate the run did not produce (or a sample that failed before any) stays
+            # missing with upstream_failed, as in the run
             snippet = Snippet.model_validate(state.metadata["snippet"])
             results, value, missing_reasons = await rate_candidates(
                 snippet, store_as(Comparison), call, rating_format, max_attempts, stops
@@ -77,8 +79,7 @@ def rejudge(
         else:
             raise ValueError(
                 f"rejudge: sample {state.sample_id} is neither an Experiment 1 course (no persona) nor an "
-                "Experiment 2 comparison (no candidates in its store): re-judge iterative_feedback or "
-                "human_comparison logs"
+                "Experiment 2 snippet: re-judge iterative_feedback or human_comparison logs"
             )
         return Score(
             value={f"{label}_{key}": v for key, v in value.items()},

@@ -276,3 +276,22 @@ def test_inspect_score_cli_binds_the_client_role(tmp_path: Path) -> None:
         assert sample.scores["rejudge"].metadata["client_model"] == "vllm/fake-judge"
         candidates = sample.scores["client_rating"].metadata["candidates"]
         assert sample.scores["client_rating"].value["human"] == by_length(candidates["human"])  # the run's own kept
+
+
+def test_exp2_rejudge_leaves_unproduced_candidate_missing(tmp_path: Path) -> None:
+    def no_llm(call: Call) -> str:
+        return therapist(call) if "supervisor critiqued" in call.last_user else ""
+
+    recorder = Recorder()
+    model_roles = {"therapist": mock_role("therapist", recorder, no_llm),
+                   "expert": mock_role("expert", recorder, lambda call: "CRITIQUE: reflect first."),
+                   "client": mock_role("client", recorder, length_rater())}
+    [log] = eval(human_comparison(snippets=2, max_reply_attempts=1), model=main_model(recorder),
+                 model_roles=model_roles, log_dir=str(tmp_path / "logs"), display="none")
+    scored, judge = rejudged(read_eval_log(log.location), "again", length_rater(OFFSET))
+    for sample in scored.samples:
+        value = sample.scores["rejudge"].value
+        assert math.isnan(value["again_llm"]) and not math.isnan(value["again_human"])
+        reason = sample.scores["rejudge"].metadata["missing_reasons"]["again_llm"]
+        assert reason.startswith("upstream_failed: the llm response was not produced")
+    assert len(judge.calls) == 2 * 2  # only the produced candidates are rated
