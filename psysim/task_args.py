@@ -25,3 +25,9 @@ def require_ints(*specs: tuple[str, object, int, bool]) -> None:
 def require_temperature(value: object) -> None:
     if not isinstance(value, (int, float)) or value < 0:
         raise ValueError(f"temperature must be a number >= 0; got {value!r}")
+
+
+def require_bool(name: str, value: object) -> None:
+    """``value`` must be true or false (``-T name=true``), not a string such as ``"yes"``."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false; got {value!r}")

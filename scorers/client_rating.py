@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from inspect_ai.model import ChatMessageSystem, ChatMessageUser
+from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser
 from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 from inspect_ai.util import collect, store_as
@@ -41,25 +41,9 @@ def client_rating(
         record = store_as(Comparison)
         call = CallSettings.for_epoch(temperature, seed, state.epoch)
         stops: list[StopRecord] = []
-        rated = [kind for kind in RESPONSE_TYPES if kind in record.candidates]
-        results = await collect(
-            *(
-                rate_response(snippet, record.candidates[kind], kind, call, rating_format, max_attempts, stops)
-                for kind in rated
-            )
+        ratings, value, missing_reasons = await rate_candidates(
+            snippet, record, call, rating_format, max_attempts, stops
         )
-        ratings: dict[str, RatingResult | None] = {kind: None for kind in RESPONSE_TYPES}
-        ratings.update(zip(rated, results))
-        value: dict[str, float] = {}
-        missing_reasons: dict[str, str] = {}
-        for kind, result in ratings.items():
-            value[kind] = float("nan") if result is None or result.value is None else result.value
-            if result is None:
-                missing_reasons[kind] = record.unavailable.get(
-                    kind, f"upstream_failed: the {kind} response is not in the sample store"
-                )
-            elif result.value is None:
-                missing_reasons[kind] = result.reason or "rating_unparsed"
         return Score(
             value=value,
             answer=record.candidates.get("llm", ""),
@@ -83,6 +67,56 @@ def client_rating(
     return score
 
 
+async def rate_candidates(
+    snippet: Snippet,
+    record: Comparison,
+    call: CallSettings,
+    rating_format: str,
+    max_attempts: int,
+    stops: list[StopRecord],
+) -> tuple[dict[str, RatingResult | None], dict[str, float], dict[str, str]]:
+    """Each produced candidate rated blind in its own call, concurrently.
+
+    Returns:
+        ``(ratings, value, missing_reasons)``: per response type the rating record (None for a
+        candidate not produced), the rating (NaN when missing), and ``"<code>: <detail>"`` for
+        every NaN (``upstream_failed`` for a candidate not produced).
+    """
+    rated = [kind for kind in RESPONSE_TYPES if kind in record.candidates]
+    results = await collect(
+        *(
+            rate_response(snippet, record.candidates[kind], kind, call, rating_format, max_attempts, stops)
+            for kind in rated
+        )
+    )
+    ratings: dict[str, RatingResult | None] = {kind: None for kind in RESPONSE_TYPES}
+    ratings.update(zip(rated, results))
+    value: dict[str, float] = {}
+    missing_reasons: dict[str, str] = {}
+    for kind, result in ratings.items():
+        value[kind] = float("nan") if result is None or result.value is None else result.value
+        if result is None:
+            missing_reasons[kind] = record.unavailable.get(
+                kind, f"upstream_failed: the {kind} response is not in the sample store"
+            )
+        elif result.value is None:
+            missing_reasons[kind] = result.reason or "rating_unparsed"
+    return ratings, value, missing_reasons
+
+
+def client_view_messages(snippet: Snippet, user: str) -> list[ChatMessage]:
+    """The client's system prompt (as in the transcript ratings) and ``user``."""
+    return [
+        ChatMessageSystem(content=prompt("client", "transcript_system", topic=topic_of(snippet))),
+        ChatMessageUser(content=user),
+    ]
+
+
+def client_view_dialogue(snippet: Snippet) -> str:
+    """The snippet's context from the client's side ("You:" / "Therapist:")."""
+    return format_dialogue(list(snippet.context), labels=CLIENT_VIEW)
+
+
 async def rate_response(
     snippet: Snippet,
     response: str,
@@ -93,17 +127,9 @@ async def rate_response(
     stops: list[StopRecord],
 ) -> RatingResult:
     """One blind rating: the client sees the context from its own side and one response."""
-    topic = topic_of(snippet)
-    messages = [
-        ChatMessageSystem(content=prompt("client", "transcript_system", topic=topic)),
-        ChatMessageUser(
-            content=prompt(
-                "rating", "response_user",
-                transcript=format_dialogue(list(snippet.context), labels=CLIENT_VIEW),
-                response=response,
-            )
-        ),
-    ]
+    messages = client_view_messages(
+        snippet, prompt("rating", "response_user", transcript=client_view_dialogue(snippet), response=response)
+    )
     return await ask_rating(
         "client", messages, call.config(), rating_format=rating_format, max_attempts=max_attempts,
         # the step name is for our own stop records only; it never reaches the client

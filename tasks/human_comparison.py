@@ -18,10 +18,12 @@ from psysim.sharding import shard_dataset
 from psysim.shortfall import take_at_most
 from psysim.snippets import build_snippets, sample_snippets, snippet_samples
 from psysim.transcripts import TRANSCRIPT_FORMATS, load_transcripts
-from psysim.task_args import require_choice, require_ints, require_temperature
+from psysim.task_args import require_bool, require_choice, require_ints, require_temperature
+from psysim.joint_rating import order_for
 from scorers.client_rating import client_rating
+from scorers.joint_rating import joint_rating as joint_rating_scorer
 from scorers.simulation_integrity import simulation_integrity
-from solvers.human_comparison import REVISERS, ComparisonSettings, candidate_responses
+from solvers.human_comparison import RESPONSE_TYPES, REVISERS, ComparisonSettings, candidate_responses
 
 DEFAULT_SNIPPETS = 50  # the study rated 50 snippets sampled at random
 DEFAULT_MIN_WORDS = 15  # the study's minimum length of a human therapist response
@@ -48,6 +50,7 @@ def human_comparison(
     max_reply_attempts: int = DEFAULT_MAX_REPLY_ATTEMPTS,
     response_max_tokens: int = 300,
     critique_max_tokens: int = 400,
+    joint_rating: bool = False,
     shard: str | None = None,
 ) -> Task:
     """Rate the human response, an LLM response and an Expert-guided revision per snippet.
@@ -79,6 +82,11 @@ def human_comparison(
             (and not rated); default 3 (the first ask and 2 re-asks).
         response_max_tokens: Max tokens of the LLM response and the revision.
         critique_max_tokens: Max tokens of the Expert's critique.
+        joint_rating: Also show the three responses together, labelled A/B/C, and ask for one
+            rating per label in one reply (scorer ``joint_rating``), beside the independent
+            blind ratings. The orders cycle through all 6 permutations across snippets, so
+            every response type appears equally often in every position (the report's
+            position check).
         shard: ``K/N``: only shard K of N of the sampled snippets (round robin), so N
             processes together rate exactly the snippets of one run (``psysim-paper --shard``).
     """
@@ -95,6 +103,7 @@ def human_comparison(
         ("critique_max_tokens", critique_max_tokens, 1, False),
     )
     require_temperature(temperature)
+    require_bool("joint_rating", joint_rating)
 
     loaded = load_transcripts(transcripts, transcript_format, columns, speakers, split)
     eligible = build_snippets(loaded, min_words=min_words, max_context_turns=context_turns)
@@ -111,16 +120,23 @@ def human_comparison(
         critique_max_tokens=critique_max_tokens,
         max_reply_attempts=max_reply_attempts,
     )
+    samples = snippet_samples(chosen)
+    if joint_rating:
+        for index, sample in enumerate(samples):
+            sample.metadata["joint_order"] = order_for(index, RESPONSE_TYPES)  # type: ignore[index]
+    scorers = [
+        client_rating(temperature=float(temperature), seed=seed, rating_format=rating_format, max_attempts=max_rating_attempts),
+        simulation_integrity(),
+    ]
+    if joint_rating:
+        scorers.append(
+            joint_rating_scorer(temperature=float(temperature), seed=seed, rating_format=rating_format,
+                                max_attempts=max_rating_attempts)
+        )
     return Task(
-        dataset=shard_dataset(MemoryDataset(snippet_samples(chosen), name="transcript_snippets"), shard),
+        dataset=shard_dataset(MemoryDataset(samples, name="transcript_snippets"), shard),
         solver=candidate_responses(settings),
-        scorer=[
-            client_rating(
-                temperature=float(temperature), seed=seed,
-                rating_format=rating_format, max_attempts=max_rating_attempts,
-            ),
-            simulation_integrity(),
-        ],
+        scorer=scorers,
         metadata={
             "experiment": "human_comparison",
             "transcripts": len(loaded),

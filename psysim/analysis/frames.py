@@ -28,6 +28,7 @@ from inspect_ai.log import EvalSampleSummary, read_eval_log_sample, read_eval_lo
 
 from psysim.generation import ROLES
 from psysim.log_series import LogEntry, LogSelection, Unreadable, load_selection
+from psysim.raters import IN_LOOP, REJUDGE_MARK
 from psysim.sharding import SHARD_ARG
 from psysim.therapist_styles import DEFAULT_STYLE
 from solvers.human_comparison import RESPONSE_TYPES
@@ -40,8 +41,9 @@ INTEGRITY = "simulation_integrity"
 
 # Task arguments that do not change what a rating means: the compared factor and run labels.
 # Questionnaires are asked beside the rating and shown to no one later: they do not change it.
+# The joint A/B/C rating is asked after the independent ratings, beside them: it changes neither.
 # The shard only says which samples a log holds: shards of one study are merged into its runs.
-NOT_DESIGN_ARGS = frozenset({"condition", "seed", "max_rating_attempts", "questionnaires", SHARD_ARG})
+NOT_DESIGN_ARGS = frozenset({"condition", "seed", "max_rating_attempts", "questionnaires", "joint_rating", SHARD_ARG})
 
 # Task arguments that always separate settings when not at their default (a missing argument, in
 # a log written before it existed, is the default): a therapist style is a different design.
@@ -63,6 +65,13 @@ VALIDITY_COLUMNS = ["setting", "snippet", "transcript", "client", "group", "labe
                     "missing", "reason"]
 QUESTIONNAIRES = "questionnaires"
 """Name of the questionnaire frame (and its report section): read from Experiment 1 logs."""
+JOINT = "joint_rating"
+"""Name of the frame of Experiment 2's joint A/B/C ratings (and of their scorer)."""
+JOINT_COLUMNS = ["setting", "snippet", "run", "eval_id", "epoch", "response_type", "position", "rating", "missing",
+                 "reason"]
+AGREEMENT = "rater_agreement"
+"""Name of the frame of ratings by rater (in-loop and re-judges) of every task that has them."""
+AGREEMENT_COLUMNS = ["task", "setting", "sample", "run", "epoch", "item", "rater", "rating", "missing", "reason"]
 QUESTIONNAIRE_COLUMNS = ["setting", "condition", "persona", "run", "eval_id", "epoch", "session", "sessions",
                          "measure", "value", "missing", "reason", "scale_min", "scale_max"]
 INTEGRITY_VALUES = ["replies", "flagged_replies", "therapist_flag_rate", "client_flag_rate", "expert_flag_rate",
@@ -135,8 +144,8 @@ def read_frames(log_dir: str | Path, skip_unknown: bool = False, quiet: bool = T
             for row in new[entry.key.task]:  # the setting without its factors, to compare settings that differ only there
                 if "base_setting" in row:
                     row["base_setting"] = settings_and_bases[entry.path][1]
-            for frame, (task, builder) in EXTRA_ROW_BUILDERS.items():
-                if task == entry.key.task:
+            for frame, (tasks, builder) in EXTRA_ROW_BUILDERS.items():
+                if entry.key.task in tasks:
                     new[frame] = builder(entry, summaries, settings[entry.path])
             # the integrity frame holds rows of every task that has the scorer
             new[INTEGRITY] = integrity_rows(entry, summaries, settings[entry.path])
@@ -387,7 +396,8 @@ def apply_integrity(exp1: pd.DataFrame) -> pd.DataFrame:
 
 ROW_BUILDERS: dict[str, RowBuilder] = {EXP1_TASK: exp1_rows, EXP2_TASK: exp2_rows, VALIDITY_TASK: validity_rows}
 COLUMNS = {EXP1_TASK: EXP1_COLUMNS, EXP2_TASK: EXP2_COLUMNS, VALIDITY_TASK: VALIDITY_COLUMNS,
-           QUESTIONNAIRES: QUESTIONNAIRE_COLUMNS, INTEGRITY: INTEGRITY_COLUMNS, COST: COST_COLUMNS}
+           QUESTIONNAIRES: QUESTIONNAIRE_COLUMNS, INTEGRITY: INTEGRITY_COLUMNS, COST: COST_COLUMNS,
+           JOINT: JOINT_COLUMNS, AGREEMENT: AGREEMENT_COLUMNS}
 """Tasks the report reads; a new task adds its row builder here and its section in
 :mod:`psysim.analysis.sections`."""
 
@@ -430,8 +440,73 @@ def questionnaire_rows(entry: LogEntry, summaries: list[EvalSampleSummary], sett
     return rows
 
 
-EXTRA_ROW_BUILDERS: dict[str, tuple[str, RowBuilder]] = {QUESTIONNAIRES: (EXP1_TASK, questionnaire_rows)}
-"""Further frames read from the logs of a task: frame name -> (task, row builder)."""
+def joint_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str) -> list[dict[str, Any]]:
+    """Experiment 2's joint A/B/C ratings (``-T joint_rating=true``): one row per (snippet, run,
+    response type) with the position it was shown in; none for a log run without them."""
+    rows = []
+    for summary in summaries:
+        value, metadata = _score(entry, summary, JOINT)
+        if not value:
+            continue
+        reasons = metadata.get("missing_reasons") or {}
+        for position, kind in enumerate(metadata.get("order") or [], start=1):
+            rating = _rating(value.get(kind))
+            missing = math.isnan(rating)
+            rows.append({
+                "setting": setting, "snippet": str(summary.id), "run": f"{entry.eval_id}:{summary.epoch}",
+                "eval_id": entry.eval_id, "epoch": int(summary.epoch), "response_type": kind, "position": position,
+                "rating": rating, "missing": missing,
+                "reason": _missing_reason(kind, reasons, True, summary) if missing else "",
+            })
+    return rows
+
+
+IN_LOOP_SCORES = {EXP1_TASK: "client_satisfaction", EXP2_TASK: "client_rating", VALIDITY_TASK: "human_response_rating"}
+"""Per task, the scorer whose ratings were made during the run (rater ``in_loop``)."""
+_IN_LOOP_KEY = {EXP1_TASK: re.compile(r"^session_\d+$"), EXP2_TASK: re.compile(rf"^({'|'.join(RESPONSE_TYPES)})$"),
+                VALIDITY_TASK: re.compile(r"^rating$")}
+
+
+def agreement_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str) -> list[dict[str, Any]]:
+    """Ratings by rater: the in-loop ratings (rater ``in_loop``) and every re-judge score
+    (``scorers/rejudge.py``, rater = its label), one row per (sample, run, item key, rater).
+
+    Only for a log with something to compare: a re-judge, or more than one epoch of a task whose
+    items are the same text in every epoch (test-retest; not Experiment 1, whose dialogues are new).
+    """
+    task = entry.key.task
+    rejudged = {name for s in summaries for name, score in (s.scores or {}).items()
+                if isinstance(score.metadata, dict) and score.metadata.get(REJUDGE_MARK)}
+    if not rejudged and (task == EXP1_TASK or len({s.epoch for s in summaries}) < 2):
+        return []
+    rows = []
+    for summary in summaries:
+        base = {"task": task, "setting": setting, "sample": str(summary.id), "run": f"{entry.eval_id}:{summary.epoch}",
+                "epoch": int(summary.epoch)}
+        value, metadata = _score(entry, summary, IN_LOOP_SCORES[task])
+        reasons = metadata.get("missing_reasons") or {}
+        for key in sorted(k for k in value if _IN_LOOP_KEY[task].match(k)):
+            rating = _rating(value[key])
+            rows.append({**base, "item": key, "rater": IN_LOOP, "rating": rating, "missing": math.isnan(rating),
+                         "reason": _missing_reason(key, reasons, True, summary) if math.isnan(rating) else ""})
+        for name in sorted(rejudged & set(summary.scores or {})):
+            value, metadata = _score(entry, summary, name)
+            rater = str(metadata.get("rater", name))
+            reasons = metadata.get("missing_reasons") or {}
+            for key in sorted(value):
+                rating = _rating(value[key])
+                rows.append({**base, "item": key.removeprefix(f"{rater}_"), "rater": rater, "rating": rating,
+                             "missing": math.isnan(rating),
+                             "reason": _missing_reason(key, reasons, True, summary) if math.isnan(rating) else ""})
+    return rows
+
+
+EXTRA_ROW_BUILDERS: dict[str, tuple[tuple[str, ...], RowBuilder]] = {
+    QUESTIONNAIRES: ((EXP1_TASK,), questionnaire_rows),
+    JOINT: ((EXP2_TASK,), joint_rows),
+    AGREEMENT: ((EXP1_TASK, EXP2_TASK, VALIDITY_TASK), agreement_rows),
+}
+"""Further frames read from the logs of some tasks: frame name -> (tasks, row builder)."""
 
 
 def run_summary(exp1: pd.DataFrame) -> pd.DataFrame:

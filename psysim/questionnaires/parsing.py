@@ -73,7 +73,19 @@ def parse_answers(text: str, instrument: Instrument) -> ParsedAnswers:
     Keys that are not item ids do not invalidate the items that are present; when items are
     missing they are named in ``error`` (the client may have used other keys).
     """
-    ids = instrument.item_ids()
+    return parse_keyed_answers(text, instrument.item_ids(), instrument.response_scale)
+
+
+def parse_keyed_answers(text: str, ids: list[str], scale: ResponseScale, what: str = "item") -> ParsedAnswers:
+    """Read one number per key of ``ids`` on ``scale`` from a reply, by the rules of
+    :func:`parse_answers` (which is this with an instrument's item ids and scale).
+
+    Args:
+        text: The reply.
+        ids: The keys expected in the JSON object.
+        scale: The range and decimals every answer must respect.
+        what: What a key is called in error messages (``item``, ``response``).
+    """
     stripped = text.strip()
     if not stripped:
         return _unreadable(ids, "empty reply")
@@ -107,15 +119,16 @@ def parse_answers(text: str, instrument: Instrument) -> ParsedAnswers:
         if item_id not in data:
             item_errors[item_id] = "not answered (key missing)"
             continue
-        judged = judge_answer(data[item_id], instrument.response_scale)
+        judged = judge_answer(data[item_id], scale)
         if isinstance(judged, str):
             item_errors[item_id] = judged
         else:
             answers[item_id] = judged
     unknown = [str(key) for key in data if key not in ids]
-    problems = [f"item {item_id}: {why}" for item_id, why in item_errors.items()]
+    problems = [f"{what} {item_id}: {why}" for item_id, why in item_errors.items()]
     if unknown and item_errors:  # extra keys beside a full set of answers are harmless
-        problems.append(f"unknown keys {unknown} (the keys are the item numbers {ids[0]}-{ids[-1]})")
+        names = "numbers" if what == "item" else "labels"
+        problems.append(f"unknown keys {unknown} (the keys are the {what} {names} {ids[0]}-{ids[-1]})")
     return ParsedAnswers(
         readable=True, answers=answers, item_errors=item_errors, error="; ".join(problems) or None
     )
