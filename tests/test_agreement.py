@@ -48,7 +48,9 @@ def test_icc_by_hand_for_raters_with_known_offsets():
     ms_rows = 2 * np.sum((row_means - row_means.mean()) ** 2) / 4
     ms_cols = 5 * (5**2 + 5**2)
     expected = ms_rows / (ms_rows + 2 * ms_cols / 5)
-    assert icc_2_1(matrix).value == pytest.approx(expected)
+    offset = icc_2_1(matrix)
+    assert offset.value == pytest.approx(expected)
+    assert np.isnan(offset.ci_low) and "no residual variance" in offset.note
     assert icc_2_1(np.column_stack([a, a])).value == pytest.approx(1.0)
 
 

@@ -84,7 +84,8 @@ def icc_2_1(matrix: np.ndarray, level: float = 0.95) -> Agreement:
         return _not_computable("ICC(2,1)", n, k, dropped, "no variance: every item got the same ratings")
     icc = (ms_rows - ms_error) / denominator
     low, high = _mcgraw_wong_ci(icc, ms_rows, ms_cols, ms_error, n, k, level)
-    return Agreement("ICC(2,1)", float(icc), low, high, n, k, dropped)
+    note = "no residual variance (raters differ by constants at most): no CI" if np.isnan(low) else ""
+    return Agreement("ICC(2,1)", float(icc), low, high, n, k, dropped, note)
 
 
 def _mcgraw_wong_ci(icc: float, ms_rows: float, ms_cols: float, ms_error: float, n: int, k: int,
