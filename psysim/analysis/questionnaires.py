@@ -69,7 +69,7 @@ def convergent_validity(frame: pd.DataFrame) -> pd.DataFrame:
         if n < 3:
             row["note"] = f"not computed: needs 3 sessions with both scores (have {n})"
         elif both["value"].nunique() < 2 or both["rating"].nunique() < 2:
-            which = "the questionnaire score" if both["value"].nunique() < 2 else "the 0-100 rating"
+            which = f"the {measure} score" if both["value"].nunique() < 2 else "the 0-100 rating"
             row["note"] = f"not computed: {which} does not vary"
         else:
             r, p = stats.pearsonr(both["value"], both["rating"])
@@ -83,8 +83,10 @@ def convergent_validity(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def measure_tests(measure: str, data: pd.DataFrame, options: ReportOptions) -> list[TestResult]:
-    """The Experiment 1 contrasts on one questionnaire measure, relabelled and made secondary."""
+def measure_tests(measure: str, data: pd.DataFrame, options: ReportOptions,
+                  experiment: str = QUESTIONNAIRES) -> list[TestResult]:
+    """The Experiment 1 contrasts on one further measure (a questionnaire total, the safety
+    score), relabelled as ``experiment``'s and made secondary."""
     tests: list[TestResult] = []
     for setting, setting_data in data.groupby("setting", sort=True):
         fit = fit_exp1_mixed(setting_data, MixedSettings(bootstrap=options.bootstrap, seed=options.seed,
@@ -92,7 +94,7 @@ def measure_tests(measure: str, data: pd.DataFrame, options: ReportOptions) -> l
         for test in exp1.setting_tests(str(setting), setting_data, fit, ("", "", "")):
             if test.role not in (PRIMARY, SECONDARY, DESCRIPTIVE):
                 continue  # the paper's apparent unit is for the paper comparison of the rating only
-            test.experiment, test.measure = QUESTIONNAIRES, f"{measure}: {test.measure}"
+            test.experiment, test.measure = experiment, f"{measure}: {test.measure}"
             test.role = SECONDARY if test.role == PRIMARY else test.role
             tests.append(test)
     return tests

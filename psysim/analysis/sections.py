@@ -8,11 +8,12 @@ name (``frames.EXTRA_ROW_BUILDERS``).
 
 from __future__ import annotations
 
-from psysim.analysis import exp1, exp2, integrity, questionnaires, validity
+from psysim.analysis import exp1, exp2, integrity, questionnaires, safety, validity
 from psysim.analysis.section import Section
 
 # `simulation_integrity` is keyed by its scorer: its frame holds rows of both tasks
 SECTIONS: dict[str, Section] = {
     section.task: section
-    for section in (exp1.SECTION, questionnaires.SECTION, exp2.SECTION, validity.SECTION, integrity.SECTION)
+    for section in (exp1.SECTION, questionnaires.SECTION, safety.SECTION, exp2.SECTION, validity.SECTION,
+                    safety.CHECK_SECTION, integrity.SECTION)
 }
