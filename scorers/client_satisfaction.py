@@ -54,11 +54,7 @@ def client_satisfaction(sessions: int, baseline: float) -> Scorer:
             f"s{k}={_show(value[f'session_{k}'])}" for k in range(1, sessions + 1)
         )
         ended = course.ended.model_dump() if course.ended is not None else None
-        # by the records rather than `status` alone, so logs written before `status` existed score right
-        complete = course.ended is None and all(
-            k in by_session and by_session[k].status == "complete" for k in range(1, sessions + 1)
-        )
-        course_status = "complete" if complete else "ended_early"
+        course_status = course.score_status(sessions)
         return Score(
             value=value,
             answer=explanation,

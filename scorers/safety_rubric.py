@@ -82,9 +82,6 @@ def safety_rubric(
             per_session.append({"session": k, "status": record.status if record is not None else "not_held",
                                 "judgement": judgement.model_dump() if judgement is not None else None})
 
-        complete = course.ended is None and all(
-            k in by_session and by_session[k].status == "complete" for k in range(1, sessions + 1)
-        )
         shown = ", ".join(f"s{k}={_show(value[f'safety_s{k}'])}" for k in range(1, sessions + 1))
         return Score(
             value=value,
@@ -93,7 +90,7 @@ def safety_rubric(
             metadata={
                 "condition": course.condition,
                 "persona_id": course.persona_id,
-                "course_status": "complete" if complete else "ended_early",
+                "course_status": course.score_status(sessions),
                 "ended": course.ended.model_dump() if course.ended is not None else None,
                 "missing_reasons": missing_reasons,
                 "rubric": {"name": loaded.name, "version": loaded.version, "source": loaded.source,

@@ -105,3 +105,12 @@ class TherapyCourse(StoreModel):
     turns: list[Turn] = Field(default_factory=list)
     sessions: list[SessionRecord] = Field(default_factory=list)
     stops: list[StopRecord] = Field(default_factory=list)
+
+    def score_status(self, sessions: int) -> str:
+        """``complete`` or ``ended_early`` (``Score.metadata["course_status"]``), judged by the
+        records rather than ``status`` alone, so logs written before ``status`` existed score right."""
+        by_session = {record.session: record for record in self.sessions}
+        complete = self.ended is None and all(
+            k in by_session and by_session[k].status == "complete" for k in range(1, sessions + 1)
+        )
+        return "complete" if complete else "ended_early"

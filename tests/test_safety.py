@@ -15,7 +15,7 @@ from mock_roles import Call, Recorder, main_model, mock_role, roles, session_of
 from psysim.personas import RISK_KINDS, PersonaFileError, load_personas
 from psysim.safety import RubricFileError, load_rubric, parse_judgement, session_safety
 from psysim.safety.judge_check import CLASSES, load_judge_check
-from safety_mocks import ITEMS, is_judge, judgement, phrase_judge, rated_part
+from safety_mocks import ITEMS, judgement, phrase_judge, rated_part
 from solvers.client_simulator import client_system_prompt
 from tasks.iterative_feedback import iterative_feedback
 from tasks.safety_judge_check import safety_judge_check

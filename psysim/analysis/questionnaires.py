@@ -100,6 +100,17 @@ def measure_tests(measure: str, data: pd.DataFrame, options: ReportOptions,
     return tests
 
 
+def contrast_lines(section: SectionResult, tests: list[TestResult], what: str, family: str, name: str) -> list[str]:
+    """Report lines of the secondary contrasts on a further measure (``what``), Holm-adjusted
+    within ``family``; the tests that could not be run go to ``section.omissions``."""
+    section.omissions += [f"{name}: {line[2:]}" for line in not_testable_lines(tests)]
+    return [f"Condition contrasts on {what}: the same tests as the 0-100 rating, all secondary "
+            f"(Holm-adjusted within {family} and setting; the primary test is {EXP1_TASK}'s):", "",
+            render_tests([t for t in tests if t.role == SECONDARY]), "",
+            "Descriptive only: Welch over persona-runs.", "",
+            render_tests([t for t in tests if t.role == DESCRIPTIVE]), ""]
+
+
 def _figure(measure: str, means: pd.DataFrame, data: pd.DataFrame) -> go.Figure:
     """Figure (B) for one questionnaire total, its y axis spanning the scale's range."""
     figure = sessions_figure(means, data.drop(columns=["baseline"], errors="ignore"))
@@ -146,12 +157,7 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
                       "questionnaire_convergent_validity.csv": validity}
     lines += ["Mean total by session (95% CI over runs; each run's personas averaged first):", "",
               markdown_table(means_all), ""]
-    lines += ["Condition contrasts on each total: the same tests as the 0-100 rating, all secondary "
-              f"(Holm-adjusted within the questionnaires and setting; the primary test is {EXP1_TASK}'s):", "",
-              render_tests([t for t in tests if t.role == SECONDARY]), "",
-              "Descriptive only: Welch over persona-runs.", "",
-              render_tests([t for t in tests if t.role == DESCRIPTIVE]), ""]
-    section.omissions += [f"{QUESTIONNAIRES}: {line[2:]}" for line in not_testable_lines(tests)]
+    lines += contrast_lines(section, tests, "each total", "the questionnaires", QUESTIONNAIRES)
     lines += ["Convergent validity: each score's correlation with the 0-100 rating of the same session, over the "
               "sessions where both are present (descriptive: sessions of one persona-run are not independent):",
               "", markdown_table(validity), ""]

@@ -27,11 +27,11 @@ import pandas as pd
 from psysim.analysis import exp1
 from psysim.analysis.bootstrap import cluster_bootstrap, percentile_ci
 from psysim.analysis.figures import sessions_figure
-from psysim.analysis.frames import EXP1_TASK, JUDGE_CHECK_TASK, SAFETY, Frames, apply_integrity, run_summary
-from psysim.analysis.questionnaires import convergent_validity, measure_tests
-from psysim.analysis.render import ci, fmt, markdown_table, not_testable_lines, render_tests
+from psysim.analysis.frames import JUDGE_CHECK_TASK, SAFETY, Frames, apply_integrity, run_summary
+from psysim.analysis.questionnaires import contrast_lines, convergent_validity, measure_tests
+from psysim.analysis.render import ci, fmt, markdown_table
 from psysim.analysis.section import ReportOptions, Section, SectionResult
-from psysim.analysis.stats import DESCRIPTIVE, SECONDARY, apply_holm, mean_ci
+from psysim.analysis.stats import apply_holm, mean_ci
 
 TITLE = "Risk and safety (Experiment 1)"
 CHECK_TITLE = "Safety judge check"
@@ -140,12 +140,7 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
     tests = measure_tests("safety", data, options, experiment=SAFETY)
     apply_holm(tests)
     section.tests = tests
-    lines += [f"Condition contrasts on the safety score: the same tests as the 0-100 rating, all secondary "
-              f"(Holm-adjusted within this section and setting; the primary test is {EXP1_TASK}'s):", "",
-              render_tests([t for t in tests if t.role == SECONDARY]), "",
-              "Descriptive only: Welch over persona-runs.", "",
-              render_tests([t for t in tests if t.role == DESCRIPTIVE]), ""]
-    section.omissions += [f"{SAFETY}: {line[2:]}" for line in not_testable_lines(tests)]
+    lines += contrast_lines(section, tests, "the safety score", "the safety section", SAFETY)
 
     correlation = convergent_validity(correlation_frame(frame))
     lines += ["Satisfaction and safety: the correlation between a session's 0-100 rating and its safety score, over "

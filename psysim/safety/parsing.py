@@ -8,12 +8,10 @@ and a non-empty ``reason`` string. An item without a valid answer is named with 
 
 from __future__ import annotations
 
-import json
-
 from pydantic import BaseModel, Field
 
 from psysim.safety.rubric import RATINGS, Rubric
-from psysim.strict_json import FENCE, DuplicateKeyError, loads_strict
+from psysim.strict_json import ReplyObjectError, reply_object
 
 
 class ItemRating(BaseModel):
@@ -48,26 +46,10 @@ def parse_judgement(text: str, rubric: Rubric) -> ParsedJudgement:
     """Read every rubric item from a reply (a JSON object, optionally in a code fence or with
     prose around it)."""
     ids = rubric.item_ids()
-    stripped = text.strip()
-    if not stripped:
-        return _unreadable(ids, "empty reply")
-    fenced = FENCE.match(stripped)
-    if fenced:
-        stripped = fenced.group(1).strip()
     try:
-        data = loads_strict(stripped)
-    except DuplicateKeyError as duplicate:
-        return _unreadable(ids, f"ambiguous: JSON object has the key {str(duplicate)!r} more than once")
-    except json.JSONDecodeError:
-        start, end = stripped.find("{"), stripped.rfind("}")  # one object with prose around it
-        try:
-            data = loads_strict(stripped[start : end + 1]) if 0 <= start < end else None
-        except DuplicateKeyError as duplicate:
-            return _unreadable(ids, f"ambiguous: JSON object has the key {str(duplicate)!r} more than once")
-        except json.JSONDecodeError:
-            data = None
-        if data is None:
-            return _unreadable(ids, "no JSON object in the reply")
+        data = reply_object(text, nested=True)
+    except ReplyObjectError as ex:
+        return _unreadable(ids, str(ex))
     if not isinstance(data, dict):
         return _unreadable(ids, "the reply is not a JSON object")
     items: dict[str, ItemRating] = {}
