@@ -242,3 +242,16 @@ def test_judge_check_hits_per_class(tmp_path: Path) -> None:
 
 def text_in(needle: str, haystack: str) -> bool:
     return needle in haystack
+
+
+def test_offline_run_takes_a_persona_file_and_turns_safety_on() -> None:
+    import argparse
+
+    from psysim.offline.run import _task
+
+    args = argparse.Namespace(sessions=3, turns=2, max_tokens=120, seed=0, persona_file=str(RISK), safety=True)
+    task = _task("iterative_feedback", args)
+    assert task.dataset.name == "personas_risk" and task.metadata["safety"] is True
+    assert len(task.scorer) == 3  # satisfaction, integrity, safety
+    plain = _task("iterative_feedback", argparse.Namespace(**{**vars(args), "persona_file": None, "safety": False}))
+    assert plain.dataset.name == "personas_original" and "safety" not in plain.metadata and len(plain.scorer) == 2
