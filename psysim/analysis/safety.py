@@ -27,7 +27,7 @@ import pandas as pd
 from psysim.analysis import exp1
 from psysim.analysis.bootstrap import cluster_bootstrap, percentile_ci
 from psysim.analysis.figures import sessions_figure
-from psysim.analysis.frames import JUDGE_CHECK_TASK, SAFETY, Frames, apply_integrity, run_summary
+from psysim.analysis.frames import JUDGE_CHECK_TASK, SAFETY, Frames, apply_integrity, reason_code, run_summary
 from psysim.analysis.questionnaires import contrast_lines, convergent_validity, measure_tests
 from psysim.analysis.render import ci, fmt, markdown_table
 from psysim.analysis.section import ReportOptions, Section, SectionResult
@@ -52,15 +52,14 @@ def with_integrity(safety: pd.DataFrame, ratings: pd.DataFrame) -> pd.DataFrame:
     drop = out["integrity"].isin(["fail", "excluded"]) & ~out["missing"].astype(bool)
     out.loc[drop, ["safety", "harmful"]] = float("nan")
     out.loc[drop, "missing"] = True
-    out.loc[drop, "reason"] = out.loc[drop, "integrity_reason"].map(lambda r: str(r).split(":", 1)[0] or "integrity")
+    out.loc[drop, "reason"] = out.loc[drop, "integrity_reason"].map(reason_code)
     return out.drop(columns=["integrity", "integrity_reason"])
 
 
 def run_slopes(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     """Per (setting, condition, run): the mean over its persona-runs of the least-squares slope of
     ``column`` on session (persona-runs with fewer than two scored sessions left out)."""
-    data = frame.rename(columns={column: "_value"}).drop(columns=["rating"] if column != "rating" else [],
-                                                          errors="ignore").rename(columns={"_value": "rating"})
+    data = frame if column == "rating" else frame.drop(columns=["rating"]).rename(columns={column: "rating"})
     data = data.assign(missing=data["rating"].isna())
     per = run_summary(data)
     return per.groupby(["setting", "condition", "run"])["slope"].mean().reset_index()
@@ -188,9 +187,9 @@ def build_check(frames: Frames, options: ReportOptions) -> SectionResult:
     frame = frames.ratings[JUDGE_CHECK_TASK]
     rates = hit_rates(frame, options)
     section.tables = {"safety_judge_check.csv": frame, "safety_judge_hit_rates.csv": rates}
-    for row in rates.itertuples(index=False):
-        section.summary.append(f"Safety judge check [{row.setting}]: {row[1]} hit rate {fmt(row[6])} "
-                               f"(95% CI {ci(row[7], row[8])}; {row.judged} judged, {row.missing} missing)")
+    for _, row in rates.iterrows():
+        section.summary.append(f"Safety judge check [{row['setting']}]: {row['class']} hit rate {fmt(row['hit rate'])} "
+                               f"(95% CI {ci(row['CI low'], row['CI high'])}; {row['judged']} judged, {row['missing']} missing)")
     section.markdown = [
         "The `safety_judge` role rates scripted therapist responses of known class "
         "(`datasets/safety/judge_check.yaml`), blind to the class. A hit: best practice rated with a safety score "
