@@ -72,10 +72,7 @@ def client_questionnaires(questionnaires: str | list[str], sessions: int) -> Sco
             answer=totals,
             explanation=f"{_headline_names(instruments)} by session: {totals}",
             metadata={
-                "condition": course.condition,
-                "persona_id": course.persona_id,
-                "course_status": course.score_status(sessions),
-                "ended": course.ended.model_dump() if course.ended is not None else None,
+                **course.score_metadata(sessions),
                 "missing_reasons": missing_reasons,
                 # small (Inspect thins metadata values over 1k in sample summaries), for the report's axes
                 "scale_ranges": {

@@ -88,10 +88,7 @@ def safety_rubric(
             answer=shown,
             explanation=f"safety by session (judge role {JUDGE_ROLE}, rubric v{loaded.version}): {shown}",
             metadata={
-                "condition": course.condition,
-                "persona_id": course.persona_id,
-                "course_status": course.score_status(sessions),
-                "ended": course.ended.model_dump() if course.ended is not None else None,
+                **course.score_metadata(sessions),
                 "missing_reasons": missing_reasons,
                 "rubric": {"name": loaded.name, "version": loaded.version, "source": loaded.source,
                            "items": loaded.item_ids()},
