@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Hashable, Literal
 
 import yaml
 from inspect_ai.dataset import MemoryDataset, Sample
@@ -24,6 +24,32 @@ DEFAULT_SPEAKING_STYLE = "Speak naturally and briefly, as this person would in t
 
 class PersonaFileError(ValueError):
     """A persona file that cannot be used; the message names file, entry and field."""
+
+
+RiskKind = Literal[
+    "passive_ideation", "active_ideation_no_plan", "self_harm", "medication_collusion", "eating_disorder"
+]
+RISK_KINDS: tuple[str, ...] = RiskKind.__args__  # type: ignore[attr-defined]
+
+
+class RiskProfile(BaseModel):
+    """Simulated risk a client carries and discloses gradually (risk personas, issue 13).
+
+    Written for this project as simulation material: not clinically validated, not a
+    description of any real person. The client is told about it only from ``first_session``
+    on (see ``risk`` in ``psysim/prompts/client.yaml``).
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    kind: RiskKind
+    level: Literal["low", "moderate", "high"]
+    first_session: int = Field(ge=1)
+    """The session in which the risk first surfaces (the client keeps it back before)."""
+    disclosure_style: str = Field(min_length=1)
+    """How the client lets it show: indirectly, by hints, only when asked directly, ..."""
+    details: str = Field(min_length=1)
+    """What the client is carrying, in the client's terms (thoughts, plan, means, timing)."""
 
 
 class Persona(BaseModel):
@@ -43,6 +69,8 @@ class Persona(BaseModel):
     speaking_style: str = Field(default=DEFAULT_SPEAKING_STYLE, min_length=1)
     tags: list[str] = Field(default_factory=list)
     source: str = "psychotherapy-in-silico"
+    risk: RiskProfile | None = None
+    """Optional simulated risk (risk personas); None for every other persona."""
 
     @field_validator("speaking_style", mode="before")
     @classmethod

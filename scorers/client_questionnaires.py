@@ -61,9 +61,6 @@ def client_questionnaires(questionnaires: str | list[str], sessions: int) -> Sco
                 {"session": k, "status": record.status if record is not None else "not_held", "questionnaires": filled}
             )
 
-        complete = course.ended is None and all(
-            k in by_session and by_session[k].status == "complete" for k in range(1, sessions + 1)
-        )
         totals = "; ".join(
             f"{instrument.key} " + ", ".join(
                 f"s{k}={_show(value[instrument.score_key(_headline(instrument), k)])}" for k in range(1, sessions + 1)
@@ -75,10 +72,7 @@ def client_questionnaires(questionnaires: str | list[str], sessions: int) -> Sco
             answer=totals,
             explanation=f"{_headline_names(instruments)} by session: {totals}",
             metadata={
-                "condition": course.condition,
-                "persona_id": course.persona_id,
-                "course_status": "complete" if complete else "ended_early",
-                "ended": course.ended.model_dump() if course.ended is not None else None,
+                **course.score_metadata(sessions),
                 "missing_reasons": missing_reasons,
                 # small (Inspect thins metadata values over 1k in sample summaries), for the report's axes
                 "scale_ranges": {

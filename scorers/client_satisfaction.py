@@ -53,24 +53,15 @@ def client_satisfaction(sessions: int, baseline: float) -> Scorer:
         explanation = ", ".join(
             f"s{k}={_show(value[f'session_{k}'])}" for k in range(1, sessions + 1)
         )
-        ended = course.ended.model_dump() if course.ended is not None else None
-        # by the records rather than `status` alone, so logs written before `status` existed score right
-        complete = course.ended is None and all(
-            k in by_session and by_session[k].status == "complete" for k in range(1, sessions + 1)
-        )
-        course_status = "complete" if complete else "ended_early"
         return Score(
             value=value,
             answer=explanation,
             explanation=f"condition={course.condition}; baseline={baseline:g}; {explanation}"
             + (f"; course ended after session {course.ended.after_session} ({course.ended.reason})" if course.ended else ""),
             metadata={
-                "condition": course.condition,
-                "persona_id": course.persona_id,
+                **course.score_metadata(sessions),
                 "seed": course.seed,
                 "baseline": baseline,
-                "course_status": course_status,
-                "ended": ended,
                 "missing_reasons": missing_reasons,
                 "missing_sessions": missing_sessions,
                 "sessions": [record.model_dump() for record in course.sessions],

@@ -14,12 +14,17 @@ from psysim.transcript import Turn, as_messages, format_sessions
 from solvers.course import CourseSettings, SessionRecord
 
 
-def client_system_prompt(persona: Persona, previous_sessions: list[Turn]) -> str:
+def client_system_prompt(persona: Persona, previous_sessions: list[Turn], session: int) -> str:
+    """The client's dialogue system prompt in ``session``: persona, earlier sessions, the session
+    number and (risk personas, from the session it first surfaces) the simulated risk."""
+    risk = prompt("client", "risk", r=persona.risk, session=session) if persona.risk is not None else ""
     return prompt(
         "client",
         "system",
         persona=prompt("client", "persona", p=persona),
         previous_sessions=format_sessions(previous_sessions),
+        risk=risk,
+        session=session,
     )
 
 
@@ -40,7 +45,7 @@ async def client_turn(
     dialogue = as_messages(session_so_far, perspective="client")
     # the therapist's latest turn, quoted and followed by a reminder of the client's role
     dialogue[-1] = ChatMessageUser(content=prompt("client", "turn_cue", name=persona.name, therapist_turn=dialogue[-1].text))
-    messages = [ChatMessageSystem(content=client_system_prompt(persona, previous_sessions)), *dialogue]
+    messages = [ChatMessageSystem(content=client_system_prompt(persona, previous_sessions, session)), *dialogue]
     text, _ = await generate_reply(
         "client",
         messages,

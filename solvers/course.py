@@ -105,3 +105,16 @@ class TherapyCourse(StoreModel):
     turns: list[Turn] = Field(default_factory=list)
     sessions: list[SessionRecord] = Field(default_factory=list)
     stops: list[StopRecord] = Field(default_factory=list)
+
+    def score_metadata(self, sessions: int) -> dict[str, object]:
+        """What every Experiment 1 score's metadata starts with (the shared failure-record
+        contract): ``condition``, ``persona_id``, ``course_status`` (``complete`` or
+        ``ended_early``, judged by the records rather than ``status`` alone, so logs written
+        before ``status`` existed score right) and ``ended``."""
+        by_session = {record.session: record for record in self.sessions}
+        complete = self.ended is None and all(
+            k in by_session and by_session[k].status == "complete" for k in range(1, sessions + 1)
+        )
+        return {"condition": self.condition, "persona_id": self.persona_id,
+                "course_status": "complete" if complete else "ended_early",
+                "ended": self.ended.model_dump() if self.ended is not None else None}

@@ -19,6 +19,7 @@ from psysim.therapist_styles import DEFAULT_STYLE, style_prompt
 from psysim.task_args import require_choice, require_ints, require_temperature
 from scorers.client_questionnaires import client_questionnaires
 from scorers.client_satisfaction import client_satisfaction
+from scorers.safety_rubric import safety_rubric
 from scorers.simulation_integrity import simulation_integrity
 from solvers.course import CourseSettings
 from solvers.feedback_policy import CONDITIONS
@@ -50,6 +51,8 @@ def iterative_feedback(
     turn_max_tokens: int = DEFAULT_TURN_MAX_TOKENS,
     feedback_max_tokens: int = DEFAULT_FEEDBACK_MAX_TOKENS,
     questionnaires: str | list[str] | None = None,
+    safety: bool = False,
+    safety_rubric_file: str | None = None,
     shard: str | None = None,
 ) -> Task:
     """Sequential therapy sessions with Client ratings and per-condition therapist feedback.
@@ -80,6 +83,10 @@ def iterative_feedback(
         questionnaires: Instruments the client fills in after each session, beside its rating
             (one call each): shipped names (``srs``, ``wai_sr``) or instrument YAML files,
             comma-separated (``srs,wai_sr``) or a list. Default: none (no extra calls).
+        safety: Score each complete session's therapist turns against the safety rubric after
+            the course (role ``safety_judge``, falling back to the main model; called in every
+            condition). Default off: no extra calls.
+        safety_rubric_file: Rubric file for ``safety``; default ``psysim/data/safety_rubric.yaml``.
         shard: ``K/N``: only shard K of N of the personas (round robin; all runs of a persona
             in one shard, seeds unchanged), so N processes together run exactly the samples of
             one run (``psysim-paper --shard``). Default: all personas.
@@ -98,6 +105,8 @@ def iterative_feedback(
     if not isinstance(baseline, (int, float)) or not 0 <= baseline <= 100:
         raise ValueError(f"baseline must be a number from 0 to 100; got {baseline!r}")
     require_temperature(temperature)
+    if not isinstance(safety, bool):
+        raise ValueError(f"safety must be true or false; got {safety!r}")
 
     instruments = load_instruments(questionnaires)
     settings = CourseSettings(
@@ -120,10 +129,16 @@ def iterative_feedback(
     scorers = [client_satisfaction(sessions=sessions, baseline=float(baseline)), simulation_integrity()]
     if instruments:  # a separate scorer, so a run without questionnaires scores as before
         scorers.append(client_questionnaires(instrument_specs(questionnaires), sessions=sessions))
+    if safety:  # a separate scorer after the course, so a run without it costs nothing more
+        scorers.append(safety_rubric(
+            sessions=sessions, rubric=safety_rubric_file, temperature=float(temperature), seed=seed,
+            rating_format=rating_format, max_attempts=max_rating_attempts,
+        ))
     return Task(
         dataset=shard_dataset(persona_dataset(personas), shard),
         solver=therapy_sessions(settings),
         scorer=scorers,
         metadata={"experiment": "iterative_feedback", "condition": condition, "therapist": therapist}
-        | ({"questionnaires": [i.id for i in instruments]} if instruments else {}),
+        | ({"questionnaires": [i.id for i in instruments]} if instruments else {})
+        | ({"safety": True} if safety else {}),
     )

@@ -168,4 +168,4 @@ def test_convergent_validity_says_why_it_is_not_computed() -> None:
     # sum xy = 22.5 - 2.5 - 2.5 + 22.5 = 40; sx^2 = 5, sy^2 = 500: r = 40 / 50 = 0.8
     assert math.isclose(validity.loc["a", "pearson_r"], 0.8) and validity.loc["a", "sessions"] == 4
     assert math.isnan(validity.loc["b", "pearson_r"]) and "needs 3 sessions" in validity.loc["b", "note"]
-    assert math.isnan(validity.loc["c", "pearson_r"]) and "questionnaire score does not vary" in validity.loc["c", "note"]
+    assert math.isnan(validity.loc["c", "pearson_r"]) and "the c score does not vary" in validity.loc["c", "note"]

@@ -43,7 +43,9 @@ INTEGRITY = "simulation_integrity"
 # Questionnaires are asked beside the rating and shown to no one later: they do not change it.
 # The joint A/B/C rating is asked after the independent ratings, beside them: it changes neither.
 # The shard only says which samples a log holds: shards of one study are merged into its runs.
-NOT_DESIGN_ARGS = frozenset({"condition", "seed", "max_rating_attempts", "questionnaires", "joint_rating", SHARD_ARG})
+# The safety judge scores after the course: the course and its ratings are the same with or without it.
+NOT_DESIGN_ARGS = frozenset({"condition", "seed", "max_rating_attempts", "questionnaires", "joint_rating", SHARD_ARG,
+                             "safety"})
 
 # Task arguments that always separate settings when not at their default (a missing argument, in
 # a log written before it existed, is the default): a therapist style is a different design.
@@ -74,6 +76,15 @@ AGREEMENT = "rater_agreement"
 AGREEMENT_COLUMNS = ["task", "setting", "sample", "run", "epoch", "item", "rater", "rating", "missing", "reason"]
 QUESTIONNAIRE_COLUMNS = ["setting", "condition", "persona", "run", "eval_id", "epoch", "session", "sessions",
                          "measure", "value", "missing", "reason", "scale_min", "scale_max"]
+SAFETY = "safety"
+"""Name of the safety frame (and its report section): read from Experiment 1 logs run with ``-T safety=true``."""
+SAFETY_SCORER = "safety_rubric"
+SAFETY_COLUMNS = ["setting", "condition", "persona", "run", "eval_id", "epoch", "session", "sessions", "safety",
+                  "harmful", "missing", "reason", "judge"]
+JUDGE_CHECK_TASK = "safety_judge_check"
+JUDGE_CHECK_COLUMNS = ["setting", "response", "scenario", "response_class", "run", "eval_id", "epoch", "hit",
+                       "safety", "harmful", "missing", "reason", "judge"]
+JUDGE_ROLE = "safety_judge"
 INTEGRITY_VALUES = ["replies", "flagged_replies", "therapist_flag_rate", "client_flag_rate", "expert_flag_rate",
                     "echo", "role_break", "placeholder", "restatement", "revision_identical", "truncated",
                     "failed_calls"]
@@ -394,10 +405,40 @@ def apply_integrity(exp1: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-ROW_BUILDERS: dict[str, RowBuilder] = {EXP1_TASK: exp1_rows, EXP2_TASK: exp2_rows, VALIDITY_TASK: validity_rows}
+def judge_model(entry: LogEntry) -> str:
+    """The model behind the ``safety_judge`` role (the main model when the role is unbound)."""
+    return dict(entry.key.model_roles).get(JUDGE_ROLE, entry.key.model)
+
+
+def judge_check_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str) -> list[dict[str, Any]]:
+    """Safety judge check: one row per (scripted response, run) with its class and the judge's hit."""
+    judge = judge_model(entry)
+    rows = []
+    for summary in summaries:
+        value, metadata = _score(entry, summary, "safety_judge_rating")
+        reasons = metadata.get("missing_reasons") or {}
+        hit = _rating(value.get("hit"))
+        missing = math.isnan(hit)
+        sample_meta = summary.metadata or {}
+        rows.append({
+            # the setting names the judge: it is the model being checked
+            "setting": setting if judge == entry.key.model else f"{setting} [{JUDGE_ROLE}={judge}]",
+            "response": str(summary.id), "scenario": metadata.get("scenario", sample_meta.get("scenario", "")),
+            "response_class": metadata.get("response_class", sample_meta.get("response_class", "")),
+            "run": entry.run(summary.epoch), "eval_id": entry.eval_id, "epoch": int(summary.epoch),
+            "hit": hit, "safety": _rating(value.get("safety")), "harmful": _rating(value.get("harmful")),
+            "missing": missing, "reason": _missing_reason("hit", reasons, bool(value), summary) if missing else "",
+            "judge": judge,
+        })
+    return rows
+
+
+ROW_BUILDERS: dict[str, RowBuilder] = {EXP1_TASK: exp1_rows, EXP2_TASK: exp2_rows, VALIDITY_TASK: validity_rows,
+                                       JUDGE_CHECK_TASK: judge_check_rows}
 COLUMNS = {EXP1_TASK: EXP1_COLUMNS, EXP2_TASK: EXP2_COLUMNS, VALIDITY_TASK: VALIDITY_COLUMNS,
            QUESTIONNAIRES: QUESTIONNAIRE_COLUMNS, INTEGRITY: INTEGRITY_COLUMNS, COST: COST_COLUMNS,
-           JOINT: JOINT_COLUMNS, AGREEMENT: AGREEMENT_COLUMNS}
+           JOINT: JOINT_COLUMNS, AGREEMENT: AGREEMENT_COLUMNS, SAFETY: SAFETY_COLUMNS,
+           JUDGE_CHECK_TASK: JUDGE_CHECK_COLUMNS}
 """Tasks the report reads; a new task adds its row builder here and its section in
 :mod:`psysim.analysis.sections`."""
 
@@ -453,10 +494,37 @@ def joint_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str
             rating = _rating(value.get(kind))
             missing = math.isnan(rating)
             rows.append({
-                "setting": setting, "snippet": str(summary.id), "run": f"{entry.eval_id}:{summary.epoch}",
+                "setting": setting, "snippet": str(summary.id), "run": entry.run(summary.epoch),
                 "eval_id": entry.eval_id, "epoch": int(summary.epoch), "response_type": kind, "position": position,
                 "rating": rating, "missing": missing,
                 "reason": _missing_reason(kind, reasons, True, summary) if missing else "",
+            })
+    return rows
+
+
+def safety_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str) -> list[dict[str, Any]]:
+    """Rows of the ``safety_rubric`` scorer, one per (persona-run, session); none for a log run
+    without ``-T safety=true``. A sample without the score (it errored before scoring) gives
+    missing rows with the reason, as in Experiment 1."""
+    scored = [(summary, *_score(entry, summary, SAFETY_SCORER)) for summary in summaries]
+    if not any(value for _, value, _ in scored):
+        return []
+    planned = int(json.loads(entry.key.arg("sessions", "6") or "6"))
+    condition = json.loads(entry.key.arg("condition", '"expert"') or '"expert"')
+    judge = judge_model(entry)
+    rows = []
+    for summary, value, metadata in scored:
+        reasons = metadata.get("missing_reasons") or {}
+        for session in range(1, planned + 1):
+            safety = _rating(value.get(f"safety_s{session}"))
+            missing = math.isnan(safety)
+            rows.append({
+                "setting": setting, "condition": condition, "persona": str(summary.id),
+                "run": entry.run(summary.epoch), "eval_id": entry.eval_id, "epoch": int(summary.epoch),
+                "session": session, "sessions": planned, "safety": safety,
+                "harmful": _rating(value.get(f"harmful_s{session}")), "missing": missing,
+                "reason": _missing_reason(f"safety_s{session}", reasons, bool(value), summary) if missing else "",
+                "judge": judge,
             })
     return rows
 
@@ -481,7 +549,7 @@ def agreement_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting:
         return []
     rows = []
     for summary in summaries:
-        base = {"task": task, "setting": setting, "sample": str(summary.id), "run": f"{entry.eval_id}:{summary.epoch}",
+        base = {"task": task, "setting": setting, "sample": str(summary.id), "run": entry.run(summary.epoch),
                 "epoch": int(summary.epoch)}
         value, metadata = _score(entry, summary, IN_LOOP_SCORES[task])
         reasons = metadata.get("missing_reasons") or {}
@@ -505,6 +573,7 @@ EXTRA_ROW_BUILDERS: dict[str, tuple[tuple[str, ...], RowBuilder]] = {
     QUESTIONNAIRES: ((EXP1_TASK,), questionnaire_rows),
     JOINT: ((EXP2_TASK,), joint_rows),
     AGREEMENT: ((EXP1_TASK, EXP2_TASK, VALIDITY_TASK), agreement_rows),
+    SAFETY: ((EXP1_TASK,), safety_rows),
 }
 """Further frames read from the logs of some tasks: frame name -> (tasks, row builder)."""
 

@@ -69,7 +69,7 @@ def convergent_validity(frame: pd.DataFrame) -> pd.DataFrame:
         if n < 3:
             row["note"] = f"not computed: needs 3 sessions with both scores (have {n})"
         elif both["value"].nunique() < 2 or both["rating"].nunique() < 2:
-            which = "the questionnaire score" if both["value"].nunique() < 2 else "the 0-100 rating"
+            which = f"the {measure} score" if both["value"].nunique() < 2 else "the 0-100 rating"
             row["note"] = f"not computed: {which} does not vary"
         else:
             r, p = stats.pearsonr(both["value"], both["rating"])
@@ -83,8 +83,10 @@ def convergent_validity(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def measure_tests(measure: str, data: pd.DataFrame, options: ReportOptions) -> list[TestResult]:
-    """The Experiment 1 contrasts on one questionnaire measure, relabelled and made secondary."""
+def measure_tests(measure: str, data: pd.DataFrame, options: ReportOptions,
+                  experiment: str = QUESTIONNAIRES) -> list[TestResult]:
+    """The Experiment 1 contrasts on one further measure (a questionnaire total, the safety
+    score), relabelled as ``experiment``'s and made secondary."""
     tests: list[TestResult] = []
     for setting, setting_data in data.groupby("setting", sort=True):
         fit = fit_exp1_mixed(setting_data, MixedSettings(bootstrap=options.bootstrap, seed=options.seed,
@@ -92,10 +94,21 @@ def measure_tests(measure: str, data: pd.DataFrame, options: ReportOptions) -> l
         for test in exp1.setting_tests(str(setting), setting_data, fit, ("", "", "")):
             if test.role not in (PRIMARY, SECONDARY, DESCRIPTIVE):
                 continue  # the paper's apparent unit is for the paper comparison of the rating only
-            test.experiment, test.measure = QUESTIONNAIRES, f"{measure}: {test.measure}"
+            test.experiment, test.measure = experiment, f"{measure}: {test.measure}"
             test.role = SECONDARY if test.role == PRIMARY else test.role
             tests.append(test)
     return tests
+
+
+def contrast_lines(section: SectionResult, tests: list[TestResult], what: str, family: str, name: str) -> list[str]:
+    """Report lines of the secondary contrasts on a further measure (``what``), Holm-adjusted
+    within ``family``; the tests that could not be run go to ``section.omissions``."""
+    section.omissions += [f"{name}: {line[2:]}" for line in not_testable_lines(tests)]
+    return [f"Condition contrasts on {what}: the same tests as the 0-100 rating, all secondary "
+            f"(Holm-adjusted within {family} and setting; the primary test is {EXP1_TASK}'s):", "",
+            render_tests([t for t in tests if t.role == SECONDARY]), "",
+            "Descriptive only: Welch over persona-runs.", "",
+            render_tests([t for t in tests if t.role == DESCRIPTIVE]), ""]
 
 
 def _figure(measure: str, means: pd.DataFrame, data: pd.DataFrame) -> go.Figure:
@@ -144,12 +157,7 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
                       "questionnaire_convergent_validity.csv": validity}
     lines += ["Mean total by session (95% CI over runs; each run's personas averaged first):", "",
               markdown_table(means_all), ""]
-    lines += ["Condition contrasts on each total: the same tests as the 0-100 rating, all secondary "
-              f"(Holm-adjusted within the questionnaires and setting; the primary test is {EXP1_TASK}'s):", "",
-              render_tests([t for t in tests if t.role == SECONDARY]), "",
-              "Descriptive only: Welch over persona-runs.", "",
-              render_tests([t for t in tests if t.role == DESCRIPTIVE]), ""]
-    section.omissions += [f"{QUESTIONNAIRES}: {line[2:]}" for line in not_testable_lines(tests)]
+    lines += contrast_lines(section, tests, "each total", "the questionnaires", QUESTIONNAIRES)
     lines += ["Convergent validity: each score's correlation with the 0-100 rating of the same session, over the "
               "sessions where both are present (descriptive: sessions of one persona-run are not independent):",
               "", markdown_table(validity), ""]

@@ -9,13 +9,14 @@ name (``frames.EXTRA_ROW_BUILDERS``).
 from __future__ import annotations
 
 from psysim.analysis import (cost, exp1, exp2, human_ratings, integrity, position, questionnaires, rater_agreement,
-                             validity)
+                             safety, validity)
 from psysim.analysis.section import Section
 
 # `simulation_integrity` is keyed by its scorer and `cost` by its frame: their frames hold rows of every
 # task; `human_ratings` by its frame, read from a psysim-rate study (--human-ratings) rather than from the logs
 SECTIONS: dict[str, Section] = {
     section.task: section
-    for section in (exp1.SECTION, questionnaires.SECTION, exp2.SECTION, position.SECTION, validity.SECTION,
-                    rater_agreement.SECTION, integrity.SECTION, human_ratings.SECTION, cost.SECTION)
+    for section in (exp1.SECTION, questionnaires.SECTION, safety.SECTION, exp2.SECTION, position.SECTION,
+                    validity.SECTION, safety.CHECK_SECTION, rater_agreement.SECTION, integrity.SECTION,
+                    human_ratings.SECTION, cost.SECTION)
 }

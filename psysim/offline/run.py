@@ -28,10 +28,12 @@ from psysim.offline.cache import OfflineError
 from psysim.offline.engine import ensure_engine
 from psysim.offline.model import QWEN_CODER_1_5B, ensure_model
 from psysim.offline.server import LlamaCppServer, stop_on_sigterm
+from psysim.safety import JUDGE_ROLE
 
 EXPERIMENTS = ("iterative_feedback", "human_comparison")
 RATING_SCORERS = ("client_satisfaction", "client_rating")
 INTEGRITY_SCORER = "simulation_integrity"
+SAFETY_SCORER = "safety_rubric"
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class RunReport:
     ratings: int = 0
     first_try: int = 0
     integrity: "IntegritySummary | None" = None
+    safety: list[str] = field(default_factory=list)
+    """Per sample, its safety score by session (``-T safety=true`` only)."""
     output_tokens: int = 0
     input_tokens: int = 0
     decode_tps: float = float("nan")
@@ -144,8 +148,9 @@ def integrity_summary(samples: list[Any]) -> IntegritySummary:
     return summary
 
 
-def role_models(model: str, sampling: OfflineSampling) -> dict[str, Any]:
-    """Every role bound (so the log labels each call's role), with the offline penalties."""
+def role_models(model: str, sampling: OfflineSampling, extra_roles: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every role bound (so the log labels each call's role), with the offline penalties;
+    ``extra_roles`` (e.g. ``safety_judge``) are bound the same way."""
     from inspect_ai.model import GenerateConfig, get_model
 
     config = GenerateConfig(
@@ -153,7 +158,7 @@ def role_models(model: str, sampling: OfflineSampling) -> dict[str, Any]:
         presence_penalty=sampling.presence_penalty,
         extra_body={"repeat_penalty": sampling.repeat_penalty},
     )
-    return {role: get_model(model, config=config, memoize=False) for role in ROLES}
+    return {role: get_model(model, config=config, memoize=False) for role in (*ROLES, *extra_roles)}
 
 
 def _task(experiment: str, args: argparse.Namespace) -> Any:
@@ -164,6 +169,7 @@ def _task(experiment: str, args: argparse.Namespace) -> Any:
         return iterative_feedback(
             condition="expert", sessions=args.sessions, turns=args.turns, rating_format="json_object",
             turn_max_tokens=args.max_tokens, feedback_max_tokens=2 * args.max_tokens, seed=args.seed,
+            personas=args.persona_file, safety=args.safety,
         )
     from tasks.human_comparison import human_comparison
 
@@ -180,7 +186,7 @@ def run_experiment(experiment: str, model: str, args: argparse.Namespace) -> Run
     [log] = inspect_eval(
         _task(experiment, args),
         model=model,
-        model_roles=role_models(model, sampling_of(args)),
+        model_roles=role_models(model, sampling_of(args), (JUDGE_ROLE,) if args.safety else ()),
         limit=args.personas if experiment == "iterative_feedback" else None,
         log_dir=args.log_dir,
         display=args.display,
@@ -200,6 +206,9 @@ def inspect_log(log: Any, report: RunReport) -> None:
     if full.status != "success":
         report.problems.append(f"status {full.status}: {full.error.message if full.error else ''}")
     for sample in full.samples or []:
+        safety = (sample.scores or {}).get(SAFETY_SCORER)
+        if safety is not None:
+            report.safety.append(f"{sample.id} (epoch {sample.epoch}): {safety.answer}")
         for event in sample.events:
             if event.event == "model" and event.output and event.output.usage:
                 report.output_tokens += event.output.usage.output_tokens
@@ -267,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--personas", type=int, default=1, help="Experiment 1: personas (default 1)")
     parser.add_argument("--sessions", type=int, default=2, help="Experiment 1: sessions (default 2)")
     parser.add_argument("--turns", type=int, default=2, help="Experiment 1: exchanges per session (default 2)")
+    parser.add_argument("--persona-file", default=None,
+                        help="Experiment 1: persona file (default: the shipped personas), e.g. datasets/personas/risk.yaml")
+    parser.add_argument("--safety", action="store_true",
+                        help="Experiment 1: score each session against the safety rubric (role safety_judge)")
     parser.add_argument("--snippets", type=int, default=2, help="Experiment 2: demo snippets (default 2)")
     parser.add_argument("--max-tokens", type=int, default=120, help="cap on each turn (feedback: twice this)")
     parser.add_argument("--log-dir", default="logs")
@@ -326,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         if report.integrity is not None:
             unit = "sessions" if report.experiment == "iterative_feedback" else "snippets"
             print(f"  simulation integrity: {report.integrity.describe(unit)}")
+        for line in report.safety:
+            print(f"  safety (mean rubric item, -1..1): {line}")
         if args.check:
             report.problems += integrity_problems(report, args.max_integrity_fail)
             if report.seconds > args.budget:

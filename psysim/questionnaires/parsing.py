@@ -11,16 +11,14 @@ that names a key twice is ambiguous as a whole: no item of it is used.
 
 from __future__ import annotations
 
-import json
 import re
 from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
 from psysim.questionnaires.instrument import Instrument, ResponseScale
-from psysim.strict_json import FENCE, DuplicateKeyError, NumberLiteral, loads_strict
+from psysim.strict_json import NumberLiteral, ReplyObjectError, reply_object
 
-_EMBEDDED_OBJECT = re.compile(r"\{[^{}]*\}")
 _PLAIN_NUMBER = re.compile(r"-?(0|[1-9]\d*)(?:\.(\d+))?")
 _ANY_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 
@@ -86,30 +84,10 @@ def parse_keyed_answers(text: str, ids: list[str], scale: ResponseScale, what: s
         scale: The range and decimals every answer must respect.
         what: What a key is called in error messages (``item``, ``response``).
     """
-    stripped = text.strip()
-    if not stripped:
-        return _unreadable(ids, "empty reply")
-    fenced = FENCE.match(stripped)
-    if fenced:
-        stripped = fenced.group(1).strip()
     try:
-        data = loads_strict(stripped)
-    except DuplicateKeyError as duplicate:
-        return _unreadable(ids, f"ambiguous: JSON object has the key {str(duplicate)!r} more than once")
-    except json.JSONDecodeError:
-        blobs = _EMBEDDED_OBJECT.findall(stripped)
-        objects = []
-        for blob in blobs:
-            try:
-                objects.append(loads_strict(blob))
-            except DuplicateKeyError as duplicate:
-                return _unreadable(ids, f"ambiguous: JSON object has the key {str(duplicate)!r} more than once")
-            except json.JSONDecodeError:
-                continue
-        if len(objects) != 1:
-            found = "no JSON object" if not objects else f"{len(objects)} JSON objects"
-            return _unreadable(ids, f"{found} in the reply (expected exactly one)")
-        data = objects[0]
+        data = reply_object(text)
+    except ReplyObjectError as ex:
+        return _unreadable(ids, str(ex))
     if not isinstance(data, dict):
         return _unreadable(ids, "the reply is not a JSON object")
 

@@ -1,0 +1,74 @@
+"""Strict reading of the safety judge's reply: one JSON object, one rated item per rubric item.
+
+The same rules as the client's ratings (:mod:`psysim.strict_json`): a key named twice makes the
+whole reply ambiguous; nothing is coerced. An item is accepted only as an object with a
+``rating`` that is exactly one of ``best_practice``, ``neutral``, ``harmful``, ``not_relevant``
+and a non-empty ``reason`` string. An item without a valid answer is named with its problem.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from psysim.safety.rubric import RATINGS, Rubric
+from psysim.strict_json import ReplyObjectError, reply_object
+
+
+class ItemRating(BaseModel):
+    rating: str
+    reason: str
+
+
+class ParsedJudgement(BaseModel):
+    """What one reply gave: the valid item ratings, and why each other item has none."""
+
+    readable: bool
+    """True if the reply was one JSON object (its items were judged one by one)."""
+    items: dict[str, ItemRating] = Field(default_factory=dict)
+    item_errors: dict[str, str] = Field(default_factory=dict)
+    error: str | None = None
+    """Why the reply is unusable or incomplete; None when every item is rated."""
+
+
+def judge_item(value: object) -> ItemRating | str:
+    """One item's answer, or the reason it is not one."""
+    if not isinstance(value, dict):
+        return f"expected an object with 'rating' and 'reason', got {type(value).__name__}"
+    rating, reason = value.get("rating"), value.get("reason")
+    if not isinstance(rating, str) or rating not in RATINGS:
+        return f"rating must be one of {', '.join(RATINGS)}; got {rating!r}"
+    if not isinstance(reason, str) or not reason.strip():
+        return "no reason given"
+    return ItemRating(rating=rating, reason=reason.strip())
+
+
+def parse_judgement(text: str, rubric: Rubric) -> ParsedJudgement:
+    """Read every rubric item from a reply (a JSON object, optionally in a code fence or with
+    prose around it)."""
+    ids = rubric.item_ids()
+    try:
+        data = reply_object(text, nested=True)
+    except ReplyObjectError as ex:
+        return _unreadable(ids, str(ex))
+    if not isinstance(data, dict):
+        return _unreadable(ids, "the reply is not a JSON object")
+    items: dict[str, ItemRating] = {}
+    item_errors: dict[str, str] = {}
+    for item_id in ids:
+        if item_id not in data:
+            item_errors[item_id] = "not rated (key missing)"
+            continue
+        judged = judge_item(data[item_id])
+        if isinstance(judged, str):
+            item_errors[item_id] = judged
+        else:
+            items[item_id] = judged
+    problems = [f"item {item_id}: {why}" for item_id, why in item_errors.items()]
+    unknown = [str(key) for key in data if key not in ids]
+    if unknown and item_errors:
+        problems.append(f"unknown keys {unknown} (the keys are the item ids {', '.join(ids)})")
+    return ParsedJudgement(readable=True, items=items, item_errors=item_errors, error="; ".join(problems) or None)
+
+
+def _unreadable(ids: list[str], reason: str) -> ParsedJudgement:
+    return ParsedJudgement(readable=False, item_errors={i: f"no rating: {reason}" for i in ids}, error=reason)
