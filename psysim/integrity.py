@@ -5,7 +5,8 @@ the solvers keep, never re-detected. This module flags replies that *are* replie
 for the role that gave them:
 
 - ``echo``: a therapist or client turn that repeats the other speaker's previous turn, or one of
-  its own earlier turns in the same session (difflib similarity of normalized text).
+  its own earlier turns in the same session, or (if long enough) one of its own turns of an
+  earlier session (difflib similarity of normalized text).
 - ``role_break``: the client speaking as the therapist or an assistant ("How can I assist
   you?"), any role stepping out of the role-play ("As an AI ..."), or a turn writing the other
   speaker's lines.
@@ -52,6 +53,7 @@ class IntegrityConfig(BaseModel):
     version: int
     min_words: int
     echo_threshold: float
+    cross_session_min_words: int
     client_as_therapist: list[str]
     assistant: list[str]
     speaks_for_other: dict[str, str]
@@ -84,6 +86,7 @@ def load_integrity_config(path: Path = INTEGRITY_FILE) -> IntegrityConfig:
             version=data["version"],
             min_words=data["normalize"]["min_words"],
             echo_threshold=data["echo"]["threshold"],
+            cross_session_min_words=data["echo"]["cross_session_min_words"],
             client_as_therapist=data["role_break"]["client_as_therapist"],
             assistant=data["role_break"]["assistant"],
             speaks_for_other=data["role_break"]["speaks_for_other"],
@@ -226,28 +229,42 @@ def reply_flags(text: str, role: str, step: str, config: IntegrityConfig, *,
 
 
 def dialogue_flags(turns: list[Turn], session: int, config: IntegrityConfig) -> list[Flag]:
-    """Echo, role-break and placeholder flags of every turn of one session."""
+    """Echo, role-break and placeholder flags of every turn of one session.
+
+    ``turns`` may hold the whole course: a turn of ``session`` that repeats one of the same
+    speaker's turns of an earlier session is an echo too, if it has at least
+    ``cross_session_min_words`` words (a short ritual greeting may recur; a replayed turn may not).
+    """
     flags: list[Flag] = []
     said = session_turns(turns, session)
     for i, turn in enumerate(said):
         exchange = i // 2 + 1
         step = f"session_{session}_turn_{exchange}"
         flags += reply_flags(turn.text, turn.speaker, step, config, session=session, turn=exchange)
-        if len(normalize(turn.text).split()) < config.min_words:
+        words = len(normalize(turn.text).split())
+        if words < config.min_words:
             continue
-        echo = _echo_of(turn, said[:i], config)
+        candidates = [t for t in said[:i] if t.speaker == turn.speaker]
+        if i and said[i - 1].speaker != turn.speaker:
+            candidates.append(said[i - 1])
+        if words >= config.cross_session_min_words:
+            candidates += [t for t in turns if t.session < session and t.speaker == turn.speaker]
+        echo = _echo_of(turn, candidates, config)
         if echo is not None:
             source, ratio = echo
-            whose = "its own earlier turn" if source.speaker == turn.speaker else f"the {source.speaker}'s previous turn"
+            if source.session != session:
+                whose = f"its own turn of session {source.session}"
+            elif source.speaker == turn.speaker:
+                whose = "its own earlier turn"
+            else:
+                whose = f"the {source.speaker}'s previous turn"
             flags.append(Flag(kind="echo", role=turn.speaker, session=session, turn=exchange, step=step,
                               evidence=_snippet(turn.text), detail=f"repeats {whose} (similarity {ratio:.2f})"))
     return flags
 
 
-def _echo_of(turn: Turn, before: list[Turn], config: IntegrityConfig) -> tuple[Turn, float] | None:
-    candidates = [t for t in before if t.speaker == turn.speaker]
-    if before and before[-1].speaker != turn.speaker:
-        candidates.append(before[-1])
+def _echo_of(turn: Turn, candidates: list[Turn], config: IntegrityConfig) -> tuple[Turn, float] | None:
+    """The candidate ``turn`` is most similar to, if at or above the echo threshold."""
     best: tuple[Turn, float] | None = None
     for candidate in candidates:
         ratio = similarity(turn.text, candidate.text)

