@@ -24,6 +24,11 @@ REASK_SEED_STEP = 100_000
 """A re-ask of the same prompt uses ``seed + REASK_SEED_STEP * (attempt - 1)``: with the same
 seed a seeded server would return the same empty reply again; with this offset the re-ask is
 still reproducible and never reuses another epoch's seed (``seed + epoch``)."""
+SESSION_SEED_STEP = 1_000
+"""Session k of a course samples with ``seed + SESSION_SEED_STEP * (k - 1)``. With one seed for the
+whole course, session 2 (whose prompt carries session 1) was sampled along session 1's path and
+replayed it word for word on the offline model; per-session seeds stay reproducible, never reuse
+another epoch's seed, and stay below the re-ask offsets for up to 99 sessions."""
 
 
 class StopRecord(BaseModel):
@@ -56,6 +61,12 @@ class CallSettings(BaseModel):
             seed=None if seed is None else seed + epoch,
             max_reply_attempts=max_reply_attempts,
         )
+
+    def for_session(self, session: int) -> "CallSettings":
+        """The settings of session ``session`` (1-based): its own seed (see SESSION_SEED_STEP)."""
+        if self.seed is None or session == 1:
+            return self
+        return self.model_copy(update={"seed": self.seed + SESSION_SEED_STEP * (session - 1)})
 
     def config(self, max_tokens: int | None = None, **extra: object) -> GenerateConfig:
         return GenerateConfig(

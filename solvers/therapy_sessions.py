@@ -60,13 +60,15 @@ def therapy_sessions(settings: CourseSettings) -> Solver:
                 record = SessionRecord(session=session, feedback_given=feedback)
                 current: list[Turn] = []
                 try:
-                    await _dialogue(persona, session, turns, current, feedback, settings, call, stops)
+                    await _dialogue(persona, session, turns, current, feedback, settings,
+                                    call.for_session(session), stops)
                 except CallFailed as failed:
                     record.status, record.failure = "failed", failed.failure
                     ended = _course_end(session - 1, failed.failure)
                 turns += current  # the turns actually said, also those before a failed call
                 if record.status == "complete":
-                    failure = await _after_session(persona, session, turns, records, record, policy, settings, call, stops)
+                    failure = await _after_session(persona, session, turns, records, record, policy, settings,
+                                                   call.for_session(session), stops)
                     if failure is not None:
                         ended = _course_end(session, failure)
                     feedback = record.feedback_after

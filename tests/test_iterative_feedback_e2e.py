@@ -6,6 +6,8 @@ from pathlib import Path
 from inspect_ai import eval
 from inspect_ai.log import read_eval_log
 
+from psysim.generation import SESSION_SEED_STEP
+
 from mock_roles import Recorder, main_model, roles
 from tasks.iterative_feedback import iterative_feedback
 
@@ -139,7 +141,11 @@ def test_temperature_and_seed_reach_every_role(tmp_path: Path) -> None:
     for role in ("therapist", "client", "expert"):
         calls = recorder.of(role)
         assert calls and all(c.config.temperature == 0.1 for c in calls)
-        assert {c.config.seed for c in calls} == {8, 9}  # seed + epoch: runs differ, reproducibly
+        # seed + epoch (runs differ, reproducibly) + SESSION_SEED_STEP per later session: session 2
+        # is not sampled along session 1's path
+        sessions = {1: {8, 9}, 2: {8 + SESSION_SEED_STEP, 9 + SESSION_SEED_STEP}}
+        expected = sessions[1] | (sessions[2] if role != "expert" else set())  # no feedback after the last session
+        assert {c.config.seed for c in calls} == expected
     ratings = [c for c in recorder.of("client") if "Reply with only a JSON object" in c.text]
     assert all(c.config.response_schema is not None for c in ratings)
     assert len(log.samples) == 2  # one per epoch, each with its own score
