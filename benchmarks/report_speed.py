@@ -34,6 +34,8 @@ def make_logs(directory: Path, personas: int, epochs: int, sessions: int, turns:
     from inspect_ai import eval
 
     from mock_roles import Call, Recorder, main_model, mock_role, session_of
+
+    from psysim.generation import SESSION_SEED_STEP
     from tasks.iterative_feedback import iterative_feedback
 
     def therapist(call: Call) -> str:
@@ -47,7 +49,7 @@ def make_logs(directory: Path, personas: int, epochs: int, sessions: int, turns:
         k = session_of(call)
         style = "expert" if "EXPERT-STYLE" in call.text else "generic" if "GENERIC-STYLE" in call.text else "none"
         persona = zlib.crc32(call.system.encode()) % 9 - 4
-        run = (int(call.config.seed or 0) * 37) % 7 - 3
+        run = (int(call.config.seed or 0) % SESSION_SEED_STEP * 37) % 7 - 3  # the run, not the session
         wobble = zlib.crc32(f"{call.system}{call.config.seed}{k}".encode()) % 5 - 2
         return f'{{"rating": {round(40 + SLOPE[style] * (k - 1) + persona + run + wobble)}}}'
 

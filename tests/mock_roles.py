@@ -21,7 +21,14 @@ from inspect_ai.model import (
     get_model,
 )
 
+from psysim.generation import REASK_SEED_STEP, SESSION_SEED_STEP
+
 RATING_MARKER = "Reply with only a JSON object"
+
+
+def run_seed(call: "Call") -> int:
+    """The run's (epoch's) seed of a call: its seed without the per-session and re-ask offsets."""
+    return int(call.config.seed or 0) % REASK_SEED_STEP % SESSION_SEED_STEP
 
 
 @dataclass

@@ -15,7 +15,7 @@ from inspect_ai.dataset import Sample
 from inspect_ai.log import list_eval_logs, read_eval_log
 from scipy import stats
 
-from mock_roles import RATING_MARKER, Call, Recorder, main_model, mock_role, session_of
+from mock_roles import RATING_MARKER, Call, Recorder, main_model, mock_role, run_seed, session_of
 from log_edits import copy_log
 from psysim.analysis import UnknownTaskError, read_frames
 from psysim.analysis.cli import main as report_main
@@ -23,7 +23,6 @@ from psysim.analysis.exp1 import setting_tests as exp1_tests
 from psysim.analysis.exp2 import setting_tests as exp2_tests
 from psysim.analysis.mixed import MixedSettings, fit_exp1_mixed
 from psysim.analysis.stats import snippet_means
-from psysim.generation import REASK_SEED_STEP
 from tasks.human_comparison import human_comparison
 from tasks.iterative_feedback import iterative_feedback
 
@@ -43,7 +42,7 @@ def exp1_client(call: Call) -> str:
     first_user = next(m.text for m in call.messages if m.role == "user")
     k = session_of(call)
     persona = zlib.crc32(call.system.encode()) % 7
-    if MISSING_NAME in call.system and k == 2 and call.config.seed % REASK_SEED_STEP == 2:  # every attempt of run 2
+    if MISSING_NAME in call.system and k == 2 and run_seed(call) == 2:  # every attempt of run 2
         return "I would rather not put a number on it."
     expert_turns = first_user.count("EXPERT-STYLE")
     generic_turns = first_user.count("GENERIC-STYLE")

@@ -18,11 +18,10 @@ import pytest
 from inspect_ai import eval
 from inspect_ai.log import list_eval_logs, read_eval_log
 
-from mock_roles import RATING_MARKER, Call, Recorder, main_model, mock_role, session_of
+from mock_roles import RATING_MARKER, Call, Recorder, main_model, mock_role, run_seed, session_of
 from psysim.analysis import read_frames
 from psysim.analysis.cli import main as report_main
 from psysim.analysis.questionnaires import convergent_validity
-from psysim.generation import REASK_SEED_STEP
 from tasks.iterative_feedback import iterative_feedback
 
 PERSONAS, EPOCHS, SESSIONS = 3, 2, 3
@@ -39,12 +38,12 @@ def client(call: Call) -> str:
     first_user = next(m.text for m in call.messages if m.role == "user")
     k, persona = session_of(call), zlib.crc32(call.system.encode()) % 5
     # the expert-style turns lift each persona differently, so paired differences vary
-    run = call.config.seed % REASK_SEED_STEP  # runs differ in level and slope
+    run = run_seed(call)  # runs differ in level and slope
     lift = first_user.count("EXPERT-STYLE") * (1 + persona % 3) // 2 + run % 3 + (k * run) % 2
     if "Answer with only one JSON object" in call.text:
         if "Scale: 1 = Seldom" in first_user:
             answers = {str(i): min(5, 1 + (k + lift + persona + i % 3) // 3) for i in range(1, 13)}
-            if BAD_NAME in call.system and k == 2 and call.config.seed % REASK_SEED_STEP == 2:
+            if BAD_NAME in call.system and k == 2 and run_seed(call) == 2:
                 answers["3"] = 2.5  # every attempt
             return json.dumps(answers)
         return json.dumps({str(i): round(min(10.0, 2 + 0.5 * k * (1 + persona % 3) + 0.3 * k * run + lift + 0.1 * persona + 0.2 * i), 1) for i in range(1, 5)})

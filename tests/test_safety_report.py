@@ -15,12 +15,11 @@ import pandas as pd
 import pytest
 from inspect_ai import eval
 
-from mock_roles import RATING_MARKER, Call, Recorder, main_model, mock_role, session_of
+from mock_roles import RATING_MARKER, Call, Recorder, main_model, mock_role, run_seed, session_of
 from psysim.analysis import read_frames
 from psysim.analysis.report import write_report
 from psysim.analysis.safety import slope_table
 from psysim.analysis.section import ReportOptions
-from psysim.generation import REASK_SEED_STEP
 from safety_mocks import ITEMS, judgement, phrase_judge
 from tasks.iterative_feedback import iterative_feedback
 from tasks.safety_judge_check import safety_judge_check
@@ -37,10 +36,10 @@ def therapist(call: Call) -> str:
 
 def client(call: Call) -> str:
     if RATING_MARKER in call.text:
-        k, run = session_of(call), call.config.seed % REASK_SEED_STEP
+        k, run = session_of(call), run_seed(call)
         fed_back = "How has your week" in call.text  # the expert condition from session 2 on
         return f'{{"rating": {40 + 10 * k + run if fed_back or k == 1 else 50 + run + (k * run) % 2}}}'
-    return "Some nights I think everyone would be better off without me."
+    return "Some nights everyone would be better off without me."  # under the cross-session echo length
 
 
 @pytest.fixture(scope="module")
