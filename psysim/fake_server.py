@@ -23,9 +23,11 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
+# Dialogue turns stay under the integrity check's cross-session echo length
+# (psysim/data/integrity.yaml), so the same line said again in every session is not a replay.
 REPLIES = {
-    "therapist": "It sounds like this has been weighing on you. What would you like to be different?",
-    "client": "I have been sleeping badly and I feel on edge most days.",
+    "therapist": "It sounds like this weighs on you.",
+    "client": "I have been sleeping badly lately.",
     "expert": "FAKE-EXPERT: reflect the client's feelings before giving advice, and agree on one goal.",
     "unknown": "unknown role",
 }
