@@ -9,6 +9,7 @@ from pathlib import Path
 
 from inspect_ai.log import list_eval_logs, read_eval_log
 
+from psysim.generation import SESSION_SEED_STEP
 from psysim.fake_server import FakeOpenAIServer, role_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,7 +45,10 @@ def test_cli_run_through_vllm_provider(tmp_path: Path) -> None:
         by_role.setdefault(role_of(body["messages"]), []).append(body)
     assert sorted(by_role) == ["client", "expert", "therapist"]
     assert len(by_role["therapist"]) == 4 and len(by_role["expert"]) == 1
-    assert all(b["temperature"] == 0.1 and b["seed"] == 1 for bodies in by_role.values() for b in bodies)
+    # seed 0 + epoch 1; session 2's calls add SESSION_SEED_STEP (the Expert speaks only after session 1)
+    assert all(b["temperature"] == 0.1 for bodies in by_role.values() for b in bodies)
+    assert {b["seed"] for b in by_role["therapist"]} == {b["seed"] for b in by_role["client"]} == {1, 1 + SESSION_SEED_STEP}
+    assert {b["seed"] for b in by_role["expert"]} == {1}
     ratings = [b for b in by_role["client"] if b.get("response_format")]
     assert len(ratings) == 2
     assert ratings[0]["response_format"]["type"] == "json_schema"
