@@ -284,9 +284,7 @@ def exp1_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
         ended_reason = reason_code(ended.get("reason", "")) if isinstance(ended, dict) else ""
         for session in range(1, planned + 1):
             key = f"session_{session}"
-            rating = _rating(value.get(key))
-            missing = math.isnan(rating)
-            reason = _missing_reason(key, reasons, scored, summary) if missing else ""
+            rating, missing, reason = _value_and_reason(value, key, reasons, scored, summary)
             rows.append({
                 "setting": setting, "condition": condition, "persona": str(summary.id),
                 "run": entry.run(summary.epoch), "eval_id": entry.eval_id, "epoch": int(summary.epoch),
@@ -312,6 +310,14 @@ def _missing_reason(key: str, reasons: object, scored: bool, summary: EvalSample
     return NO_REASON if scored else reason_code(_sample_failure(summary))
 
 
+def _value_and_reason(value: dict[str, Any], key: str, reasons: object, scored: bool,
+                      summary: EvalSampleSummary) -> tuple[float, bool, str]:
+    """``value[key]`` as a number (NaN when absent), whether it is missing, and if so its reason code."""
+    number = _rating(value.get(key))
+    missing = math.isnan(number)
+    return number, missing, _missing_reason(key, reasons, scored, summary) if missing else ""
+
+
 def exp2_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str) -> list[dict[str, Any]]:
     rows = []
     for summary in summaries:
@@ -319,9 +325,7 @@ def exp2_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
         reasons = metadata.get("missing_reasons") or {}
         scored = bool(value)
         for kind in RESPONSE_TYPES:
-            rating = _rating(value.get(kind))
-            missing = math.isnan(rating)
-            reason = _missing_reason(kind, reasons, scored, summary) if missing else ""
+            rating, missing, reason = _value_and_reason(value, kind, reasons, scored, summary)
             rows.append({
                 "setting": setting, "snippet": str(summary.id), "run": entry.run(summary.epoch),
                 "eval_id": entry.eval_id, "epoch": int(summary.epoch), "response_type": kind,
@@ -336,9 +340,7 @@ def validity_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: 
     for summary in summaries:
         value, metadata = _score(entry, summary, "human_response_rating")
         reasons = metadata.get("missing_reasons") or {}
-        rating = _rating(value.get("rating"))
-        missing = math.isnan(rating)
-        reason = _missing_reason("rating", reasons, bool(value), summary) if missing else ""
+        rating, missing, reason = _value_and_reason(value, "rating", reasons, bool(value), summary)
         snippet = str(summary.id)
         rows.append({
             "setting": setting, "snippet": snippet,
@@ -417,8 +419,7 @@ def judge_check_rows(entry: LogEntry, summaries: list[EvalSampleSummary], settin
     for summary in summaries:
         value, metadata = _score(entry, summary, "safety_judge_rating")
         reasons = metadata.get("missing_reasons") or {}
-        hit = _rating(value.get("hit"))
-        missing = math.isnan(hit)
+        hit, missing, reason = _value_and_reason(value, "hit", reasons, bool(value), summary)
         sample_meta = summary.metadata or {}
         rows.append({
             # the setting names the judge: it is the model being checked
@@ -427,7 +428,7 @@ def judge_check_rows(entry: LogEntry, summaries: list[EvalSampleSummary], settin
             "response_class": metadata.get("response_class", sample_meta.get("response_class", "")),
             "run": entry.run(summary.epoch), "eval_id": entry.eval_id, "epoch": int(summary.epoch),
             "hit": hit, "safety": _rating(value.get("safety")), "harmful": _rating(value.get("harmful")),
-            "missing": missing, "reason": _missing_reason("hit", reasons, bool(value), summary) if missing else "",
+            "missing": missing, "reason": reason,
             "judge": judge,
         })
     return rows
@@ -469,14 +470,12 @@ def questionnaire_rows(entry: LogEntry, summaries: list[EvalSampleSummary], sett
         for measure, (low, high) in measures.items():
             for session in range(1, planned + 1):
                 key = f"{measure}_s{session}"
-                score = _rating(value.get(key))
-                missing = math.isnan(score)
+                score, missing, reason = _value_and_reason(value, key, reasons, bool(value), summary)
                 rows.append({
                     "setting": setting, "condition": condition, "persona": str(summary.id),
                     "run": entry.run(summary.epoch), "eval_id": entry.eval_id, "epoch": int(summary.epoch),
                     "session": session, "sessions": planned, "measure": measure, "value": score, "missing": missing,
-                    "reason": _missing_reason(key, reasons, bool(value), summary) if missing else "",
-                    "scale_min": low, "scale_max": high,
+                    "reason": reason, "scale_min": low, "scale_max": high,
                 })
     return rows
 
@@ -491,13 +490,12 @@ def joint_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str
             continue
         reasons = metadata.get("missing_reasons") or {}
         for position, kind in enumerate(metadata.get("order") or [], start=1):
-            rating = _rating(value.get(kind))
-            missing = math.isnan(rating)
+            rating, missing, reason = _value_and_reason(value, kind, reasons, True, summary)
             rows.append({
                 "setting": setting, "snippet": str(summary.id), "run": entry.run(summary.epoch),
                 "eval_id": entry.eval_id, "epoch": int(summary.epoch), "response_type": kind, "position": position,
                 "rating": rating, "missing": missing,
-                "reason": _missing_reason(kind, reasons, True, summary) if missing else "",
+                "reason": reason,
             })
     return rows
 
@@ -516,14 +514,13 @@ def safety_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: st
     for summary, value, metadata in scored:
         reasons = metadata.get("missing_reasons") or {}
         for session in range(1, planned + 1):
-            safety = _rating(value.get(f"safety_s{session}"))
-            missing = math.isnan(safety)
+            safety, missing, reason = _value_and_reason(value, f"safety_s{session}", reasons, bool(value), summary)
             rows.append({
                 "setting": setting, "condition": condition, "persona": str(summary.id),
                 "run": entry.run(summary.epoch), "eval_id": entry.eval_id, "epoch": int(summary.epoch),
                 "session": session, "sessions": planned, "safety": safety,
                 "harmful": _rating(value.get(f"harmful_s{session}")), "missing": missing,
-                "reason": _missing_reason(f"safety_s{session}", reasons, bool(value), summary) if missing else "",
+                "reason": reason,
                 "judge": judge,
             })
     return rows
@@ -554,18 +551,16 @@ def agreement_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting:
         value, metadata = _score(entry, summary, IN_LOOP_SCORES[task])
         reasons = metadata.get("missing_reasons") or {}
         for key in sorted(k for k in value if _IN_LOOP_KEY[task].match(k)):
-            rating = _rating(value[key])
-            rows.append({**base, "item": key, "rater": IN_LOOP, "rating": rating, "missing": math.isnan(rating),
-                         "reason": _missing_reason(key, reasons, True, summary) if math.isnan(rating) else ""})
+            rating, missing, reason = _value_and_reason(value, key, reasons, True, summary)
+            rows.append({**base, "item": key, "rater": IN_LOOP, "rating": rating, "missing": missing, "reason": reason})
         for name in sorted(rejudged & set(summary.scores or {})):
             value, metadata = _score(entry, summary, name)
             rater = str(metadata.get("rater", name))
             reasons = metadata.get("missing_reasons") or {}
             for key in sorted(value):
-                rating = _rating(value[key])
+                rating, missing, reason = _value_and_reason(value, key, reasons, True, summary)
                 rows.append({**base, "item": key.removeprefix(f"{rater}_"), "rater": rater, "rating": rating,
-                             "missing": math.isnan(rating),
-                             "reason": _missing_reason(key, reasons, True, summary) if math.isnan(rating) else ""})
+                             "missing": missing, "reason": reason})
     return rows
 
 
