@@ -58,17 +58,17 @@ def therapy_sessions(settings: CourseSettings) -> Solver:
         for session in range(1, settings.sessions + 1):
             async with span(f"session_{session}", type="session"):
                 record = SessionRecord(session=session, feedback_given=feedback)
+                session_call = call.for_session(session)
                 current: list[Turn] = []
                 try:
-                    await _dialogue(persona, session, turns, current, feedback, settings,
-                                    call.for_session(session), stops)
+                    await _dialogue(persona, session, turns, current, feedback, settings, session_call, stops)
                 except CallFailed as failed:
                     record.status, record.failure = "failed", failed.failure
                     ended = _course_end(session - 1, failed.failure)
                 turns += current  # the turns actually said, also those before a failed call
                 if record.status == "complete":
                     failure = await _after_session(persona, session, turns, records, record, policy, settings,
-                                                   call.for_session(session), stops)
+                                                   session_call, stops)
                     if failure is not None:
                         ended = _course_end(session, failure)
                     feedback = record.feedback_after

@@ -16,7 +16,7 @@ from psysim.questionnaires import instrument_specs, load_instruments
 from psysim.rating import RATING_FORMATS
 from psysim.sharding import shard_dataset
 from psysim.therapist_styles import DEFAULT_STYLE, style_prompt
-from psysim.task_args import require_choice, require_ints, require_temperature
+from psysim.task_args import require_bool, require_choice, require_ints, require_temperature
 from scorers.client_questionnaires import client_questionnaires
 from scorers.client_satisfaction import client_satisfaction
 from scorers.safety_rubric import safety_rubric
@@ -105,8 +105,7 @@ def iterative_feedback(
     if not isinstance(baseline, (int, float)) or not 0 <= baseline <= 100:
         raise ValueError(f"baseline must be a number from 0 to 100; got {baseline!r}")
     require_temperature(temperature)
-    if not isinstance(safety, bool):
-        raise ValueError(f"safety must be true or false; got {safety!r}")
+    require_bool("safety", safety)
 
     instruments = load_instruments(questionnaires)
     settings = CourseSettings(
