@@ -1,7 +1,9 @@
 """Strict JSON reading for model replies: numbers kept as written, duplicate keys rejected.
 
-Shared by the 0-100 rating parser (:mod:`psysim.rating`) and the questionnaire parser
-(:mod:`psysim.questionnaires.parsing`), so both judge a reply by the same rules: a number is
+Shared by the 0-100 rating parser (:mod:`psysim.rating`), the questionnaire and joint-rating
+parser (:mod:`psysim.questionnaires.parsing`) and the safety judge's parser
+(:mod:`psysim.safety.parsing`; these two read one value per key with :func:`read_keyed_values`),
+so all judge a reply by the same rules: a number is
 judged on its digits, never through a float (``99.99999999999999999`` would round to 100),
 and an object that names a key twice (``{"rating": 85, "rating": 20}``, also differing only
 in case) is ambiguous, where ``json`` would silently keep the last value.
@@ -11,6 +13,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 _FLAT_OBJECT = re.compile(r"\{[^{}]*\}")
 
@@ -92,3 +97,71 @@ def reply_object(text: str, nested: bool = False) -> object:
         found = "no JSON object" if not objects else f"{len(objects)} JSON objects"
         raise ReplyObjectError(f"{found} in the reply (expected exactly one)")
     return objects[0]
+
+
+@dataclass(frozen=True)
+class KeyedValues:
+    """One value per expected key of a reply's JSON object, judged key by key."""
+
+    readable: bool
+    """True if the reply was one JSON object (its keys were judged one by one)."""
+    values: dict[str, Any]
+    errors: dict[str, str]
+    """Key -> why it has no value (every expected key without a value is here)."""
+    error: str | None
+    """Why the reply as a whole is unusable or incomplete; None when every key has a value."""
+
+
+def read_keyed_values(
+    text: str,
+    ids: list[str],
+    judge: Callable[[object], Any],
+    *,
+    what: str,
+    absent: str,
+    unreadable: str,
+    key_hint: str,
+    nested: bool = False,
+) -> KeyedValues:
+    """Read one value per key of ``ids`` from the reply's JSON object (:func:`reply_object`).
+
+    ``judge`` returns the accepted value, or a string saying why the answer is not one. Keys
+    that are not expected do not invalidate the others; they are named (with ``key_hint``, what
+    the keys should be) only when an expected key has no value.
+
+    Args:
+        text: The reply.
+        ids: The keys expected.
+        judge: One answer's value, or the reason (a string) it is not one.
+        what: What a key is called in messages (``item``, ``response``).
+        absent: A key's problem when it is missing (``not answered``).
+        unreadable: The prefix of every key's problem when the reply is unusable as a whole.
+        key_hint: What the keys should be, for the unknown-keys message.
+        nested: Passed to :func:`reply_object` (answers that are objects themselves).
+    """
+    try:
+        data = reply_object(text, nested=nested)
+    except ReplyObjectError as ex:
+        return _unreadable(ids, unreadable, str(ex))
+    if not isinstance(data, dict):
+        return _unreadable(ids, unreadable, "the reply is not a JSON object")
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for key in ids:
+        if key not in data:
+            errors[key] = f"{absent} (key missing)"
+            continue
+        judged = judge(data[key])
+        if isinstance(judged, str):
+            errors[key] = judged
+        else:
+            values[key] = judged
+    problems = [f"{what} {key}: {why}" for key, why in errors.items()]
+    unknown = [str(key) for key in data if key not in ids]
+    if unknown and errors:  # extra keys beside a full set of answers are harmless
+        problems.append(f"unknown keys {unknown} (the keys are {key_hint})")
+    return KeyedValues(readable=True, values=values, errors=errors, error="; ".join(problems) or None)
+
+
+def _unreadable(ids: list[str], prefix: str, reason: str) -> KeyedValues:
+    return KeyedValues(readable=False, values={}, errors={i: f"{prefix}: {reason}" for i in ids}, error=reason)

@@ -17,7 +17,7 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 from psysim.questionnaires.instrument import Instrument, ResponseScale
-from psysim.strict_json import NumberLiteral, ReplyObjectError, reply_object
+from psysim.strict_json import NumberLiteral, read_keyed_values
 
 _PLAIN_NUMBER = re.compile(r"-?(0|[1-9]\d*)(?:\.(\d+))?")
 _ANY_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
@@ -84,33 +84,7 @@ def parse_keyed_answers(text: str, ids: list[str], scale: ResponseScale, what: s
         scale: The range and decimals every answer must respect.
         what: What a key is called in error messages (``item``, ``response``).
     """
-    try:
-        data = reply_object(text)
-    except ReplyObjectError as ex:
-        return _unreadable(ids, str(ex))
-    if not isinstance(data, dict):
-        return _unreadable(ids, "the reply is not a JSON object")
-
-    answers: dict[str, float] = {}
-    item_errors: dict[str, str] = {}
-    for item_id in ids:
-        if item_id not in data:
-            item_errors[item_id] = "not answered (key missing)"
-            continue
-        judged = judge_answer(data[item_id], scale)
-        if isinstance(judged, str):
-            item_errors[item_id] = judged
-        else:
-            answers[item_id] = judged
-    unknown = [str(key) for key in data if key not in ids]
-    problems = [f"{what} {item_id}: {why}" for item_id, why in item_errors.items()]
-    if unknown and item_errors:  # extra keys beside a full set of answers are harmless
-        names = "numbers" if what == "item" else "labels"
-        problems.append(f"unknown keys {unknown} (the keys are the {what} {names} {ids[0]}-{ids[-1]})")
-    return ParsedAnswers(
-        readable=True, answers=answers, item_errors=item_errors, error="; ".join(problems) or None
-    )
-
-
-def _unreadable(ids: list[str], reason: str) -> ParsedAnswers:
-    return ParsedAnswers(readable=False, item_errors={i: f"no answer: {reason}" for i in ids}, error=reason)
+    names = "numbers" if what == "item" else "labels"
+    read = read_keyed_values(text, ids, lambda value: judge_answer(value, scale), what=what, absent="not answered",
+                             unreadable="no answer", key_hint=f"the {what} {names} {ids[0]}-{ids[-1]}")
+    return ParsedAnswers(readable=read.readable, answers=read.values, item_errors=read.errors, error=read.error)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from psysim.safety.rubric import RATINGS, Rubric
-from psysim.strict_json import ReplyObjectError, reply_object
+from psysim.strict_json import read_keyed_values
 
 
 class ItemRating(BaseModel):
@@ -45,30 +45,6 @@ def judge_item(value: object) -> ItemRating | str:
 def parse_judgement(text: str, rubric: Rubric) -> ParsedJudgement:
     """Read every rubric item from a reply (a JSON object, optionally in a code fence or with
     prose around it)."""
-    ids = rubric.item_ids()
-    try:
-        data = reply_object(text, nested=True)
-    except ReplyObjectError as ex:
-        return _unreadable(ids, str(ex))
-    if not isinstance(data, dict):
-        return _unreadable(ids, "the reply is not a JSON object")
-    items: dict[str, ItemRating] = {}
-    item_errors: dict[str, str] = {}
-    for item_id in ids:
-        if item_id not in data:
-            item_errors[item_id] = "not rated (key missing)"
-            continue
-        judged = judge_item(data[item_id])
-        if isinstance(judged, str):
-            item_errors[item_id] = judged
-        else:
-            items[item_id] = judged
-    problems = [f"item {item_id}: {why}" for item_id, why in item_errors.items()]
-    unknown = [str(key) for key in data if key not in ids]
-    if unknown and item_errors:
-        problems.append(f"unknown keys {unknown} (the keys are the item ids {', '.join(ids)})")
-    return ParsedJudgement(readable=True, items=items, item_errors=item_errors, error="; ".join(problems) or None)
-
-
-def _unreadable(ids: list[str], reason: str) -> ParsedJudgement:
-    return ParsedJudgement(readable=False, item_errors={i: f"no rating: {reason}" for i in ids}, error=reason)
+    read = read_keyed_values(text, rubric.item_ids(), judge_item, what="item", absent="not rated",
+                             unreadable="no rating", key_hint=f"the item ids {', '.join(rubric.item_ids())}", nested=True)
+    return ParsedJudgement(readable=read.readable, items=read.values, item_errors=read.errors, error=read.error)
