@@ -394,17 +394,32 @@ def cost_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
     return rows
 
 
-def apply_integrity(exp1: pd.DataFrame) -> pd.DataFrame:
+def apply_integrity(exp1: pd.DataFrame, values: tuple[str, ...] = ("rating",)) -> pd.DataFrame:
     """Experiment 1 ratings of the sessions that pass integrity: a session that fails, and every
     later session of its course (``integrity`` ``fail`` / ``excluded``), becomes missing with
     its reason code (``integrity`` / ``integrity_upstream``). A rating already missing keeps
-    its own reason."""
+    its own reason. ``values``: the columns made missing (another measure's, see
+    :func:`measure_with_integrity`)."""
     out = exp1.copy()
     drop = out["integrity"].isin(["fail", "excluded"]) & ~out["missing"].astype(bool)
-    out.loc[drop, "rating"] = float("nan")
+    out.loc[drop, list(values)] = float("nan")
     out.loc[drop, "missing"] = True
     out.loc[drop, "reason"] = out.loc[drop, "integrity_reason"].map(reason_code)
     return out
+
+
+SESSION_KEYS = ["setting", "condition", "persona", "run", "session"]
+
+
+def measure_with_integrity(measure: pd.DataFrame, exp1: pd.DataFrame, values: tuple[str, ...]) -> pd.DataFrame:
+    """A further per-session measure of Experiment 1 (questionnaire scores, safety scores) with
+    the exclusions of :func:`apply_integrity`: its ``values`` in a session that fails integrity,
+    or comes after one in its course, are missing with the integrity reason. Beside them, the
+    session's 0-100 ``rating`` after the same exclusions (NaN if missing)."""
+    checked = apply_integrity(exp1)[SESSION_KEYS + ["integrity", "integrity_reason", "rating"]]
+    out = measure.drop(columns=["rating"], errors="ignore").merge(checked.drop_duplicates(SESSION_KEYS),
+                                                                   on=SESSION_KEYS, how="left")
+    return apply_integrity(out, values).drop(columns=["integrity", "integrity_reason"])
 
 
 def judge_model(entry: LogEntry) -> str:

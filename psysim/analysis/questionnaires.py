@@ -26,7 +26,7 @@ from scipy import stats
 
 from psysim.analysis import exp1
 from psysim.analysis.figures import sessions_figure
-from psysim.analysis.frames import EXP1_TASK, QUESTIONNAIRES, Frames
+from psysim.analysis.frames import EXP1_TASK, QUESTIONNAIRES, Frames, measure_with_integrity
 from psysim.analysis.mixed import MixedSettings, fit_exp1_mixed
 from psysim.analysis.render import fmt, markdown_table, not_testable_lines, render_tests
 from psysim.analysis.section import ReportOptions, Section, SectionResult
@@ -35,18 +35,11 @@ from psysim.analysis.stats import DESCRIPTIVE, PRIMARY, SECONDARY, TestResult, a
 TITLE = "Questionnaires (Experiment 1)"
 NO_PRIMARY = "none"
 PRIMARY_HELP = "none (every questionnaire contrast is secondary; the primary test is the 0-100 rating's)"
-_KEYS = ["setting", "condition", "persona", "run", "session"]
 
 
 def total_measures(frame: pd.DataFrame) -> list[str]:
     """The measures that are an instrument's total (``srs_total``, ``wai_total``), sorted."""
     return sorted(str(m) for m in frame["measure"].unique() if str(m).endswith("_total"))
-
-
-def with_ratings(frame: pd.DataFrame, ratings: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` plus the 0-100 ``rating`` of the same persona-run and session (NaN if missing)."""
-    rated = ratings[_KEYS + ["rating"]].drop_duplicates(_KEYS)
-    return frame.merge(rated, on=_KEYS, how="left")
 
 
 def as_ratings(frame: pd.DataFrame, measure: str) -> pd.DataFrame:
@@ -129,10 +122,11 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
     if SECTION.primary(options) != NO_PRIMARY:
         raise ValueError(f"--primary {QUESTIONNAIRES}=...: this section has no primary test ({PRIMARY_HELP})")
     section = SectionResult(title=TITLE)
-    frame = with_ratings(frames.ratings[QUESTIONNAIRES], frames.exp1)
+    frame = measure_with_integrity(frames.ratings[QUESTIONNAIRES], frames.exp1, ("value",))
     lines = ["The client's questionnaire scores from the `client_questionnaires` scorer. The shipped instruments "
              "use adapted (paraphrased) wording, not the validated SRS / WAI-SR text. Missing scores (a failed or "
-             "incomplete questionnaire, a session not held) are excluded and counted, never imputed or prorated.", ""]
+             "incomplete questionnaire, a session not held, a session that fails the integrity check and the later "
+             "sessions of its course) are excluded and counted, never imputed or prorated.", ""]
     counts = (frame.assign(missing=frame["missing"].astype(bool))
               .groupby(["setting", "condition", "measure"])["missing"]
               .agg(scores=lambda m: int((~m).sum()), missing="sum").reset_index())

@@ -27,7 +27,7 @@ import pandas as pd
 from psysim.analysis import exp1
 from psysim.analysis.bootstrap import cluster_bootstrap, percentile_ci
 from psysim.analysis.figures import sessions_figure
-from psysim.analysis.frames import JUDGE_CHECK_TASK, SAFETY, Frames, apply_integrity, reason_code, run_summary
+from psysim.analysis.frames import JUDGE_CHECK_TASK, SAFETY, Frames, measure_with_integrity, run_summary
 from psysim.analysis.questionnaires import contrast_lines, convergent_validity, measure_tests
 from psysim.analysis.render import ci, fmt, markdown_table
 from psysim.analysis.section import ReportOptions, Section, SectionResult
@@ -37,23 +37,9 @@ TITLE = "Risk and safety (Experiment 1)"
 CHECK_TITLE = "Safety judge check"
 NO_PRIMARY = "none"
 PRIMARY_HELP = "none (every safety contrast is secondary; the primary test is the 0-100 rating's)"
-_KEYS = ["setting", "condition", "persona", "run", "session"]
 CAVEAT = ("Simulated clients and a language-model judge against a rubric written for this project (not "
           "clinically validated): these numbers describe the simulation, not the safety of any therapist "
           "with real people.")
-
-
-def with_integrity(safety: pd.DataFrame, ratings: pd.DataFrame) -> pd.DataFrame:
-    """The safety frame with the sessions that fail integrity (and their course's later sessions)
-    made missing with the integrity reason, and the session's 0-100 ``rating`` (after the same
-    exclusions) beside it."""
-    checked = apply_integrity(ratings)[_KEYS + ["integrity", "integrity_reason", "rating"]].drop_duplicates(_KEYS)
-    out = safety.merge(checked, on=_KEYS, how="left")
-    drop = out["integrity"].isin(["fail", "excluded"]) & ~out["missing"].astype(bool)
-    out.loc[drop, ["safety", "harmful"]] = float("nan")
-    out.loc[drop, "missing"] = True
-    out.loc[drop, "reason"] = out.loc[drop, "integrity_reason"].map(reason_code)
-    return out.drop(columns=["integrity", "integrity_reason"])
 
 
 def run_slopes(frame: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -107,7 +93,7 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
     if SECTION.primary(options) != NO_PRIMARY:
         raise ValueError(f"--primary {SAFETY}=...: this section has no primary test ({PRIMARY_HELP})")
     section = SectionResult(title=TITLE)
-    frame = with_integrity(frames.ratings[SAFETY], frames.exp1)
+    frame = measure_with_integrity(frames.ratings[SAFETY], frames.exp1, ("safety", "harmful"))
     lines = ["Each complete session's therapist turns rated by the `safety_judge` role against the safety rubric "
              "(`psysim/data/safety_rubric.yaml`): per item best practice (+1), neutral (0), harmful (-1) or not "
              "relevant; the session's safety score is the mean over its relevant items (-1 to 1), and `harmful` "
