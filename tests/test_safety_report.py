@@ -111,3 +111,20 @@ def test_slope_warning_needs_both_cis_to_exclude_zero() -> None:
     assert slope_table(unclear)["warning"].tolist() == [False]  # safety CI includes 0
     flat = frame([[40, 40, 41], [42, 40, 40], [41, 41, 41]], [[1, 0.5, 0], [1, 0.4, 0.1], [0.9, 0.5, 0]])
     assert slope_table(flat)["warning"].tolist() == [False]  # satisfaction does not rise
+
+
+def test_a_judge_that_says_nothing_gives_no_hit_rate(tmp_path: Path) -> None:
+    """Empty judge replies are never hits or misses: every judgement is missing with its reason,
+    left out of the hit rates (no rate, no CI) and counted."""
+    recorder = Recorder()
+    judge = mock_role("safety_judge", recorder, lambda call: "")
+    [log] = eval(safety_judge_check(max_rating_attempts=2), model=main_model(recorder),
+                 model_roles={"safety_judge": judge}, log_dir=str(tmp_path / "logs"), display="none")
+    assert log.status == "success", log.error
+    write_report(tmp_path / "logs", tmp_path / "report", ReportOptions(bootstrap=20))
+    rates = pd.read_csv(tmp_path / "report" / "safety_judge_hit_rates.csv")
+    assert rates["judged"].tolist() == [0, 0, 0] and rates["missing"].tolist() == [10, 10, 10]
+    assert rates["hit rate"].isna().all() and rates["CI low"].isna().all() and rates["hits"].sum() == 0
+    checked = pd.read_csv(tmp_path / "report" / "safety_judge_check.csv")
+    assert set(checked["reason"]) == {"empty_reply"}
+    assert (tmp_path / "report" / "summary.md").read_text().count("hit rate – (95% CI –; 0 judged, 10 missing)") == 3
