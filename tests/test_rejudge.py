@@ -295,3 +295,29 @@ def test_exp2_rejudge_leaves_unproduced_candidate_missing(tmp_path: Path) -> Non
         reason = sample.scores["rejudge"].metadata["missing_reasons"]["again_llm"]
         assert reason.startswith("upstream_failed: the llm response was not produced")
     assert len(judge.calls) == 2 * 2  # only the produced candidates are rated
+
+
+def test_a_rejudge_that_says_nothing_shows_no_agreement(tmp_path: Path) -> None:
+    """A re-judge that gives every response the same rating carries no information: against an
+    in-loop rater that varies, ICC(2,1) is 0 by the ANOVA identity (the constant rater halves
+    every deviation into the residual: MSR = MSE) and its CI includes 0; alpha is below 0."""
+    log = run_exp2(tmp_path, length_rater())
+    rejudged(log, "flat", lambda call: '{"rating": 50}')
+    table, summary = report(tmp_path)
+    between = table[table["comparison"] == "between raters"].set_index("statistic")
+    icc = between.loc["ICC(2,1)"]
+    assert icc["value"] == pytest.approx(0.0, abs=1e-9)
+    assert icc["CI low"] < 0 < icc["CI high"]
+    assert between.loc["Krippendorff's alpha (interval)", "value"] < 0
+    assert "flat vs in_loop" in summary and "FLAG: no evidence that these ratings agree" in summary
+
+
+def test_no_agreement_flag_only_when_the_icc_ci_reaches_zero() -> None:
+    from psysim.analysis.rater_agreement import _no_agreement_flag
+
+    def group(low: float) -> pd.DataFrame:
+        return pd.DataFrame({"statistic": ["ICC(2,1)", "Krippendorff's alpha (interval)"], "CI low": [low, -0.5]})
+
+    assert _no_agreement_flag(group(0.62)) == ""  # agreement: CI above 0 (alpha's CI is not the test)
+    assert "FLAG" in _no_agreement_flag(group(-0.1))
+    assert "FLAG" in _no_agreement_flag(group(float("nan")))

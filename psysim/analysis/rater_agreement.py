@@ -83,6 +83,15 @@ def _sentence(row: dict) -> str:
             + (f"; {row['note']}" if row["note"] else "") + ")")
 
 
+def _no_agreement_flag(group: pd.DataFrame) -> str:
+    """Said plainly when the ICC gives no evidence of agreement: its CI reaches 0 or it has none."""
+    icc = group[group["statistic"].str.startswith("ICC")]
+    if icc.empty or not (icc["CI low"] <= 0).any() and not icc["CI low"].isna().any():
+        return ""
+    return (". **FLAG: no evidence that these ratings agree** (the ICC's 95% CI reaches 0 or cannot be "
+            "computed): one rater's numbers say little about the other's")
+
+
 def build(frames: Frames, options: ReportOptions) -> SectionResult:
     section = SectionResult(title="Agreement between raters and test-retest")
     data = frames.ratings[AGREEMENT]
@@ -98,7 +107,8 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
         if comparison == "between raters (pair)":
             continue
         stats = "; ".join(_sentence(row) for row in group.to_dict("records"))
-        section.summary.append(f"Agreement [{task}, {setting}], {comparison} ({raters}): {stats}")
+        section.summary.append(f"Agreement [{task}, {setting}], {comparison} ({raters}): {stats}"
+                               + _no_agreement_flag(group))
     lines = ["Do two raters give the same items the same rating, and does one rater repeat itself? Raters: "
              "`in_loop` (the ratings made during the run) and each re-judge (`inspect score ... --scorer "
              "scorers/rejudge.py@rejudge -S rater=<label>`). Between raters: the same items (Experiment 1: a session "
