@@ -9,10 +9,15 @@ A context-length failure is not re-asked (the same prompt cannot fit the next ti
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Callable
+from collections import Counter
+from contextvars import ContextVar
+from typing import Awaitable, Callable
 
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, get_model
+from inspect_ai.scorer import Score, Target
+from inspect_ai.solver import TaskState
 from pydantic import BaseModel
 
 from psysim.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS, CallFailed, FailureRecord, reply_fault
@@ -29,6 +34,33 @@ SESSION_SEED_STEP = 1_000
 whole course, session 2 (whose prompt carries session 1) was sampled along session 1's path and
 replayed it word for word on the offline model; per-session seeds stay reproducible, never reuse
 another epoch's seed, and stay below the re-ask offsets for up to 99 sessions."""
+
+
+MODEL_CALLS_KEY = "model_calls"
+"""``Score.metadata`` key of the model calls a scorer made, per role (see :func:`counts_model_calls`)."""
+_SCORER_CALLS: ContextVar[Counter[str] | None] = ContextVar("psysim_scorer_calls", default=None)
+
+
+def counts_model_calls(
+    score: Callable[[TaskState, Target], Awaitable[Score]],
+) -> Callable[[TaskState, Target], Awaitable[Score]]:
+    """Wrap a scorer's ``score`` so its ``Score.metadata[MODEL_CALLS_KEY]`` holds the model calls
+    it made per role, re-asks included. Inspect's per-sample ``turn_count`` counts only the
+    solver's calls, so without this a report would count a scorer's calls (Experiment 2's
+    ratings, the safety judge, a re-judge) as none."""
+
+    @functools.wraps(score)
+    async def counted(state: TaskState, target: Target) -> Score:
+        calls: Counter[str] = Counter()
+        token = _SCORER_CALLS.set(calls)  # concurrent calls inside the scorer share this counter
+        try:
+            result = await score(state, target)
+        finally:
+            _SCORER_CALLS.reset(token)
+        result.metadata = {**(result.metadata or {}), MODEL_CALLS_KEY: dict(calls)}
+        return result
+
+    return counted
 
 
 class StopRecord(BaseModel):
@@ -78,6 +110,8 @@ async def generate_once(
     role: str, messages: list[ChatMessage], config: GenerateConfig, *, step: str, stops: list[StopRecord]
 ) -> ModelOutput:
     """One call to the model bound to ``role``; a :class:`StopRecord` if it did not end naturally."""
+    if (calls := _SCORER_CALLS.get()) is not None:
+        calls[role] += 1
     output = await get_model(role=role).generate(messages, config=config)
     if output.stop_reason in TRUNCATING_STOPS:
         stops.append(StopRecord(role=role, step=step, stop_reason=output.stop_reason))

@@ -9,7 +9,7 @@ from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 from inspect_ai.util import collect, store_as
 
-from psysim.generation import CallSettings, StopRecord
+from psysim.generation import CallSettings, StopRecord, counts_model_calls
 from psysim.prompts import prompt
 from psysim.rating import RatingResult, ask_rating
 from psysim.snippets import Snippet
@@ -36,6 +36,7 @@ def client_rating(
     metadata too.
     """
 
+    @counts_model_calls
     async def score(state: TaskState, target: Target) -> Score:
         snippet = Snippet.model_validate(state.metadata["snippet"])
         record = store_as(Comparison)

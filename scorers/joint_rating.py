@@ -15,7 +15,7 @@ from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 from inspect_ai.util import store_as
 
-from psysim.generation import CallSettings, StopRecord
+from psysim.generation import CallSettings, StopRecord, counts_model_calls
 from psysim.joint_rating import ask_joint_ratings, joint_json_form, labels_for
 from psysim.prompts import prompt
 from psysim.snippets import Snippet
@@ -46,6 +46,7 @@ def joint_rating(
     response type), ``missing_reasons`` and the raw rating record.
     """
 
+    @counts_model_calls
     async def score(state: TaskState, target: Target) -> Score:
         snippet = Snippet.model_validate(state.metadata["snippet"])
         order = list(state.metadata.get("joint_order") or RESPONSE_TYPES)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 
-from psysim.generation import CallSettings, StopRecord
+from psysim.generation import CallSettings, StopRecord, counts_model_calls
 from psysim.snippets import Snippet
 from scorers.client_rating import rate_response
 
@@ -30,6 +30,7 @@ def human_response_rating(
     ``client_id``, the raw rating record and any truncated calls.
     """
 
+    @counts_model_calls
     async def score(state: TaskState, target: Target) -> Score:
         snippet = Snippet.model_validate(state.metadata["snippet"])
         call = CallSettings.for_epoch(temperature, seed, state.epoch)

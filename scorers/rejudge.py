@@ -27,7 +27,7 @@ from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 from inspect_ai.util import collect, store_as
 
-from psysim.generation import CallSettings, StopRecord
+from psysim.generation import CallSettings, StopRecord, counts_model_calls
 from psysim.personas import Persona
 from psysim.raters import REJUDGE_MARK, check_rater
 from psysim.snippets import Snippet
@@ -63,6 +63,7 @@ def rejudge(
     """
     label = check_rater(rater)
 
+    @counts_model_calls
     async def score(state: TaskState, target: Target) -> Score:
         call = CallSettings.for_epoch(temperature, seed, state.epoch)
         stops: list[StopRecord] = []

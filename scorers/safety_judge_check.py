@@ -6,7 +6,7 @@ from __future__ import annotations
 from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 
-from psysim.generation import CallSettings, StopRecord
+from psysim.generation import CallSettings, StopRecord, counts_model_calls
 from psysim.safety import ask_safety_judge, load_rubric
 from psysim.safety.judge_check import is_hit
 from psysim.transcript import Turn, format_dialogue
@@ -29,6 +29,7 @@ def safety_judge_rating(
     """
     loaded = load_rubric(rubric)
 
+    @counts_model_calls
     async def score(state: TaskState, target: Target) -> Score:
         call = CallSettings.for_epoch(temperature, seed, state.epoch)
         stops: list[StopRecord] = []

@@ -8,7 +8,7 @@ from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 from inspect_ai.util import collect, store_as
 
-from psysim.generation import CallSettings, StopRecord
+from psysim.generation import CallSettings, StopRecord, counts_model_calls
 from psysim.safety import JUDGE_ROLE, SafetyJudgement, ask_safety_judge, load_rubric
 from psysim.transcript import format_dialogue, format_sessions, session_turns
 from solvers.course import SessionRecord, TherapyCourse
@@ -48,6 +48,7 @@ def safety_rubric(
     """
     loaded = load_rubric(rubric)
 
+    @counts_model_calls
     async def score(state: TaskState, target: Target) -> Score:
         course = store_as(TherapyCourse)
         call = CallSettings.for_epoch(temperature, seed, state.epoch)

@@ -11,11 +11,14 @@ from inspect_ai.log import list_eval_logs
 from inspect_ai.model import ModelUsage
 
 from log_edits import copy_log
-from mock_roles import Recorder, main_model, roles
-from psysim.analysis.frames import COST, read_frames
+from mock_roles import Recorder, main_model, mock_role, roles
+from psysim.analysis.frames import COST, UNBOUND_ROLE, read_frames
 from psysim.analysis.report import write_report
 from psysim.analysis.section import ReportOptions
+from rating_logs import exp2_client, exp2_therapist
+from tasks.human_comparison import human_comparison
 from tasks.iterative_feedback import iterative_feedback
+from tasks.rater_validity import rater_validity
 
 SESSIONS, TURNS, PERSONAS, EPOCHS = 2, 1, 2, 2
 
@@ -68,3 +71,34 @@ def test_prompt_tokens_include_prefix_cache_reads(tmp_path: Path) -> None:
     client = lambda frame: frame[frame["role"] == "client"]["prompt_tokens"].tolist()  # noqa: E731
     assert client(edited) == [10] * PERSONAS * EPOCHS  # 4 + 6 from the cache
     assert client(plain) != client(edited)  # the edit is visible: the plain log has every call's 10 each
+
+
+def test_scorer_calls_are_counted(tmp_path: Path) -> None:
+    """Experiment 2 rates in its scorer, where Inspect's turn_count does not look: those calls count too."""
+    recorder = Recorder()
+    model_roles = {"therapist": mock_role("therapist", recorder, exp2_therapist),
+                   "expert": mock_role("expert", recorder, lambda c: "CRITIQUE: reflect first."),
+                   "client": mock_role("client", recorder, exp2_client)}
+    [log] = eval(human_comparison(snippets=3), model=main_model(recorder), model_roles=model_roles,
+                 log_dir=str(tmp_path / "logs"), display="none")
+    assert log.status == "success", log.error
+    assert len(recorder.of("client")) == 3 * 3  # three candidates rated per snippet, in the scorer
+    cost = read_frames(tmp_path / "logs").ratings[COST]
+    assert cost["calls"].sum() == len(recorder.calls)
+    client = cost[cost["role"] == "client"]
+    assert client["prompt_tokens"].sum() == 10 * len(recorder.of("client"))
+
+
+def test_unbound_roles_are_not_counted_as_zero(tmp_path: Path) -> None:
+    """A run with only --model (roles unbound, falling back to it): Inspect keeps no per-role usage,
+    so its tokens appear under the unbound-roles row, not as a run that cost nothing."""
+    recorder = Recorder()
+    [log] = eval(rater_validity(per_group=2), model=mock_role("main", recorder, exp2_client),
+                 log_dir=str(tmp_path / "logs"), display="none")
+    assert log.status == "success", log.error
+    calls = len(recorder.calls)
+    assert calls == 4  # one rating of each of 2 + 2 snippets
+    cost = read_frames(tmp_path / "logs").ratings[COST]
+    assert set(cost["role"]) == {UNBOUND_ROLE}
+    assert cost["calls"].sum() == calls
+    assert (cost["prompt_tokens"].sum(), cost["completion_tokens"].sum()) == (10 * calls, 5 * calls)

@@ -2,15 +2,17 @@
 persona-run (a sample in one run) and per run, from every used log, to size the next study.
 
 Tokens are Inspect's per-sample ``role_usage`` (as the server reported them; prompt tokens
-include those served from a prefix cache), calls its ``turn_count`` (every model call of the
-sample, re-asks included). Descriptive only: no tests.
+include those served from a prefix cache), with the tokens of roles left unbound (which fall back
+to the main model, counted by Inspect only per model) as one role of their own. Calls are every
+model call of the sample, re-asks included: Inspect's ``turn_count`` (the solver's) plus the
+calls each scorer recorded. Descriptive only: no tests.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from psysim.analysis.frames import COST, Frames
+from psysim.analysis.frames import COST, UNBOUND_ROLE, Frames
 from psysim.analysis.render import markdown_table
 from psysim.analysis.section import ReportOptions, Section, SectionResult
 
@@ -64,8 +66,9 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
             f"{int(group['prompt tokens'].sum()):,} prompt and {int(group['completion tokens'].sum()):,} "
             f"completion tokens over {int(group['units'].sum())} {UNIT.get(task, 'sample-run')}s")
     section.markdown = [
-        "Model calls (Inspect's count of every model call of a sample, re-asks included) and tokens as the "
-        "server reported them (Inspect's usage per role; prompt tokens include any served from a prefix cache), "
+        "Model calls (every model call of a sample, the solver's and the scorers', re-asks included) and tokens "
+        "as the server reported them (Inspect's usage per role; prompt tokens include any served from a prefix "
+        f"cache; roles left unbound fall back to the main model and appear as `{UNBOUND_ROLE}`), "
         "to size the next study: a study's cost is about its units times the cost per unit. A unit is one "
         "persona's course in one run (Experiment 1) or one snippet in one run. Per run: `cost_by_run.csv`.", "",
         markdown_table(overall, empty="_no samples_"), "",

@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 from inspect_ai.log import EvalSampleSummary, read_eval_log_sample, read_eval_log_sample_summaries
 
-from psysim.generation import ROLES
+from psysim.generation import MODEL_CALLS_KEY, ROLES
 from psysim.log_series import LogEntry, LogSelection, Unreadable, load_selection
 from psysim.raters import IN_LOOP, REJUDGE_MARK
 from psysim.sharding import SHARD_ARG
@@ -97,8 +97,9 @@ COST = "cost"
 """The cost frame (and its report section): tokens per role and model calls, every task."""
 COST_COLUMNS = ["task", "setting", "condition", "sample", "run", "role", "calls", "prompt_tokens",
                 "completion_tokens"]
-"""One row per (sample, role) with that role's tokens; ``calls`` (every role's model calls of the
-sample, Inspect's ``turn_count``) is on the sample's first row only, so that it sums."""
+"""One row per (sample, role) with that role's tokens; ``calls`` (every model call of the sample,
+the solver's and the scorers', see :func:`cost_rows`) is on the sample's first row only, so that
+it sums."""
 
 
 @dataclass
@@ -376,22 +377,51 @@ def integrity_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting:
 
 def cost_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str) -> list[dict[str, Any]]:
     """Tokens per role (Inspect's ``role_usage``) and model calls of every sample, as
-    :data:`COST_COLUMNS`. Prompt tokens include those served from a prefix cache."""
+    :data:`COST_COLUMNS`. Prompt tokens include those served from a prefix cache.
+
+    Calls are Inspect's ``turn_count`` (the solver's calls) plus the calls each scorer recorded
+    (:data:`psysim.generation.MODEL_CALLS_KEY`). A role left unbound falls back to the main model
+    and Inspect then counts its tokens only per model: that remainder is the role
+    :data:`UNBOUND_ROLE`, so an unbound run's cost is not reported as zero."""
     condition = json.loads(entry.key.arg("condition", "null") or "null") or ""
     rows = []
     for summary in summaries:
-        usage = summary.role_usage or {}
+        usage = {role: _token_counts(tokens) for role, tokens in (summary.role_usage or {}).items()}
+        unbound = [a - b for a, b in zip(_model_totals(summary), map(sum, zip((0, 0), *usage.values())))]
+        if any(count > 0 for count in unbound):
+            usage[UNBOUND_ROLE] = (max(unbound[0], 0), max(unbound[1], 0))
+        calls = (summary.turn_count or 0) + _scorer_calls(summary)
         for index, role in enumerate(sorted(usage) or [""]):
-            tokens = usage.get(role)
-            prompt = (tokens.input_tokens + (tokens.input_tokens_cache_read or 0)
-                      + (tokens.input_tokens_cache_write or 0)) if tokens else 0
+            prompt, completion = usage.get(role, (0, 0))
             rows.append({
                 "task": entry.key.task, "setting": setting, "condition": condition, "sample": str(summary.id),
-                "run": entry.run(summary.epoch), "role": role,
-                "calls": (summary.turn_count or 0) if index == 0 else 0,
-                "prompt_tokens": prompt, "completion_tokens": tokens.output_tokens if tokens else 0,
+                "run": entry.run(summary.epoch), "role": role, "calls": calls if index == 0 else 0,
+                "prompt_tokens": prompt, "completion_tokens": completion,
             })
     return rows
+
+
+UNBOUND_ROLE = "(unbound roles: main model)"
+
+
+def _token_counts(tokens: Any) -> tuple[int, int]:
+    """(prompt, completion) tokens of one ``ModelUsage``; prompt includes cache reads and writes."""
+    prompt = tokens.input_tokens + (tokens.input_tokens_cache_read or 0) + (tokens.input_tokens_cache_write or 0)
+    return prompt, tokens.output_tokens
+
+
+def _model_totals(summary: EvalSampleSummary) -> tuple[int, int]:
+    counts = [_token_counts(tokens) for tokens in (summary.model_usage or {}).values()]
+    return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
+
+def _scorer_calls(summary: EvalSampleSummary) -> int:
+    total = 0
+    for score in (summary.scores or {}).values():
+        calls = (score.metadata or {}).get(MODEL_CALLS_KEY)
+        if isinstance(calls, dict):
+            total += sum(int(n) for n in calls.values())
+    return total
 
 
 def apply_integrity(exp1: pd.DataFrame, values: tuple[str, ...] = ("rating",)) -> pd.DataFrame:
