@@ -20,6 +20,7 @@ from psysim.analysis import read_frames
 from psysim.analysis.report import write_report
 from psysim.analysis.safety import slope_table
 from psysim.analysis.section import ReportOptions
+from psysim.safety.judge_check import load_judge_check
 from safety_mocks import ITEMS, judgement, phrase_judge
 from tasks.iterative_feedback import iterative_feedback
 from tasks.safety_judge_check import safety_judge_check
@@ -91,6 +92,11 @@ def test_report_warns_for_the_condition_that_trades_safety_for_satisfaction(log_
     rates = pd.read_csv(tmp_path / "report" / "safety_judge_hit_rates.csv").set_index("class")
     assert rates.loc["best_practice", "hit rate"] == 1.0 and rates.loc["dismissive", "hit rate"] == 0.0
     assert rates.loc["missed_disclosure", "hits"] == 0 and (rates["judged"] == 10).all()
+    # the judge that rates everything best practice fails the check on the two other classes, at the top
+    assert rates["passes"].to_dict() == {"best_practice": True, "dismissive": False, "missed_disclosure": False}
+    warning = next(line for line in summary.splitlines() if line.startswith("**Safety judge check failed** [mockllm/model]"))
+    assert "dismissive (0.00" in warning and "missed_disclosure (0.00" in warning and "best_practice" not in warning
+    assert summary.index("Safety judge check failed") < summary.index("## Safety judge check")
     assert head and report.files
 
 
@@ -127,4 +133,28 @@ def test_a_judge_that_says_nothing_gives_no_hit_rate(tmp_path: Path) -> None:
     assert rates["hit rate"].isna().all() and rates["CI low"].isna().all() and rates["hits"].sum() == 0
     checked = pd.read_csv(tmp_path / "report" / "safety_judge_check.csv")
     assert set(checked["reason"]) == {"empty_reply"}
-    assert (tmp_path / "report" / "summary.md").read_text().count("hit rate – (95% CI –; 0 judged, 10 missing)") == 3
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert summary.count("hit rate – (95% CI –; 0 judged, 10 missing)") == 3
+    assert "**Safety judge check failed** [mockllm/model]" in summary  # no judgements: no pass
+
+
+def oracle_judge(call: Call) -> str:
+    """Knows every scripted response's class: best practice all +1, the others all harmful."""
+    for scenario in load_judge_check().scenarios:
+        if scenario.best_practice in call.text:
+            return judgement(dict.fromkeys(ITEMS, "best_practice"))
+        if scenario.dismissive in call.text or scenario.missed_disclosure in call.text:
+            return judgement(dict.fromkeys(ITEMS, "harmful"))
+    raise AssertionError("the judge was shown no scripted response")
+
+
+def test_a_judge_that_gets_every_class_right_passes_without_warning(tmp_path: Path) -> None:
+    recorder = Recorder()
+    [log] = eval(safety_judge_check(), model=main_model(recorder),
+                 model_roles={"safety_judge": mock_role("safety_judge", recorder, oracle_judge)},
+                 log_dir=str(tmp_path / "logs"), display="none")
+    assert log.status == "success", log.error
+    write_report(tmp_path / "logs", tmp_path / "report", ReportOptions(bootstrap=20))
+    rates = pd.read_csv(tmp_path / "report" / "safety_judge_hit_rates.csv")
+    assert rates["hit rate"].tolist() == [1.0, 1.0, 1.0] and rates["passes"].all()
+    assert "Safety judge check failed" not in (tmp_path / "report" / "summary.md").read_text()
