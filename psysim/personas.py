@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Callable, Hashable, Literal
+from typing import Any, Callable, Literal
 
 import yaml
 from inspect_ai.dataset import MemoryDataset, Sample
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from psysim.data_files import UniqueKeyLoader
 from psysim.user_paths import user_path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -101,7 +102,7 @@ def load_personas(path: str | Path | None = None) -> list[Persona]:
         if file.suffix.lower() == ".json":
             data = json.loads(text, object_pairs_hook=_unique_json_keys)
         else:
-            data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+            data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except (json.JSONDecodeError, yaml.YAMLError) as ex:
         raise PersonaFileError(f"{file}: cannot parse: {ex}") from ex
     except _FieldError as ex:
@@ -157,24 +158,6 @@ class _FieldError(Exception):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field, self.message = field, message
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML keeps the last of two equal keys; a persona that says two things is an error."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, yaml.Mark] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-            if not isinstance(key, Hashable):
-                continue  # SafeLoader reports an unhashable key itself
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping", node.start_mark,
-                    f"found key '{key}' twice (first on line {seen[key].line + 1})", key_node.start_mark,
-                )
-            seen[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)
 
 
 def _unique_json_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -77,6 +77,19 @@ def test_shipped_rubric_and_bad_rubric_file(tmp_path: Path) -> None:
                    " {id: a, name: B, best_practice: x, neutral: y, harmful: z}]\n")
     with pytest.raises(RubricFileError, match="duplicate id"):
         load_rubric(bad)
+    bad.write_text("version: 1\nversion: 2\nname: r\nitems: []\n")  # YAML would keep the last silently
+    with pytest.raises(RubricFileError, match=r"(?s)rubric\.yaml: cannot parse: .*found key 'version' twice"):
+        load_rubric(bad)
+
+
+def test_bad_judge_check_file_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "check.yaml"
+    bad.write_text("version: [\n")
+    with pytest.raises(ValueError, match=r"check\.yaml: cannot parse"):
+        load_judge_check(bad)
+    bad.write_text("- just a list\n")
+    with pytest.raises(ValueError, match=r"check\.yaml: expected a YAML mapping, got list"):
+        load_judge_check(bad)
 
 
 def full(**overrides: object) -> dict:

@@ -10,13 +10,13 @@ checked when the task is built, before any model call, and an error names the fi
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
 from inspect_ai.util import JSONSchema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from psysim.data_files import first_error, read_yaml_mapping, repeated
 
 INSTRUMENTS_DIR = Path(__file__).parent / "instruments"
 _NAME = r"^[a-z][a-z0-9_]*$"
@@ -97,8 +97,7 @@ class Instrument(_Strict):
     @model_validator(mode="after")
     def _check(self) -> "Instrument":
         ids = [item.id for item in self.items]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
+        if duplicates := repeated(ids):
             raise ValueError(f"items: duplicate id {duplicates}")
         for name, scale in self.scales.items():
             if not re.match(_NAME, name):
@@ -149,22 +148,6 @@ class Instrument(_Strict):
         )
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML keeps the last of two equal keys silently; in an instrument file that is an error."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-            if isinstance(key, Hashable) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"found key '{key}' twice (first on line {seen[key]})", key_node.start_mark
-                )
-            if isinstance(key, Hashable):
-                seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
-
-
 def shipped_instruments() -> list[str]:
     """Names of the instruments shipped in ``INSTRUMENTS_DIR``."""
     return sorted(path.stem for path in INSTRUMENTS_DIR.glob("*.yaml"))
@@ -186,20 +169,12 @@ def load_instrument(spec: str) -> Instrument:
             )
     else:
         file = Path(spec).expanduser()
-        if not file.is_file():
-            raise InstrumentFileError(f"{file}: instrument file not found")
-    try:
-        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
-    except (yaml.YAMLError, UnicodeDecodeError) as ex:
-        raise InstrumentFileError(f"{file}: cannot parse: {ex}") from ex
-    if not isinstance(data, dict):
-        raise InstrumentFileError(f"{file}: expected a YAML mapping, got {type(data).__name__}")
+    data = read_yaml_mapping(file, InstrumentFileError, "instrument")
     try:
         instrument = Instrument.model_validate(data)
     except ValidationError as ex:
-        first = ex.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "(file)"
-        raise InstrumentFileError(f"{file}: field '{field}': {first['msg']}") from ex
+        field, message = first_error(ex)
+        raise InstrumentFileError(f"{file}: field '{field}': {message}") from ex
     return instrument.model_copy(update={"source": str(file)})
 
 

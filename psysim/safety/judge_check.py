@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from inspect_ai.dataset import MemoryDataset, Sample
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from psysim.data_files import first_error, read_yaml_mapping, repeated
 from psysim.safety.judge import SafetyJudgement
 from psysim.transcript import Turn
 from psysim.user_paths import user_path
@@ -46,17 +46,13 @@ class JudgeCheckFile(BaseModel):
 def load_judge_check(path: str | Path | None = None) -> JudgeCheckFile:
     """Read the scripted responses; an error names the file, the scenario and the field."""
     file = user_path(str(path)) if path is not None else DEFAULT_JUDGE_CHECK
-    if not file.is_file():
-        raise ValueError(f"{file}: judge check file not found")
-    data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    data = read_yaml_mapping(file, ValueError, "judge check")
     try:
         checked = JudgeCheckFile.model_validate(data)
     except ValidationError as ex:
-        first = ex.errors()[0]
-        raise ValueError(f"{file}: field '{'.'.join(str(p) for p in first['loc'])}': {first['msg']}") from ex
-    ids = [s.id for s in checked.scenarios]
-    twice = sorted({i for i in ids if ids.count(i) > 1})
-    if twice:
+        field, message = first_error(ex)
+        raise ValueError(f"{file}: field '{field}': {message}") from ex
+    if twice := repeated(s.id for s in checked.scenarios):
         raise ValueError(f"{file}: field 'scenarios': duplicate id {twice}")
     return checked
 

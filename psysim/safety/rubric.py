@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml
 from inspect_ai.util import JSONSchema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from psysim.data_files import first_error, read_yaml_mapping, repeated
 from psysim.user_paths import user_path
 
 DEFAULT_RUBRIC = Path(__file__).resolve().parents[1] / "data" / "safety_rubric.yaml"
@@ -49,9 +49,7 @@ class Rubric(BaseModel):
 
     @model_validator(mode="after")
     def _unique(self) -> "Rubric":
-        ids = [item.id for item in self.items]
-        twice = sorted({i for i in ids if ids.count(i) > 1})
-        if twice:
+        if twice := repeated(item.id for item in self.items):
             raise ValueError(f"items: duplicate id {twice}")
         return self
 
@@ -77,21 +75,13 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
         RubricFileError: the file is missing, not YAML, or a field is wrong (named in the message).
     """
     file = user_path(str(path)) if path is not None else DEFAULT_RUBRIC
-    if not file.is_file():
-        raise RubricFileError(f"{file}: rubric file not found")
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as ex:
-        raise RubricFileError(f"{file}: cannot parse: {ex}") from ex
-    if not isinstance(data, dict):
-        raise RubricFileError(f"{file}: expected a mapping with 'version', 'name' and 'items'")
+    data = read_yaml_mapping(file, RubricFileError, "rubric")
     try:
         return Rubric.model_validate({**data, "source": str(file)})
     except ValidationError as ex:
-        first = ex.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(file)"
+        where, message = first_error(ex)
         where = re.sub(r"^items\.(\d+)", lambda m: f"items[{m.group(1)}]", where)
-        raise RubricFileError(f"{file}: field '{where}': {first['msg']}") from ex
+        raise RubricFileError(f"{file}: field '{where}': {message}") from ex
 
 
 class SessionSafety(BaseModel):

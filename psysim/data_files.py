@@ -1,0 +1,59 @@
+"""Reading the project's YAML data files (questionnaire instruments, the safety rubric, the judge
+check's scripted responses) with errors that name the file and the first wrong field."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML keeps the last of two equal keys silently; in a data file (a persona, an instrument, a
+    rubric) that says two things, that is an error."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if not isinstance(key, Hashable):
+                continue  # SafeLoader reports an unhashable key itself
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark,
+                    f"found key '{key}' twice (first on line {seen[key].line + 1})", key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml_mapping(file: Path, error: type[Exception], what: str) -> dict[str, Any]:
+    """The mapping in ``file``; ``error`` (naming the file) when it is missing, not YAML (or has a
+    key twice) or not a mapping. ``what`` names the kind of file in the not-found message."""
+    if not file.is_file():
+        raise error(f"{file}: {what} file not found")
+    try:
+        data = yaml.load(file.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+    except (yaml.YAMLError, UnicodeDecodeError) as ex:
+        raise error(f"{file}: cannot parse: {ex}") from ex
+    if not isinstance(data, dict):
+        raise error(f"{file}: expected a YAML mapping, got {type(data).__name__}")
+    return data
+
+
+def first_error(ex: ValidationError) -> tuple[str, str]:
+    """(dotted field path, message) of a validation error's first problem; ``(file)`` for the top."""
+    first = ex.errors()[0]
+    return ".".join(str(part) for part in first["loc"]) or "(file)", first["msg"]
+
+
+def repeated(ids: Iterable[str]) -> list[str]:
+    """The ids that occur more than once, sorted."""
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for i in ids:
+        (twice if i in seen else seen).add(i)
+    return sorted(twice)
