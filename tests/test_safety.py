@@ -214,10 +214,16 @@ def test_partial_then_complete_answer_is_reasked_and_always_partial_is_missing(t
     assert second["attempts"] == 3 and len(second["raw"]) == 3 and second["score"] is None
 
 
-def test_empty_judge_replies_are_recorded_not_scored(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reply, code", [
+    ("", "empty_reply"),
+    ('Error code: 500 - {"message": "Internal Server Error"}', "error_text"),
+    ("This model's maximum context length is 4096 tokens. However, you requested 5000 tokens.", "context_length"),
+])
+def test_judge_replies_that_are_not_judgements_are_recorded_not_scored(tmp_path: Path, reply: str, code: str) -> None:
     recorder = Recorder()
-    score = safety_score(run(tmp_path, recorder, judge=lambda call: "", sessions=1, safety=True))
-    assert score.metadata["missing_reasons"]["safety_s1"].startswith("empty_reply:")
+    score = safety_score(run(tmp_path, recorder, judge=lambda call: reply, sessions=1, safety=True))
+    assert math.isnan(score.value["safety_s1"]) and math.isnan(score.value["harmful_s1"])
+    assert score.metadata["missing_reasons"]["safety_s1"].startswith(f"{code}:")
 
 
 # --- the judge check task ----------------------------------------------------------------------
