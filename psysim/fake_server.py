@@ -159,6 +159,10 @@ class FakeOpenAIServer:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
+                if self.close_connection:
+                    # say so: a client that pools a connection the server then closes may reuse it
+                    # before the close arrives and see a disconnect instead of this reply
+                    self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(data)
 

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig, ModelOutput, get_model
 
@@ -58,6 +59,17 @@ def test_a_fault_on_every_attempt_ends_the_call_with_an_error() -> None:
     assert isinstance(result, Exception) and "InternalServerError" in str(result)
     # 2 Inspect attempts (max_retries=1), each with the OpenAI client's own 2 retries; then no more
     assert server.injected == {"http_500": 6}
+
+
+def test_a_closed_connection_is_announced_so_a_pooling_client_never_reuses_it() -> None:
+    """An injected HTTP 500 closes the connection; without "Connection: close" a keep-alive client
+    (httpx, as the OpenAI client) could reuse it before the close arrives and see a disconnect
+    instead of the 500 (a flaky APIConnectionError in place of the fault under test)."""
+    body = {"model": "fake", "messages": [{"role": "system", "content": "You are the client in a therapy session."}]}
+    with FaultServer([Fault("http_500")], max_seconds=60) as server, httpx.Client(timeout=10) as client:
+        replies = [client.post(f"{server.base_url}/chat/completions", json=body) for _ in range(100)]
+    assert [reply.status_code for reply in replies] == [500] * 100
+    assert all(reply.headers["connection"] == "close" for reply in replies)
 
 
 def test_without_faults_nothing_is_injected() -> None:
