@@ -44,10 +44,11 @@ def read_yaml_mapping(file: Path, error: type[Exception], what: str) -> dict[str
     return data
 
 
-def first_error(ex: ValidationError) -> tuple[str, str]:
-    """(dotted field path, message) of a validation error's first problem; ``(file)`` for the top."""
+def first_error(ex: ValidationError, top: str = "(file)") -> tuple[str, str]:
+    """(dotted field path, message) of a validation error's first problem; ``top`` when it is
+    about the validated object as a whole."""
     first = ex.errors()[0]
-    return ".".join(str(part) for part in first["loc"]) or "(file)", first["msg"]
+    return ".".join(str(part) for part in first["loc"]) or top, first["msg"]
 
 
 def repeated(ids: Iterable[str]) -> list[str]:

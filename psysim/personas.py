@@ -15,7 +15,7 @@ import yaml
 from inspect_ai.dataset import MemoryDataset, Sample
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from psysim.data_files import UniqueKeyLoader
+from psysim.data_files import UniqueKeyLoader, first_error
 from psysim.user_paths import user_path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -117,9 +117,8 @@ def load_personas(path: str | Path | None = None) -> list[Persona]:
         try:
             personas.append(Persona.model_validate(convert(index, entry)))
         except ValidationError as ex:
-            first = ex.errors()[0]
-            field = ".".join(str(part) for part in first["loc"]) or "(entry)"
-            raise PersonaFileError(f"{file}: {label}: field '{field}': {first['msg']}") from ex
+            field, message = first_error(ex, top="(entry)")
+            raise PersonaFileError(f"{file}: {label}: field '{field}': {message}") from ex
         except _FieldError as ex:
             raise PersonaFileError(f"{file}: {label}: field '{ex.field}': {ex.message}") from ex
     if not personas:

@@ -387,9 +387,11 @@ def cost_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
     rows = []
     for summary in summaries:
         usage = {role: _token_counts(tokens) for role, tokens in (summary.role_usage or {}).items()}
-        unbound = [a - b for a, b in zip(_model_totals(summary), map(sum, zip((0, 0), *usage.values())))]
-        if any(count > 0 for count in unbound):
-            usage[UNBOUND_ROLE] = (max(unbound[0], 0), max(unbound[1], 0))
+        bound_prompt, bound_completion = (sum(counts[i] for counts in usage.values()) for i in (0, 1))
+        model_prompt, model_completion = _model_totals(summary)
+        unbound = (max(model_prompt - bound_prompt, 0), max(model_completion - bound_completion, 0))
+        if any(unbound):
+            usage[UNBOUND_ROLE] = unbound
         calls = (summary.turn_count or 0) + _scorer_calls(summary)
         for index, role in enumerate(sorted(usage) or [""]):
             prompt, completion = usage.get(role, (0, 0))

@@ -86,7 +86,8 @@ def _sentence(row: dict) -> str:
 def _no_agreement_flag(group: pd.DataFrame) -> str:
     """Said plainly when the ICC gives no evidence of agreement: its CI reaches 0 or it has none."""
     icc = group[group["statistic"].str.startswith("ICC")]
-    if icc.empty or not (icc["CI low"] <= 0).any() and not icc["CI low"].isna().any():
+    no_evidence = (icc["CI low"] <= 0).any() or icc["CI low"].isna().any()
+    if icc.empty or not no_evidence:
         return ""
     return (". **FLAG: no evidence that these ratings agree** (the ICC's 95% CI reaches 0 or cannot be "
             "computed): one rater's numbers say little about the other's")

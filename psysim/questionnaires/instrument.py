@@ -195,7 +195,6 @@ def load_instruments(specs: str | list[str] | None) -> list[Instrument]:
     instruments = [load_instrument(name) for name in instrument_specs(specs)]
     for attribute in ("id", "key"):
         values = [getattr(instrument, attribute) for instrument in instruments]
-        twice = sorted({v for v in values if values.count(v) > 1})
-        if twice:
+        if twice := repeated(values):
             raise InstrumentFileError(f"questionnaires: {attribute} {twice} given more than once")
     return instruments
