@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from psysim.rating_app.items import Item, Line, Response  # noqa: E402
 from psysim.rating_app.study import Study, create_study, export_frame  # noqa: E402
 from psysim.rating_app.template import load_template  # noqa: E402
+
 from rating_server import post, served_process  # noqa: E402
 
 

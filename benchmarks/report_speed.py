@@ -33,10 +33,10 @@ RATING_MARKER = "Reply with only a JSON object"
 def make_logs(directory: Path, personas: int, epochs: int, sessions: int, turns: int) -> None:
     from inspect_ai import eval
 
-    from mock_roles import Call, Recorder, main_model, mock_role, session_of
+    from psysim.calls.generation import SESSION_SEED_STEP
+    from psysim.tasks.iterative_feedback import iterative_feedback
 
-    from psysim.generation import SESSION_SEED_STEP
-    from tasks.iterative_feedback import iterative_feedback
+    from mock_roles import Call, Recorder, main_model, mock_role, session_of
 
     def therapist(call: Call) -> str:
         style = "EXPERT-STYLE" if "EXPERT-FEEDBACK" in call.system else (

@@ -4,7 +4,7 @@
     python benchmarks/scale.py --shards 1 2 --replicas 1 --personas 2 --epochs 1 --sessions 1 \\
         --turns 1 --latency 0.01                                  # a smoke run in seconds
 
-Each of the K replicas is ``python -m psysim.fake_server`` (fixed latency plus a time per
+Each of the K replicas is ``python -m psysim.testing.fake_server`` (fixed latency plus a time per
 requested token, at most ``--replica-cap`` requests at once: a replica's batch limit, the rest
 queue). nginx (Debian's package) balances them (``least_conn``) behind one base URL, which
 Inspect's ``vllm/`` provider reaches as it would a vLLM router. N processes run
@@ -34,10 +34,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
-from psysim.fake_server import server_process  # noqa: E402
-from psysim.nginx_balancer import nginx_balancer  # noqa: E402
-from psysim.rating import RATING_MAX_TOKENS  # noqa: E402
 from throughput import exp1_chain  # noqa: E402
+
+from psysim.study.nginx_balancer import nginx_balancer  # noqa: E402
+from psysim.testing.fake_server import server_process  # noqa: E402
 
 TURN_TOKENS, FEEDBACK_TOKENS = 300, 600  # the task's defaults (turn_max_tokens, feedback_max_tokens)
 CONDITIONS = 3
@@ -84,7 +84,7 @@ def service_time(stats: dict, latency: float, per_token: float) -> float:
 
 def startup_cpu() -> float:
     """CPU seconds a harness process spends importing before its first call (subtracted per shard)."""
-    process = subprocess.Popen([sys.executable, "-c", "import psysim.paper, tasks.iterative_feedback, "
+    process = subprocess.Popen([sys.executable, "-c", "import psysim.study.paper, tasks.iterative_feedback, "
                                 "inspect_ai.model._providers.vllm"], cwd=REPO)
     _, _, usage = os.wait4(process.pid, 0)
     process.returncode = 0
@@ -101,7 +101,7 @@ def run_cell(args: argparse.Namespace, design: Design, shards: int, replicas: in
         urls = [stack.enter_context(server_process(*replica_options)) for _ in range(replicas)]
         balancer = stack.enter_context(nginx_balancer(urls, max_seconds=args.max_seconds))
         env = {**os.environ, "VLLM_BASE_URL": balancer, "VLLM_API_KEY": "local", "VLLM_DEFAULT_SERVER_ARGS": "{}"}
-        common = [sys.executable, "-m", "psysim.paper", "--model", "vllm/fake-llama", "--epochs", str(design.epochs),
+        common = [sys.executable, "-m", "psysim.study.paper", "--model", "vllm/fake-llama", "--epochs", str(design.epochs),
                   "--sessions", str(design.sessions), "--turns", str(design.turns), "--limit", str(design.personas),
                   "--retry-attempts", "0", *(["--no-realtime"] if args.no_realtime else [])]
         log_dir = workdir / f"n{shards}-k{replicas}"

@@ -3,7 +3,7 @@
     python benchmarks/throughput.py                 # recommended settings (psysim-paper)
     python benchmarks/throughput.py --mode both     # Inspect's defaults first, for comparison
 
-A scripted OpenAI-compatible server on 127.0.0.1 (psysim.fake_server) answers every request
+A scripted OpenAI-compatible server on 127.0.0.1 (psysim.testing.fake_server) answers every request
 after a fixed latency (and optionally a latency per requested token); the harness reaches it
 through Inspect's ``vllm/`` provider with ``VLLM_BASE_URL``, as it would a real vLLM server.
 Experiment 1 runs at paper scale (3 conditions x 5 epochs x personas x 6 sessions) in one
@@ -23,15 +23,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import json  # noqa: E402
+import urllib.request  # noqa: E402
+
 from inspect_ai import Epochs, eval_set  # noqa: E402
 from inspect_ai.log import read_eval_log  # noqa: E402
 
-import json  # noqa: E402
-import urllib.request  # noqa: E402
-from psysim.fake_server import server_process  # noqa: E402
-from psysim.generation import ROLES  # noqa: E402
-from psysim.paper import paper_tasks, run_paper  # noqa: E402
-from psysim.rating import RATING_MAX_TOKENS  # noqa: E402
+from psysim.calls.generation import ROLES  # noqa: E402
+from psysim.calls.rating import RATING_MAX_TOKENS  # noqa: E402
+from psysim.study.paper import paper_tasks, run_paper  # noqa: E402
+from psysim.testing.fake_server import server_process  # noqa: E402
 
 MODEL = "vllm/fake-llama"
 

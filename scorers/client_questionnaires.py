@@ -6,8 +6,13 @@ from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 from inspect_ai.util import store_as
 
-from psysim.questionnaires import Instrument, QuestionnaireResult, load_instruments, score_scales
-from solvers.course import SessionRecord, TherapyCourse
+from psysim.questionnaires import (
+    Instrument,
+    QuestionnaireResult,
+    load_instruments,
+    score_scales,
+)
+from psysim.solvers.course import SessionRecord, TherapyCourse
 
 NAN = float("nan")
 

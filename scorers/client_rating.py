@@ -9,12 +9,12 @@ from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 from inspect_ai.util import collect, store_as
 
-from psysim.generation import CallSettings, StopRecord, counts_model_calls
+from psysim.calls.generation import CallSettings, StopRecord, counts_model_calls
+from psysim.calls.rating import RatingResult, ask_rating
+from psysim.dialogue.transcript import format_dialogue
+from psysim.inputs.snippets import Snippet
 from psysim.prompts import prompt
-from psysim.rating import RatingResult, ask_rating
-from psysim.snippets import Snippet
-from psysim.transcript import format_dialogue
-from solvers.human_comparison import RESPONSE_TYPES, Comparison, topic_of
+from psysim.solvers.human_comparison import RESPONSE_TYPES, Comparison, topic_of
 
 CLIENT_VIEW = {"client": "You", "therapist": "Therapist"}
 

@@ -8,7 +8,7 @@ from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 from inspect_ai.util import store_as
 
-from solvers.course import TherapyCourse
+from psysim.solvers.course import TherapyCourse
 
 NAN = float("nan")
 

@@ -2,7 +2,7 @@
 
 Runs beside the independent blind ratings (:func:`scorers.client_rating.client_rating`) when the
 task is run with ``-T joint_rating=true``. Each snippet's order (``state.metadata["joint_order"]``,
-set by the task with :func:`psysim.joint_rating.order_for`) cycles through all 6 permutations
+set by the task with :func:`psysim.calls.joint_rating.order_for`) cycles through all 6 permutations
 across snippets, so every response type appears equally often in every position and the report
 can separate the position effect from the response type.
 """
@@ -15,12 +15,12 @@ from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 from inspect_ai.util import store_as
 
-from psysim.generation import CallSettings, StopRecord, counts_model_calls
-from psysim.joint_rating import ask_joint_ratings, joint_json_form, labels_for
+from psysim.calls.generation import CallSettings, StopRecord, counts_model_calls
+from psysim.calls.joint_rating import ask_joint_ratings, joint_json_form, labels_for
+from psysim.inputs.snippets import Snippet
 from psysim.prompts import prompt
-from psysim.snippets import Snippet
-from scorers.client_rating import client_view_dialogue, client_view_messages
-from solvers.human_comparison import RESPONSE_TYPES, Comparison
+from psysim.scorers.client_rating import client_view_dialogue, client_view_messages
+from psysim.solvers.human_comparison import RESPONSE_TYPES, Comparison
 
 NAN = float("nan")
 

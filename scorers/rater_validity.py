@@ -10,9 +10,9 @@ from __future__ import annotations
 from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 
-from psysim.generation import CallSettings, StopRecord, counts_model_calls
-from psysim.snippets import Snippet
-from scorers.client_rating import rate_response
+from psysim.calls.generation import CallSettings, StopRecord, counts_model_calls
+from psysim.inputs.snippets import Snippet
+from psysim.scorers.client_rating import rate_response
 
 NAN = float("nan")
 

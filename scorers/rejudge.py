@@ -27,14 +27,14 @@ from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 from inspect_ai.util import collect, store_as
 
-from psysim.generation import CallSettings, StopRecord, counts_model_calls
-from psysim.personas import Persona
-from psysim.raters import REJUDGE_MARK, check_rater
-from psysim.snippets import Snippet
-from solvers.client_simulator import client_satisfaction_rating
-from solvers.course import TherapyCourse
-from solvers.human_comparison import Comparison
-from scorers.client_rating import rate_candidates
+from psysim.calls.generation import CallSettings, StopRecord, counts_model_calls
+from psysim.calls.raters import REJUDGE_MARK, check_rater
+from psysim.inputs.personas import Persona
+from psysim.inputs.snippets import Snippet
+from psysim.scorers.client_rating import rate_candidates
+from psysim.solvers.client_simulator import client_satisfaction_rating
+from psysim.solvers.course import TherapyCourse
+from psysim.solvers.human_comparison import Comparison
 
 NAN = float("nan")
 

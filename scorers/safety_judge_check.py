@@ -6,10 +6,10 @@ from __future__ import annotations
 from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 
-from psysim.generation import CallSettings, StopRecord, counts_model_calls
+from psysim.calls.generation import CallSettings, StopRecord, counts_model_calls
+from psysim.dialogue.transcript import Turn, format_dialogue
 from psysim.safety import ask_safety_judge, load_rubric
 from psysim.safety.judge_check import is_hit
-from psysim.transcript import Turn, format_dialogue
 
 NAN = float("nan")
 

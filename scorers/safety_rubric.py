@@ -8,10 +8,10 @@ from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 from inspect_ai.util import collect, store_as
 
-from psysim.generation import CallSettings, StopRecord, counts_model_calls
+from psysim.calls.generation import CallSettings, StopRecord, counts_model_calls
+from psysim.dialogue.transcript import format_dialogue, format_sessions, session_turns
 from psysim.safety import JUDGE_ROLE, SafetyJudgement, ask_safety_judge, load_rubric
-from psysim.transcript import format_dialogue, format_sessions, session_turns
-from solvers.course import SessionRecord, TherapyCourse
+from psysim.solvers.course import SessionRecord, TherapyCourse
 
 NAN = float("nan")
 

@@ -6,7 +6,7 @@ from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 from inspect_ai.util import store_as
 
-from psysim.integrity import (
+from psysim.dialogue.integrity import (
     CourseIntegrity,
     SessionInput,
     comparison_integrity,
@@ -14,21 +14,21 @@ from psysim.integrity import (
     flags_metadata,
     load_integrity_config,
 )
-from psysim.snippets import Snippet
-from solvers.course import TherapyCourse
-from solvers.human_comparison import Comparison
+from psysim.inputs.snippets import Snippet
+from psysim.solvers.course import TherapyCourse
+from psysim.solvers.human_comparison import Comparison
 
 
 # Rates are NaN where a role has nothing to rate (e.g. no feedback under `none`): Inspect leaves
 # NaN out of each key's mean and counts it in `unscored_samples`.
 @scorer(metrics={"*": [mean(), stderr()]})
 def simulation_integrity() -> Scorer:
-    """Integrity flags of the sample's replies (:mod:`psysim.integrity`; thresholds and phrase
+    """Integrity flags of the sample's replies (:mod:`psysim.dialogue.integrity`; thresholds and phrase
     lists in ``psysim/data/integrity.yaml``).
 
     ``Score.value``: per-role flag rates, flag counts per kind, truncated and failed calls and,
     in Experiment 1, the held, failed and excluded sessions and their rates (see
-    :func:`psysim.integrity.course_integrity`). ``Score.metadata``: ``flags`` (kind, role,
+    :func:`psysim.dialogue.integrity.course_integrity`). ``Score.metadata``: ``flags`` (kind, role,
     session, turn, step, evidence, detail), and in Experiment 1 ``sessions`` (one
     ``{session, status, reason}`` per session: ``pass``, ``fail``, ``excluded`` (a later session
     of a course whose earlier session failed), ``failed_call`` or ``not_held``) and

@@ -5,13 +5,23 @@ from __future__ import annotations
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 from inspect_ai.util import collect
 
-from psysim.generation import CallSettings, StopRecord, generate_reply, strip_speaker_label
-from psysim.personas import Persona
+from psysim.calls.generation import (
+    CallSettings,
+    StopRecord,
+    generate_reply,
+    strip_speaker_label,
+)
+from psysim.calls.rating import RatingResult, ask_rating
+from psysim.dialogue.transcript import Turn, as_messages, format_sessions
+from psysim.inputs.personas import Persona
 from psysim.prompts import prompt
-from psysim.questionnaires import Instrument, QuestionnaireResult, ask_questionnaire, questionnaire_prompt
-from psysim.rating import RatingResult, ask_rating
-from psysim.transcript import Turn, as_messages, format_sessions
-from solvers.course import CourseSettings, SessionRecord
+from psysim.questionnaires import (
+    Instrument,
+    QuestionnaireResult,
+    ask_questionnaire,
+    questionnaire_prompt,
+)
+from psysim.solvers.course import CourseSettings, SessionRecord
 
 
 def client_system_prompt(persona: Persona, previous_sessions: list[Turn], session: int) -> str:
@@ -40,7 +50,7 @@ async def client_turn(
     """Next client utterance; the client remembers all earlier sessions.
 
     Raises:
-        CallFailed: no usable reply within ``call.max_reply_attempts`` (psysim.failed_calls).
+        CallFailed: no usable reply within ``call.max_reply_attempts`` (psysim.calls.failed_calls).
     """
     dialogue = as_messages(session_so_far, perspective="client")
     # the therapist's latest turn, quoted and followed by a reminder of the client's role (and, on

@@ -7,11 +7,11 @@ from typing import Literal
 from inspect_ai.util import StoreModel
 from pydantic import BaseModel, Field
 
-from psysim.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS, FailureRecord
-from psysim.generation import StopRecord
+from psysim.calls.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS, FailureRecord
+from psysim.calls.generation import StopRecord
+from psysim.dialogue.transcript import Turn
+from psysim.prompts.therapist_styles import DEFAULT_STYLE
 from psysim.questionnaires import Instrument, QuestionnaireResult
-from psysim.therapist_styles import DEFAULT_STYLE
-from psysim.transcript import Turn
 
 SessionStatus = Literal["complete", "failed", "not_held"]
 CourseStatus = Literal["running", "complete", "ended_early"]
@@ -34,7 +34,7 @@ class CourseSettings(BaseModel):
     seed: int | None
     max_reply_attempts: int = DEFAULT_MAX_REPLY_ATTEMPTS
     therapist: str = DEFAULT_STYLE
-    """Therapist style (:mod:`psysim.therapist_styles`); ``poor`` is the negative control."""
+    """Therapist style (:mod:`psysim.prompts.therapist_styles`); ``poor`` is the negative control."""
     questionnaires: list[Instrument] = Field(default_factory=list)
     """Instruments the client fills in after each complete session (none by default)."""
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 
-from psysim.generation import CallSettings, StopRecord, generate_reply
+from psysim.calls.generation import CallSettings, StopRecord, generate_reply
+from psysim.dialogue.transcript import Turn, format_dialogue
 from psysim.prompts import prompt
-from psysim.transcript import Turn, format_dialogue
 
 
 async def expert_feedback(

@@ -1,17 +1,17 @@
 """Feedback conditions: what the therapist reads before the next session.
 
 A new condition is one function added to ``FEEDBACK_POLICIES``. A policy that calls a model
-lets :class:`psysim.failed_calls.CallFailed` propagate: the session loop ends the course.
+lets :class:`psysim.calls.failed_calls.CallFailed` propagate: the session loop ends the course.
 """
 
 from __future__ import annotations
 
 from typing import Awaitable, Callable
 
-from psysim.generation import CallSettings, StopRecord
-from psysim.transcript import Turn
-from solvers.course import CourseSettings
-from solvers.expert_feedback import expert_feedback
+from psysim.calls.generation import CallSettings, StopRecord
+from psysim.dialogue.transcript import Turn
+from psysim.solvers.course import CourseSettings
+from psysim.solvers.expert_feedback import expert_feedback
 
 FeedbackPolicy = Callable[
     [int, list[Turn], CourseSettings, CallSettings, list[StopRecord]], Awaitable[str | None]

@@ -6,7 +6,7 @@ guidelines, then the reviser (the therapist role by default) rewrites the human 
 that critique. The ``llm`` call and the critique/revision chain are independent and run
 concurrently.
 
-A call with no usable reply (:mod:`psysim.failed_calls`) leaves its candidate unproduced: it is
+A call with no usable reply (:mod:`psysim.calls.failed_calls`) leaves its candidate unproduced: it is
 recorded in ``Comparison.failures`` and ``Comparison.unavailable`` and not rated; a failed
 critique leaves ``revised`` unproduced too. The other candidates are still produced and rated.
 """
@@ -25,11 +25,20 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.util import StoreModel, collect, store_as
 from pydantic import BaseModel, Field
 
-from psysim.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS, CallFailed, FailureRecord
-from psysim.generation import CallSettings, StopRecord, generate_reply, strip_speaker_label
+from psysim.calls.failed_calls import (
+    DEFAULT_MAX_REPLY_ATTEMPTS,
+    CallFailed,
+    FailureRecord,
+)
+from psysim.calls.generation import (
+    CallSettings,
+    StopRecord,
+    generate_reply,
+    strip_speaker_label,
+)
+from psysim.dialogue.transcript import as_messages, format_dialogue
+from psysim.inputs.snippets import Snippet
 from psysim.prompts import prompt
-from psysim.snippets import Snippet
-from psysim.transcript import as_messages, format_dialogue
 
 RESPONSE_TYPES = ("human", "llm", "revised")
 REVISERS = ("therapist", "expert")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from psysim.snippets import Snippet
-from psysim.transcript import as_messages
+from psysim.dialogue.transcript import as_messages
+from psysim.inputs.snippets import Snippet
 
 
 @solver

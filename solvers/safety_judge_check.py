@@ -9,7 +9,7 @@ from __future__ import annotations
 from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from psysim.transcript import Turn, as_messages
+from psysim.dialogue.transcript import Turn, as_messages
 
 
 @solver

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 
-from psysim.generation import CallSettings, StopRecord, generate_reply, strip_speaker_label
+from psysim.calls.generation import (
+    CallSettings,
+    StopRecord,
+    generate_reply,
+    strip_speaker_label,
+)
+from psysim.dialogue.transcript import Turn, as_messages, format_dialogue
 from psysim.prompts import prompt
-from psysim.therapist_styles import DEFAULT_STYLE, style_prompt
-from psysim.transcript import Turn, as_messages, format_dialogue
+from psysim.prompts.therapist_styles import DEFAULT_STYLE, style_prompt
 
 
 async def therapist_turn(
@@ -23,12 +28,12 @@ async def therapist_turn(
 ) -> str:
     """Next therapist utterance, given this session so far, the previous session and feedback.
 
-    ``style`` names the therapist's system prompt (:mod:`psysim.therapist_styles`); every style
+    ``style`` names the therapist's system prompt (:mod:`psysim.prompts.therapist_styles`); every style
     reads the feedback. ``client_name`` (from the persona) is told to the therapist, so it never
     needs a placeholder.
 
     Raises:
-        CallFailed: no usable reply within ``call.max_reply_attempts`` (psysim.failed_calls).
+        CallFailed: no usable reply within ``call.max_reply_attempts`` (psysim.calls.failed_calls).
     """
     system = prompt(
         style_prompt(style),

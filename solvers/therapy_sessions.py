@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
-from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSystem, ChatMessageUser
+from inspect_ai.model import (
+    ChatMessage,
+    ChatMessageAssistant,
+    ChatMessageSystem,
+    ChatMessageUser,
+)
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.util import collect, span, store_as
 
-from psysim.failed_calls import CallFailed, FailureRecord
-from psysim.generation import CallSettings, StopRecord
-from psysim.personas import Persona
-from psysim.transcript import Turn, session_turns
-from solvers.client_simulator import client_questionnaires, client_satisfaction_rating, client_turn
-from solvers.course import CourseEnd, CourseSettings, SessionRecord, TherapyCourse
-from solvers.feedback_policy import FEEDBACK_POLICIES, FeedbackPolicy
-from solvers.therapist import therapist_turn
+from psysim.calls.failed_calls import CallFailed, FailureRecord
+from psysim.calls.generation import CallSettings, StopRecord
+from psysim.dialogue.transcript import Turn, session_turns
+from psysim.inputs.personas import Persona
+from psysim.solvers.client_simulator import (
+    client_questionnaires,
+    client_satisfaction_rating,
+    client_turn,
+)
+from psysim.solvers.course import (
+    CourseEnd,
+    CourseSettings,
+    SessionRecord,
+    TherapyCourse,
+)
+from psysim.solvers.feedback_policy import FEEDBACK_POLICIES, FeedbackPolicy
+from psysim.solvers.therapist import therapist_turn
 
 
 @solver
@@ -26,7 +40,7 @@ def therapy_sessions(settings: CourseSettings) -> Solver:
     session: none of these reads another's output. Everything is saved to the
     sample store after each session, so an interrupted sample keeps what it computed.
 
-    A failed call (no usable reply after ``max_reply_attempts``: :mod:`psysim.failed_calls`)
+    A failed call (no usable reply after ``max_reply_attempts``: :mod:`psysim.calls.failed_calls`)
     ends the course, because a session held without one of its turns, or without the
     feedback its condition promises, is not that condition's session:
 

@@ -11,19 +11,29 @@ from __future__ import annotations
 from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset
 
-from psysim.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS
+from psysim.calls.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS
+from psysim.calls.joint_rating import order_for
+from psysim.calls.rating import RATING_FORMATS
+from psysim.inputs.shortfall import take_at_most
+from psysim.inputs.snippets import build_snippets, sample_snippets, snippet_samples
+from psysim.inputs.task_args import (
+    require_bool,
+    require_choice,
+    require_ints,
+    require_temperature,
+)
+from psysim.inputs.transcripts import TRANSCRIPT_FORMATS, load_transcripts
 from psysim.prompts import DEFAULT_GUIDELINES, text_or_file
-from psysim.rating import RATING_FORMATS
-from psysim.sharding import shard_dataset
-from psysim.shortfall import take_at_most
-from psysim.snippets import build_snippets, sample_snippets, snippet_samples
-from psysim.transcripts import TRANSCRIPT_FORMATS, load_transcripts
-from psysim.task_args import require_bool, require_choice, require_ints, require_temperature
-from psysim.joint_rating import order_for
-from scorers.client_rating import client_rating
-from scorers.joint_rating import joint_rating as joint_rating_scorer
-from scorers.simulation_integrity import simulation_integrity
-from solvers.human_comparison import RESPONSE_TYPES, REVISERS, ComparisonSettings, candidate_responses
+from psysim.scorers.client_rating import client_rating
+from psysim.scorers.joint_rating import joint_rating as joint_rating_scorer
+from psysim.scorers.simulation_integrity import simulation_integrity
+from psysim.solvers.human_comparison import (
+    RESPONSE_TYPES,
+    REVISERS,
+    ComparisonSettings,
+    candidate_responses,
+)
+from psysim.study.sharding import shard_dataset
 
 DEFAULT_SNIPPETS = 50  # the study rated 50 snippets sampled at random
 DEFAULT_MIN_WORDS = 15  # the study's minimum length of a human therapist response

@@ -9,21 +9,26 @@ from __future__ import annotations
 
 from inspect_ai import Task, task
 
-from psysim.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS
-from psysim.personas import persona_dataset
+from psysim.calls.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS
+from psysim.calls.rating import RATING_FORMATS
+from psysim.inputs.personas import persona_dataset
+from psysim.inputs.task_args import (
+    require_bool,
+    require_choice,
+    require_ints,
+    require_temperature,
+)
 from psysim.prompts import DEFAULT_GENERIC_FEEDBACK, DEFAULT_GUIDELINES, text_or_file
+from psysim.prompts.therapist_styles import DEFAULT_STYLE, style_prompt
 from psysim.questionnaires import instrument_specs, load_instruments
-from psysim.rating import RATING_FORMATS
-from psysim.sharding import shard_dataset
-from psysim.therapist_styles import DEFAULT_STYLE, style_prompt
-from psysim.task_args import require_bool, require_choice, require_ints, require_temperature
-from scorers.client_questionnaires import client_questionnaires
-from scorers.client_satisfaction import client_satisfaction
-from scorers.safety_rubric import safety_rubric
-from scorers.simulation_integrity import simulation_integrity
-from solvers.course import CourseSettings
-from solvers.feedback_policy import CONDITIONS
-from solvers.therapy_sessions import therapy_sessions
+from psysim.scorers.client_questionnaires import client_questionnaires
+from psysim.scorers.client_satisfaction import client_satisfaction
+from psysim.scorers.safety_rubric import safety_rubric
+from psysim.scorers.simulation_integrity import simulation_integrity
+from psysim.solvers.course import CourseSettings
+from psysim.solvers.feedback_policy import CONDITIONS
+from psysim.solvers.therapy_sessions import therapy_sessions
+from psysim.study.sharding import shard_dataset
 
 DEFAULT_SESSIONS = 6  # the study's number of sessions
 DEFAULT_TURNS = 4  # therapist-client exchanges per session (the study does not fix one)

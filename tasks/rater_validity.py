@@ -13,16 +13,22 @@ from __future__ import annotations
 from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset
 
-from psysim.quality_groups import GROUPS, balanced_sample, group_of, split_by_label
-from psysim.rating import RATING_FORMATS
-from psysim.snippets import build_snippets, snippet_samples
-from psysim.transcripts import REPO_ROOT, TRANSCRIPT_FORMATS, load_transcripts
-from psysim.task_args import require_choice, require_ints, require_temperature
-from scorers.rater_validity import human_response_rating
-from solvers.rater_validity import show_snippet
+from psysim.calls.rating import RATING_FORMATS
+from psysim.inputs.data_files import package_file
+from psysim.inputs.quality_groups import (
+    GROUPS,
+    balanced_sample,
+    group_of,
+    split_by_label,
+)
+from psysim.inputs.snippets import build_snippets, snippet_samples
+from psysim.inputs.task_args import require_choice, require_ints, require_temperature
+from psysim.inputs.transcripts import TRANSCRIPT_FORMATS, load_transcripts
+from psysim.scorers.rater_validity import human_response_rating
+from psysim.solvers.rater_validity import show_snippet
 
 # Fictional labelled demo (not real therapy), so the task runs out of the box; see its README.
-DEFAULT_LABELLED_TRANSCRIPTS = REPO_ROOT / "datasets" / "transcripts" / "demo_quality_transcripts.csv"
+DEFAULT_LABELLED_TRANSCRIPTS = package_file("datasets", "transcripts", "demo_quality_transcripts.csv")
 DEFAULT_LABEL = "mi_quality"  # AnnoMI's expert label of the counselling quality of a transcript
 DEFAULT_PER_GROUP = 40
 DEFAULT_MIN_WORDS = 15  # as Experiment 2

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from inspect_ai import Task, task
 
-from psysim.rating import RATING_FORMATS
+from psysim.calls.rating import RATING_FORMATS
+from psysim.inputs.task_args import require_choice, require_ints, require_temperature
 from psysim.safety.judge_check import judge_check_dataset
-from psysim.task_args import require_choice, require_ints, require_temperature
-from scorers.safety_judge_check import safety_judge_rating
-from solvers.safety_judge_check import show_scripted_response
+from psysim.scorers.safety_judge_check import safety_judge_rating
+from psysim.solvers.safety_judge_check import show_scripted_response
 
 
 @task

@@ -16,8 +16,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from psysim.failed_calls import contains_error_text
-from psysim.rating import parse_rating
+from psysim.calls.failed_calls import contains_error_text
+from psysim.calls.rating import parse_rating
 
 
 @dataclass

@@ -21,7 +21,7 @@ from inspect_ai.model import (
     get_model,
 )
 
-from psysim.generation import REASK_SEED_STEP, SESSION_SEED_STEP
+from psysim.calls.generation import REASK_SEED_STEP, SESSION_SEED_STEP
 
 RATING_MARKER = "Reply with only a JSON object"
 

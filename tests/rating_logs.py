@@ -13,10 +13,11 @@ import pytest
 from inspect_ai import eval
 from inspect_ai.log import EvalLog
 
+from psysim.tasks.human_comparison import human_comparison
+from psysim.tasks.iterative_feedback import iterative_feedback
+from psysim.tasks.rater_validity import rater_validity
+
 from mock_roles import Call, Recorder, main_model, mock_role, roles
-from tasks.human_comparison import human_comparison
-from tasks.iterative_feedback import iterative_feedback
-from tasks.rater_validity import rater_validity
 
 SAID = re.compile(r'The therapist now says to you:\n"(.*)"', re.DOTALL)
 LLM_RATING = {"REVISED": 80, "LLM": 70}

@@ -13,8 +13,18 @@ from pathlib import Path
 import anyio
 from inspect_ai import eval
 
-from mock_roles import RATING_MARKER, Call, Recorder, client_replier, expert_replier, main_model, roles, session_of
-from tasks.iterative_feedback import iterative_feedback
+from psysim.tasks.iterative_feedback import iterative_feedback
+
+from mock_roles import (
+    RATING_MARKER,
+    Call,
+    Recorder,
+    client_replier,
+    expert_replier,
+    main_model,
+    roles,
+    session_of,
+)
 
 SESSIONS, TURNS = 3, 2
 WAIT_BOUND = 30.0

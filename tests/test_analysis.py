@@ -15,16 +15,25 @@ from inspect_ai.dataset import Sample
 from inspect_ai.log import list_eval_logs, read_eval_log
 from scipy import stats
 
-from mock_roles import RATING_MARKER, Call, Recorder, main_model, mock_role, run_seed, session_of
-from log_edits import copy_log
 from psysim.analysis import UnknownTaskError, read_frames
 from psysim.analysis.cli import main as report_main
 from psysim.analysis.exp1 import setting_tests as exp1_tests
 from psysim.analysis.exp2 import setting_tests as exp2_tests
 from psysim.analysis.mixed import MixedSettings, fit_exp1_mixed
 from psysim.analysis.stats import snippet_means
-from tasks.human_comparison import human_comparison
-from tasks.iterative_feedback import iterative_feedback
+from psysim.tasks.human_comparison import human_comparison
+from psysim.tasks.iterative_feedback import iterative_feedback
+
+from log_edits import copy_log
+from mock_roles import (
+    RATING_MARKER,
+    Call,
+    Recorder,
+    main_model,
+    mock_role,
+    run_seed,
+    session_of,
+)
 
 PERSONAS, EPOCHS, SESSIONS = 4, 3, 3
 MISSING_PERSONA = "burnout_icu_nurse"  # its session-2 rating is never readable in run 2

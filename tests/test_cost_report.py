@@ -10,15 +10,16 @@ from inspect_ai import Epochs, eval
 from inspect_ai.log import list_eval_logs
 from inspect_ai.model import ModelUsage
 
-from log_edits import copy_log
-from mock_roles import Recorder, main_model, mock_role, roles
 from psysim.analysis.frames import COST, UNBOUND_ROLE, read_frames
 from psysim.analysis.report import write_report
 from psysim.analysis.section import ReportOptions
+from psysim.tasks.human_comparison import human_comparison
+from psysim.tasks.iterative_feedback import iterative_feedback
+from psysim.tasks.rater_validity import rater_validity
+
+from log_edits import copy_log
+from mock_roles import Recorder, main_model, mock_role, roles
 from rating_logs import exp2_client, exp2_therapist
-from tasks.human_comparison import human_comparison
-from tasks.iterative_feedback import iterative_feedback
-from tasks.rater_validity import rater_validity
 
 SESSIONS, TURNS, PERSONAS, EPOCHS = 2, 1, 2, 2
 

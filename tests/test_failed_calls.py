@@ -16,12 +16,22 @@ from inspect_ai import eval
 from inspect_ai.log import read_eval_log
 from inspect_ai.model import GenerateConfig
 
+from psysim.calls.failed_calls import contains_error_text, reply_fault
+from psysim.calls.generation import REASK_SEED_STEP, reask_config
+from psysim.tasks.human_comparison import human_comparison
+from psysim.tasks.iterative_feedback import iterative_feedback
+
 from fault_audit import audit_log
-from mock_roles import RATING_MARKER, Call, Recorder, client_replier, main_model, mock_role, output, roles
-from psysim.failed_calls import contains_error_text, reply_fault
-from psysim.generation import REASK_SEED_STEP, reask_config
-from tasks.human_comparison import human_comparison
-from tasks.iterative_feedback import iterative_feedback
+from mock_roles import (
+    RATING_MARKER,
+    Call,
+    Recorder,
+    client_replier,
+    main_model,
+    mock_role,
+    output,
+    roles,
+)
 
 VLLM_CONTEXT_ERROR = (
     "This model's maximum context length is 4096 tokens. However, you requested 4400 tokens "

@@ -1,4 +1,4 @@
-"""Issue 9 end to end: faults injected by psysim.fault_server, through Inspect's real vllm/ provider.
+"""Issue 9 end to end: faults injected by psysim.testing.fault_server, through Inspect's real vllm/ provider.
 
 Empty content, ``finish_reason=length`` on ratings and vLLM's context-length HTTP 400 are
 injected into runs of both tasks; each run is audited (tests/fault_audit.py): ratings coerced
@@ -18,11 +18,12 @@ from inspect_ai import eval
 from inspect_ai.log import read_eval_log
 from inspect_ai.model import Model, get_model
 
+from psysim.calls.failed_calls import contains_error_text
+from psysim.tasks.human_comparison import human_comparison
+from psysim.tasks.iterative_feedback import iterative_feedback
+from psysim.testing.fault_server import Fault, FaultServer
+
 from fault_audit import audit_log
-from psysim.failed_calls import contains_error_text
-from psysim.fault_server import Fault, FaultServer
-from tasks.human_comparison import human_comparison
-from tasks.iterative_feedback import iterative_feedback
 
 ROLES = ("therapist", "client", "expert")
 

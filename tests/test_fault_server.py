@@ -13,10 +13,22 @@ from typing import Any
 
 import httpx
 import pytest
-from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig, ModelOutput, get_model
+from inspect_ai.model import (
+    ChatMessageSystem,
+    ChatMessageUser,
+    GenerateConfig,
+    ModelOutput,
+    get_model,
+)
 
-from psysim.fake_server import FakeOpenAIServer
-from psysim.fault_server import GARBAGE_RATING, Fault, FaultServer, load_schedule, request_role
+from psysim.testing.fake_server import FakeOpenAIServer
+from psysim.testing.fault_server import (
+    GARBAGE_RATING,
+    Fault,
+    FaultServer,
+    load_schedule,
+    request_role,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -169,7 +181,7 @@ def test_subprocess_server_with_schedule_file(tmp_path: Path) -> None:
     schedule = tmp_path / "faults.json"
     schedule.write_text(json.dumps([{"kind": "empty", "role": "therapist", "calls": [1]}]))
     process = subprocess.Popen(
-        [sys.executable, "-m", "psysim.fault_server", "--schedule", str(schedule), "--latency", "0", "--max-seconds", "60"],
+        [sys.executable, "-m", "psysim.testing.fault_server", "--schedule", str(schedule), "--latency", "0", "--max-seconds", "60"],
         cwd=REPO, stdout=subprocess.PIPE, text=True,
     )
     try:

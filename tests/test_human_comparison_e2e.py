@@ -7,8 +7,9 @@ from pathlib import Path
 from inspect_ai import eval
 from inspect_ai.log import read_eval_log
 
+from psysim.tasks.human_comparison import human_comparison
+
 from mock_roles import Call, Recorder, main_model, mock_role
-from tasks.human_comparison import human_comparison
 
 SNIPPETS = 3
 RATING_BY_MARK = {"REVISED-RESPONSE": 80, "LLM-RESPONSE": 70}

@@ -17,10 +17,11 @@ from psysim.analysis.cli import main as report_main
 from psysim.analysis.human_ratings import HumanRatingsError, read_human_ratings
 from psysim.analysis.report import write_report
 from psysim.analysis.section import ReportOptions
-from psysim.log_series import load_selection
 from psysim.rating_app.items import read_items
 from psysim.rating_app.study import Study, create_study, export_frame
 from psysim.rating_app.template import load_template
+from psysim.study.log_series import load_selection
+
 from rating_logs import exp1_log, exp2_log, validity_log
 
 RATERS = 3

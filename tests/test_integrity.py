@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from psysim.generation import StopRecord
-from psysim.integrity import (
+from psysim.calls.generation import StopRecord
+from psysim.dialogue.integrity import (
     SessionInput,
     comparison_integrity,
     copied_share,
@@ -18,7 +18,7 @@ from psysim.integrity import (
     feedback_flags,
     load_integrity_config,
 )
-from psysim.transcript import Turn
+from psysim.dialogue.transcript import Turn
 
 CONFIG = load_integrity_config()
 

@@ -9,13 +9,14 @@ import pandas as pd
 import pytest
 from inspect_ai import eval
 
-from mock_roles import RATING_MARKER, Call, Recorder, main_model, mock_role, session_of
 from psysim.analysis import integrity as integrity_section
 from psysim.analysis.cli import main as report_main
 from psysim.analysis.frames import apply_integrity, read_frames
 from psysim.analysis.integrity import integrity_rates, warnings_for
-from psysim.integrity import load_integrity_config
-from tasks.iterative_feedback import iterative_feedback
+from psysim.dialogue.integrity import load_integrity_config
+from psysim.tasks.iterative_feedback import iterative_feedback
+
+from mock_roles import RATING_MARKER, Call, Recorder, main_model, mock_role, session_of
 
 PERSONAS, EPOCHS, SESSIONS = 2, 2, 3
 BROKEN_NAME = "Margaret Ellison"  # persona grief_retired_teacher breaks in session 2 under `expert`

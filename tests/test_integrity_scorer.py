@@ -8,9 +8,18 @@ from pathlib import Path
 from inspect_ai import eval
 from inspect_ai.log import read_eval_log
 
-from mock_roles import RATING_MARKER, Call, Recorder, client_replier, main_model, roles, session_of
 from psysim.offline.run import RunReport, inspect_log, integrity_problems
-from tasks.iterative_feedback import iterative_feedback
+from psysim.tasks.iterative_feedback import iterative_feedback
+
+from mock_roles import (
+    RATING_MARKER,
+    Call,
+    Recorder,
+    client_replier,
+    main_model,
+    roles,
+    session_of,
+)
 
 ASSISTANT_LINE = "Hello, Margaret. I'm here to help you. How can I assist you today?"
 # distinct lines per session and exchange, so the mock dialogue is clean (the default mocks repeat

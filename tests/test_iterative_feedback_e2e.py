@@ -6,10 +6,10 @@ from pathlib import Path
 from inspect_ai import eval
 from inspect_ai.log import read_eval_log
 
-from psysim.generation import SESSION_SEED_STEP
+from psysim.calls.generation import SESSION_SEED_STEP
+from psysim.tasks.iterative_feedback import iterative_feedback
 
 from mock_roles import Recorder, main_model, roles
-from tasks.iterative_feedback import iterative_feedback
 
 PERSONAS = 2
 

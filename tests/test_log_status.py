@@ -14,9 +14,10 @@ from inspect_ai.dataset import Sample
 from inspect_ai.log import EvalError, EvalLog, write_eval_log
 from inspect_ai.model import get_model
 from inspect_ai.solver import generate
-from mock_roles import output
 
-from psysim.log_status import main
+from psysim.study.log_status import main
+
+from mock_roles import output
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -94,7 +95,7 @@ done
 
 def test_readme_loop_stops_on_a_failed_condition(tmp_path: Path) -> None:
     """The README's loop, against a server whose client calls always fail: it stops after the first."""
-    from psysim.fault_server import Fault, FaultServer
+    from psysim.testing.fault_server import Fault, FaultServer
 
     def words(text: str) -> str:
         return " ".join(text.split())

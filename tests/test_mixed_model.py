@@ -8,7 +8,13 @@ import pytest
 import statsmodels.formula.api as smf
 
 from psysim.analysis.frames import run_summary
-from psysim.analysis.mixed import COMPONENTS, MixedSettings, _design_z, fit_exp1_mixed, gls
+from psysim.analysis.mixed import (
+    COMPONENTS,
+    MixedSettings,
+    _design_z,
+    fit_exp1_mixed,
+    gls,
+)
 from psysim.analysis.simulate import Design, Truth, simulate_exp1
 
 SMALL = Design(personas=8, runs=4, sessions=4)

@@ -14,13 +14,15 @@ import pandas as pd
 import pytest
 from inspect_ai import eval
 
-from mock_roles import RATING_MARKER, Call, Recorder, main_model, mock_role, session_of
 from psysim.analysis import read_frames
 from psysim.analysis.report import write_report
 from psysim.analysis.section import ReportOptions
-from psysim.paper import main as paper_main, paper_tasks
-from solvers.feedback_policy import CONDITIONS
-from tasks.iterative_feedback import iterative_feedback
+from psysim.solvers.feedback_policy import CONDITIONS
+from psysim.study.paper import main as paper_main
+from psysim.study.paper import paper_tasks
+from psysim.tasks.iterative_feedback import iterative_feedback
+
+from mock_roles import RATING_MARKER, Call, Recorder, main_model, mock_role, session_of
 
 POOR_MARK = "deliberately poor therapist"
 PERSONAS, EPOCHS = 3, 3
@@ -114,7 +116,7 @@ def report(log_dir: Path, out: Path) -> tuple[str, pd.DataFrame, pd.DataFrame]:
 def test_check_log_names_the_poor_style(lower: Path) -> None:
     from inspect_ai.log import list_eval_logs, read_eval_log
 
-    from psysim.log_status import describe
+    from psysim.study.log_status import describe
 
     lines = [describe(read_eval_log(info.name, header_only=True)) for info in list_eval_logs(str(lower))]
     assert sum("(expert, therapist=poor)" in line for line in lines) == 1

@@ -13,9 +13,16 @@ import yaml
 from inspect_ai.log import list_eval_logs, read_eval_log
 from inspect_ai.model import get_model
 
-from psysim.fake_server import FakeOpenAIServer
-from psysim.fault_server import Fault, FaultServer
-from psysim.paper import DEFAULT_MAX_RETRIES, bind_vllm_host, concurrency, main, paper_tasks, run_paper
+from psysim.study.paper import (
+    DEFAULT_MAX_RETRIES,
+    bind_vllm_host,
+    concurrency,
+    main,
+    paper_tasks,
+    run_paper,
+)
+from psysim.testing.fake_server import FakeOpenAIServer
+from psysim.testing.fault_server import Fault, FaultServer
 
 REPO = Path(__file__).resolve().parents[1]
 

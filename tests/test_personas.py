@@ -6,9 +6,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import shared_file
-from psysim.personas import DEFAULT_PERSONAS, PersonaFileError, load_personas, persona_dataset
+
+from psysim.inputs.personas import (
+    DEFAULT_PERSONAS,
+    PersonaFileError,
+    load_personas,
+    persona_dataset,
+)
 from psysim.prompts import prompt
 
 

@@ -17,19 +17,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import shared_file
 from inspect_ai import eval
 from inspect_ai.log import read_eval_log
 from inspect_ai.model import ChatMessageUser, GenerateConfig
-from inspect_ai.model._model import init_model_roles  # binds roles as eval() does, for a direct call
+from inspect_ai.model._model import (
+    init_model_roles,  # binds roles as eval() does, for a direct call
+)
 from scipy import stats
 
-from conftest import shared_file
-from mock_roles import Call, Recorder, main_model, mock_role, output
 from psysim.analysis.report import write_report
 from psysim.analysis.section import ReportOptions
-from psysim.joint_rating import RATING_SCALE, ask_joint_ratings, joint_schema, labels_for, order_for
+from psysim.calls.joint_rating import (
+    RATING_SCALE,
+    ask_joint_ratings,
+    joint_schema,
+    labels_for,
+    order_for,
+)
 from psysim.questionnaires.parsing import parse_keyed_answers
-from tasks.human_comparison import human_comparison
+from psysim.tasks.human_comparison import human_comparison
+
+from mock_roles import Call, Recorder, main_model, mock_role, output
 
 TYPE_RATING = {"REVISED-RESPONSE": 80, "LLM-RESPONSE": 70}
 POSITION_RATING = {"A": 60, "B": 55, "C": 50}

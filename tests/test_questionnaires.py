@@ -12,6 +12,8 @@ import pytest
 import yaml
 from inspect_ai.model import GenerateConfig
 
+from psysim.calls.rating import rating_config
+from psysim.calls.strict_json import loads_strict
 from psysim.questionnaires import (
     InstrumentFileError,
     judge_answer,
@@ -21,8 +23,6 @@ from psysim.questionnaires import (
     score_scales,
     shipped_instruments,
 )
-from psysim.rating import rating_config
-from psysim.strict_json import loads_strict
 
 WAI = load_instrument("wai_sr")
 SRS = load_instrument("srs")

@@ -15,10 +15,20 @@ import pytest
 from inspect_ai import eval
 from inspect_ai.log import read_eval_log
 
-from mock_roles import RATING_MARKER, Call, Recorder, client_replier, main_model, output, roles, session_of
-from psysim.failed_calls import contains_error_text
-from psysim.generation import REASK_SEED_STEP
-from tasks.iterative_feedback import iterative_feedback
+from psysim.calls.failed_calls import contains_error_text
+from psysim.calls.generation import REASK_SEED_STEP
+from psysim.tasks.iterative_feedback import iterative_feedback
+
+from mock_roles import (
+    RATING_MARKER,
+    Call,
+    Recorder,
+    client_replier,
+    main_model,
+    output,
+    roles,
+    session_of,
+)
 
 QUESTIONNAIRE_MARKER = "Answer with only one JSON object"
 BOND, GOAL = {"3", "5", "7", "9"}, {"4", "6", "8", "11"}
@@ -258,7 +268,7 @@ def test_unknown_questionnaire_is_an_error_before_any_call() -> None:
 
 
 def test_paper_runner_passes_questionnaires_and_counts_their_concurrent_calls() -> None:
-    from psysim.paper import concurrency, paper_tasks
+    from psysim.study.paper import concurrency, paper_tasks
 
     plain = paper_tasks(sessions=1, turns=1)
     assert all(len(t.scorer) == 2 and "questionnaires" not in t.metadata for t in plain)  # rating, integrity

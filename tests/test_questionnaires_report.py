@@ -18,11 +18,20 @@ import pytest
 from inspect_ai import eval
 from inspect_ai.log import list_eval_logs, read_eval_log
 
-from mock_roles import RATING_MARKER, Call, Recorder, main_model, mock_role, run_seed, session_of
 from psysim.analysis import read_frames
 from psysim.analysis.cli import main as report_main
 from psysim.analysis.questionnaires import convergent_validity
-from tasks.iterative_feedback import iterative_feedback
+from psysim.tasks.iterative_feedback import iterative_feedback
+
+from mock_roles import (
+    RATING_MARKER,
+    Call,
+    Recorder,
+    main_model,
+    mock_role,
+    run_seed,
+    session_of,
+)
 
 PERSONAS, EPOCHS, SESSIONS = 3, 2, 3
 BAD_NAME = "Margaret Ellison"  # the first persona: its session-2 WAI-SR in run 2 stays incomplete

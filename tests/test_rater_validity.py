@@ -15,19 +15,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import shared_file
 from inspect_ai import eval
 from inspect_ai.log import read_eval_log
 from scipy import stats
 
-from conftest import shared_file
-from mock_roles import Call, Recorder, main_model, mock_role
 from psysim.analysis.bootstrap import cluster_bootstrap, percentile_ci
 from psysim.analysis.cli import main as report_main
-from psysim.analysis.discrimination import DOES_NOT_SEPARATE, SEPARATES, auc, known_groups
+from psysim.analysis.discrimination import (
+    DOES_NOT_SEPARATE,
+    SEPARATES,
+    auc,
+    known_groups,
+)
 from psysim.analysis.report import write_report
 from psysim.analysis.section import ReportOptions
-from psysim.transcripts import TranscriptFileError
-from tasks.rater_validity import DEFAULT_LABELLED_TRANSCRIPTS, rater_validity
+from psysim.inputs.transcripts import TranscriptFileError
+from psysim.tasks.rater_validity import DEFAULT_LABELLED_TRANSCRIPTS, rater_validity
+
+from mock_roles import Call, Recorder, main_model, mock_role
 
 RESPONSE = re.compile(r'The therapist now says to you:\n"(.*)"', re.DOTALL)
 

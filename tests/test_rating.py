@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from inspect_ai.model import GenerateConfig, get_model
 
-from psysim.rating import parse_rating, rating_config, resolve_rating_format
+from psysim.calls.rating import parse_rating, rating_config, resolve_rating_format
 
 
 @pytest.mark.parametrize(

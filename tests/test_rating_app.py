@@ -13,13 +13,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from psysim.log_series import load_selection
 from psysim.prompts import load_prompts
 from psysim.rating_app import db
 from psysim.rating_app.cli import main as rate_main
-from psysim.rating_app.items import EXP1_TASK, EXP2_TASK, VALIDITY_TASK, read_items, select
-from psysim.rating_app.study import AnswerError, Study, StudyClosedError, close_study, create_study, export_frame, rater_order
+from psysim.rating_app.items import (
+    EXP1_TASK,
+    EXP2_TASK,
+    VALIDITY_TASK,
+    read_items,
+    select,
+)
+from psysim.rating_app.study import (
+    AnswerError,
+    Study,
+    StudyClosedError,
+    close_study,
+    create_study,
+    export_frame,
+    rater_order,
+)
 from psysim.rating_app.template import TemplateError, load_template
+from psysim.study.log_series import load_selection
+
 from rating_logs import exp1_log, exp2_log, validity_log
 
 SOURCE_WORDS = ("human", "llm", "revised", "REVISED:", "LLM:")

@@ -14,10 +14,11 @@ from typing import Iterator
 
 import pytest
 
-from psysim.log_series import load_selection
 from psysim.rating_app.items import read_items
 from psysim.rating_app.study import create_study, export_frame
 from psysim.rating_app.template import load_template
+from psysim.study.log_series import load_selection
+
 from rating_logs import exp1_log, exp2_log
 from rating_server import served
 

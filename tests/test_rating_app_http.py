@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from psysim.log_series import load_selection
 from psysim.rating_app.app import SECURITY_HEADERS, create_app
-from psysim.rating_app.items import EXP2_TASK, read_items
+from psysim.rating_app.items import read_items
 from psysim.rating_app.study import Study, close_study, create_study, export_frame
 from psysim.rating_app.template import load_template
+from psysim.study.log_series import load_selection
+
 from rating_logs import exp2_log
 from rating_server import REQUEST_TIMEOUT, post, served, served_process
 

@@ -8,7 +8,7 @@ import re
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from psysim.rating import RATING_MAX, RATING_MIN, parse_rating
+from psysim.calls.rating import RATING_MAX, RATING_MIN, parse_rating
 
 SETTINGS = settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 ratings = st.integers(min_value=RATING_MIN, max_value=RATING_MAX)

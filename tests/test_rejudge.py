@@ -21,14 +21,15 @@ import pytest
 from inspect_ai import eval, score
 from inspect_ai.log import read_eval_log, write_eval_log
 
-from mock_roles import Call, Recorder, main_model, mock_role, roles
 from psysim.analysis.report import write_report
-from psysim.fake_server import FakeOpenAIServer
 from psysim.analysis.section import ReportOptions
-from psysim.raters import check_rater
-from scorers.rejudge import rejudge
-from tasks.human_comparison import human_comparison
-from tasks.iterative_feedback import iterative_feedback
+from psysim.calls.raters import check_rater
+from psysim.scorers.rejudge import rejudge
+from psysim.tasks.human_comparison import human_comparison
+from psysim.tasks.iterative_feedback import iterative_feedback
+from psysim.testing.fake_server import FakeOpenAIServer
+
+from mock_roles import Call, Recorder, main_model, mock_role, roles
 
 RESPONSE = re.compile(r'The therapist now says to you:\n"(.*?)"\n', re.DOTALL)
 OFFSET = 10
@@ -241,7 +242,7 @@ def test_exp1_rejudge_records_sessions_not_held(tmp_path: Path) -> None:
 
 
 def test_rejudge_of_other_logs_is_a_clear_error(tmp_path: Path) -> None:
-    from tasks.rater_validity import rater_validity
+    from psysim.tasks.rater_validity import rater_validity
 
     recorder = Recorder()
     [log] = eval(rater_validity(per_group=1), model=main_model(recorder),

@@ -26,7 +26,7 @@ WAIT = 180  # seconds: bound on every wait below (never reached in a working run
 
 
 def paper_command(log_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "psysim.paper", "--model", "vllm/fake", "--log-dir", str(log_dir),
+    return [sys.executable, "-m", "psysim.study.paper", "--model", "vllm/fake", "--log-dir", str(log_dir),
             "--limit", "2", "--sessions", "2", "--turns", "1", "--epochs", "2", "--retry-attempts", "0"]
 
 
@@ -63,7 +63,7 @@ def test_killed_run_resumes_to_the_scores_of_an_uninterrupted_run(tmp_path: Path
     # 3 conditions x 2 runs of the second persona: each stalls once, in the first run only
     schedule.write_text(json.dumps([{"kind": "stall", "role": "client", "contains": "Arjun Mehta", "times": 6}]))
     server = subprocess.Popen(
-        [sys.executable, "-m", "psysim.fault_server", "--schedule", str(schedule), "--latency", "0.05",
+        [sys.executable, "-m", "psysim.testing.fault_server", "--schedule", str(schedule), "--latency", "0.05",
          "--derive-ratings", "--max-seconds", str(3 * WAIT)],
         cwd=REPO, stdout=subprocess.PIPE, text=True,
     )

@@ -11,14 +11,15 @@ import pytest
 from inspect_ai import eval
 from inspect_ai.log import read_eval_log
 
-from mock_roles import Call, Recorder, main_model, mock_role, roles, session_of
-from psysim.personas import RISK_KINDS, PersonaFileError, load_personas
+from psysim.inputs.personas import RISK_KINDS, PersonaFileError, load_personas
 from psysim.safety import RubricFileError, load_rubric, parse_judgement, session_safety
 from psysim.safety.judge_check import CLASSES, load_judge_check
+from psysim.solvers.client_simulator import client_system_prompt
+from psysim.tasks.iterative_feedback import iterative_feedback
+from psysim.tasks.safety_judge_check import safety_judge_check
+
+from mock_roles import Call, Recorder, main_model, mock_role, roles, session_of
 from safety_mocks import ITEMS, judgement, phrase_judge, rated_part
-from solvers.client_simulator import client_system_prompt
-from tasks.iterative_feedback import iterative_feedback
-from tasks.safety_judge_check import safety_judge_check
 
 REPO = Path(__file__).resolve().parents[1]
 RISK = REPO / "datasets" / "personas" / "risk.yaml"

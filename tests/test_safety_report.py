@@ -15,15 +15,24 @@ import pandas as pd
 import pytest
 from inspect_ai import eval
 
-from mock_roles import RATING_MARKER, Call, Recorder, main_model, mock_role, run_seed, session_of
 from psysim.analysis import read_frames
 from psysim.analysis.report import write_report
 from psysim.analysis.safety import slope_table
 from psysim.analysis.section import ReportOptions
 from psysim.safety.judge_check import load_judge_check
+from psysim.tasks.iterative_feedback import iterative_feedback
+from psysim.tasks.safety_judge_check import safety_judge_check
+
+from mock_roles import (
+    RATING_MARKER,
+    Call,
+    Recorder,
+    main_model,
+    mock_role,
+    run_seed,
+    session_of,
+)
 from safety_mocks import ITEMS, judgement, phrase_judge
-from tasks.iterative_feedback import iterative_feedback
-from tasks.safety_judge_check import safety_judge_check
 
 RISK = Path(__file__).resolve().parents[1] / "datasets" / "personas" / "risk.yaml"
 PERSONAS, EPOCHS, SESSIONS = 2, 3, 3

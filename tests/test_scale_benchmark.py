@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from psysim.fake_server import FakeOpenAIServer
-from psysim.nginx_balancer import balancer_config, nginx_balancer, nginx_path
+from psysim.study.nginx_balancer import balancer_config, nginx_balancer, nginx_path
+from psysim.testing.fake_server import FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parents[1]
 needs_nginx = pytest.mark.skipif(nginx_path() is None, reason="nginx not installed (Debian: apt-get install -y nginx-light)")

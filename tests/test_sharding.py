@@ -16,15 +16,16 @@ import pandas as pd
 import pytest
 from inspect_ai.log import list_eval_logs, read_eval_log
 
-from log_edits import copy_log
 from psysim.analysis.frames import read_frames
 from psysim.analysis.report import write_report
 from psysim.analysis.section import ReportOptions
-from psysim.fake_server import FakeOpenAIServer, role_of
-from psysim.log_series import load_selection
-from psysim.paper import main
-from psysim.sharding import Shard, shard_dataset
-from psysim.personas import persona_dataset
+from psysim.inputs.personas import persona_dataset
+from psysim.study.log_series import load_selection
+from psysim.study.paper import main
+from psysim.study.sharding import Shard, shard_dataset
+from psysim.testing.fake_server import FakeOpenAIServer, role_of
+
+from log_edits import copy_log
 
 LIMIT, EPOCHS = 5, 2
 # its own model name: Inspect caches model instances by name, and another test's "vllm/fake" points

@@ -4,11 +4,11 @@ import logging
 
 import pytest
 
-from psysim.shortfall import take_at_most
+from psysim.inputs.shortfall import take_at_most
 
 
 def test_fewer_than_requested_takes_all_warns_and_records(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="psysim.shortfall"):
+    with caplog.at_level(logging.WARNING, logger="psysim.inputs.shortfall"):
         taken, record = take_at_most(list("abc"), 5, "snippets")
     assert taken == ["a", "b", "c"]
     assert record == {"what": "snippets", "requested": 5, "available": 3}
@@ -17,7 +17,7 @@ def test_fewer_than_requested_takes_all_warns_and_records(caplog: pytest.LogCapt
 
 @pytest.mark.parametrize("n, expected", [(3, ["a", "b", "c"]), (2, ["a", "b"]), (None, ["a", "b", "c"])])
 def test_enough_items_is_no_shortfall(caplog: pytest.LogCaptureFixture, n: int | None, expected: list[str]) -> None:
-    with caplog.at_level(logging.WARNING, logger="psysim.shortfall"):
+    with caplog.at_level(logging.WARNING, logger="psysim.inputs.shortfall"):
         taken, record = take_at_most(list("abc"), n, "snippets")
     assert taken == expected and record is None
     assert caplog.text == ""
@@ -32,9 +32,9 @@ def test_pick_chooses_when_there_are_more() -> None:
 
 
 def test_task_records_requested_eligible_and_sampled(caplog: pytest.LogCaptureFixture) -> None:
-    from tasks.human_comparison import human_comparison
+    from psysim.tasks.human_comparison import human_comparison
 
-    with caplog.at_level(logging.WARNING, logger="psysim.shortfall"):
+    with caplog.at_level(logging.WARNING, logger="psysim.inputs.shortfall"):
         task = human_comparison(snippets=500)  # the demo set has 39 eligible snippets
     assert len(task.dataset) == 39
     assert task.metadata["requested_snippets"] == 500
@@ -48,7 +48,7 @@ def test_task_records_requested_eligible_and_sampled(caplog: pytest.LogCaptureFi
 
 
 def test_paper_default_of_50_runs_on_the_demo_set() -> None:
-    from psysim.paper import paper_tasks
+    from psysim.study.paper import paper_tasks
 
     [task] = paper_tasks(("human_comparison",))
     assert len(task.dataset) == 39
@@ -58,8 +58,9 @@ def test_paper_default_of_50_runs_on_the_demo_set() -> None:
 def test_shortfall_reaches_the_log(tmp_path) -> None:
     from inspect_ai import eval
 
+    from psysim.tasks.human_comparison import human_comparison
+
     from mock_roles import Recorder, main_model, mock_role
-    from tasks.human_comparison import human_comparison
 
     recorder = Recorder()
     roles = {role: mock_role(role, recorder, lambda call: '{"rating": 50}') for role in ("therapist", "expert", "client")}

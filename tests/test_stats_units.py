@@ -17,7 +17,7 @@ from psysim.analysis.exp2 import type_means
 from psysim.analysis.mixed import MixedSettings, fit_exp1_mixed
 from psysim.analysis.render import render_tests
 from psysim.analysis.stats import holm, paired, snippet_means, welch
-from psysim.log_series import LogEntry, SeriesKey, select_logs
+from psysim.study.log_series import LogEntry, SeriesKey, select_logs
 
 PRIMARY = ("expert", "none", "slope")
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from psysim.personas import PersonaFileError
-from tasks.iterative_feedback import iterative_feedback
+from psysim.inputs.personas import PersonaFileError
+from psysim.tasks.iterative_feedback import iterative_feedback
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_mistyped_guidelines_path_is_an_error_not_the_guidelines() -> None:
 
 
 def test_max_reply_attempts_on_both_tasks() -> None:
-    from tasks.human_comparison import human_comparison
+    from psysim.tasks.human_comparison import human_comparison
 
     with pytest.raises(ValueError, match="max_reply_attempts must be an integer >= 1"):
         human_comparison(max_reply_attempts=0)

@@ -9,10 +9,20 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from conftest import shared_file
-from psysim.snippets import build_snippets, is_backchannel, merge_turns, sample_snippets, transcript_snippets
-from psysim.transcripts import DEFAULT_TRANSCRIPTS, TranscriptFileError, load_transcripts
+
+from psysim.inputs.snippets import (
+    build_snippets,
+    is_backchannel,
+    merge_turns,
+    sample_snippets,
+    transcript_snippets,
+)
+from psysim.inputs.transcripts import (
+    DEFAULT_TRANSCRIPTS,
+    TranscriptFileError,
+    load_transcripts,
+)
 
 GENERIC = ["transcript_id", "client_id", "turn", "speaker", "text"]
 LONG = "I hear that this week has been hard, and I wonder what has felt heaviest for you."  # 17 words
@@ -270,7 +280,7 @@ def test_missing_annomi_column_when_forced(tmp_path: Path) -> None:
 
 
 def test_task_rejects_bad_input_before_any_call(tmp_path: Path) -> None:
-    from tasks.human_comparison import human_comparison
+    from psysim.tasks.human_comparison import human_comparison
 
     rows = dialogue()
     rows[0][3] = "coach"

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from psysim.transcripts import TranscriptFileError, load_transcripts
+from psysim.inputs.transcripts import TranscriptFileError, load_transcripts
 
 HEADER = ["transcript_id", "client_id", "turn", "speaker", "text"]
 SETTINGS = settings(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from psysim.personas import PersonaFileError, load_personas
+from psysim.inputs.personas import PersonaFileError, load_personas
 from psysim.prompts import DEFAULT_GUIDELINES, text_or_file
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from inspect_ai.log import list_eval_logs, read_eval_log
 
-from psysim.generation import SESSION_SEED_STEP
-from psysim.fake_server import FakeOpenAIServer, role_of
+from psysim.calls.generation import SESSION_SEED_STEP
+from psysim.testing.fake_server import FakeOpenAIServer, role_of
 
 REPO = Path(__file__).resolve().parents[1]
 

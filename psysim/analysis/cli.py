@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from psysim.analysis.frames import UnknownTaskError
 from psysim.analysis.bootstrap import DEFAULT_RESAMPLES
+from psysim.analysis.frames import UnknownTaskError
 from psysim.analysis.mixed import DEFAULT_BOOTSTRAP, DEFAULT_SEED
 from psysim.analysis.report import NothingUsableError, write_report
 from psysim.analysis.section import ReportOptions

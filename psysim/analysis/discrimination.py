@@ -13,7 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from psysim.analysis.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, cluster_bootstrap, percentile_ci
+from psysim.analysis.bootstrap import (
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    cluster_bootstrap,
+    percentile_ci,
+)
 
 NAN = float("nan")
 CHANCE = 0.5

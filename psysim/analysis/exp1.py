@@ -20,18 +20,46 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from psysim.analysis.figures import sessions_figure
 from psysim.analysis.factors import compare_levels, negative_control
-from psysim.analysis.frames import EXP1_TASK, SETTING_FACTORS, Frames, apply_integrity, run_summary
+from psysim.analysis.figures import sessions_figure
+from psysim.analysis.frames import (
+    EXP1_TASK,
+    SETTING_FACTORS,
+    Frames,
+    apply_integrity,
+    run_summary,
+)
 from psysim.analysis.mixed import MixedFit, MixedSettings, fit_exp1_mixed
 from psysim.analysis.paper_values import for_task
-from psysim.analysis.render import ci, fmt, fmt_df, fmt_p, p_phrase, markdown_table, not_testable_lines, result_sentence, render_tests
+from psysim.analysis.render import (
+    ci,
+    fmt,
+    fmt_df,
+    fmt_p,
+    markdown_table,
+    not_testable_lines,
+    p_phrase,
+    render_tests,
+    result_sentence,
+)
 from psysim.analysis.section import ReportOptions, Section, SectionResult
 from psysim.analysis.stats import (
-    DESCRIPTIVE, NOT_TESTABLE, PAPER, PRIMARY, SECONDARY, Estimate, TestResult, apply_holm, mean_ci, not_testable,
-    paired, pooled_sd, result, welch,
+    DESCRIPTIVE,
+    NOT_TESTABLE,
+    PAPER,
+    PRIMARY,
+    SECONDARY,
+    Estimate,
+    TestResult,
+    apply_holm,
+    mean_ci,
+    not_testable,
+    paired,
+    pooled_sd,
+    result,
+    welch,
 )
-from psysim.therapist_styles import NEGATIVE_CONTROLS
+from psysim.prompts.therapist_styles import NEGATIVE_CONTROLS
 
 REFERENCE = "none"
 # Levels of a setting factor that a valid rater rates lower than the factor's reference level

@@ -16,12 +16,30 @@ from psysim.analysis.exp1 import missing_by_reason
 from psysim.analysis.figures import response_types_figure
 from psysim.analysis.frames import EXP2_TASK, Frames
 from psysim.analysis.paper_values import for_task
-from psysim.analysis.render import ci, fmt, fmt_df, p_phrase, markdown_table, not_testable_lines, result_sentence, render_tests
+from psysim.analysis.render import (
+    ci,
+    fmt,
+    fmt_df,
+    markdown_table,
+    not_testable_lines,
+    p_phrase,
+    render_tests,
+    result_sentence,
+)
 from psysim.analysis.section import ReportOptions, Section, SectionResult
 from psysim.analysis.stats import (
-    NOT_TESTABLE, PRIMARY, SECONDARY, TestResult, apply_holm, mean_ci, not_testable, paired, result, snippet_means,
+    NOT_TESTABLE,
+    PRIMARY,
+    SECONDARY,
+    TestResult,
+    apply_holm,
+    mean_ci,
+    not_testable,
+    paired,
+    result,
+    snippet_means,
 )
-from solvers.human_comparison import RESPONSE_TYPES
+from psysim.solvers.human_comparison import RESPONSE_TYPES
 
 CONTRASTS = (("llm", "human"), ("revised", "llm"), ("revised", "human"))
 DEFAULT_PRIMARY = "revised-vs-human"

@@ -1,5 +1,5 @@
 """Tidy frames from a directory of Inspect logs, through the log-identity rules of
-:mod:`psysim.log_series`.
+:mod:`psysim.study.log_series`.
 
 Experiment 1: one row per (setting, condition, persona, run, session) with the rating.
 Experiment 2: one row per (setting, snippet, run, response type) with the rating.
@@ -24,14 +24,18 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from inspect_ai.log import EvalSampleSummary, read_eval_log_sample, read_eval_log_sample_summaries
+from inspect_ai.log import (
+    EvalSampleSummary,
+    read_eval_log_sample,
+    read_eval_log_sample_summaries,
+)
 
-from psysim.generation import MODEL_CALLS_KEY, ROLES
-from psysim.log_series import LogEntry, LogSelection, Unreadable, load_selection
-from psysim.raters import IN_LOOP, REJUDGE_MARK
-from psysim.sharding import SHARD_ARG
-from psysim.therapist_styles import DEFAULT_STYLE
-from solvers.human_comparison import RESPONSE_TYPES
+from psysim.calls.generation import MODEL_CALLS_KEY, ROLES
+from psysim.calls.raters import IN_LOOP, REJUDGE_MARK
+from psysim.prompts.therapist_styles import DEFAULT_STYLE
+from psysim.solvers.human_comparison import RESPONSE_TYPES
+from psysim.study.log_series import LogEntry, LogSelection, Unreadable, load_selection
+from psysim.study.sharding import SHARD_ARG
 
 EXP1_TASK = "iterative_feedback"
 EXP2_TASK = "human_comparison"
@@ -129,7 +133,7 @@ RowBuilder = Callable[[LogEntry, list[EvalSampleSummary], str], list[dict[str, A
 
 
 def read_frames(log_dir: str | Path, skip_unknown: bool = False, quiet: bool = True) -> Frames:
-    """Read the logs under ``log_dir`` (as :func:`psysim.log_series.select_logs` chooses them).
+    """Read the logs under ``log_dir`` (as :func:`psysim.study.log_series.select_logs` chooses them).
 
     Raises:
         FileNotFoundError: no directory, or no Inspect log in it.
@@ -380,7 +384,7 @@ def cost_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
     :data:`COST_COLUMNS`. Prompt tokens include those served from a prefix cache.
 
     Calls are Inspect's ``turn_count`` (the solver's calls) plus the calls each scorer recorded
-    (:data:`psysim.generation.MODEL_CALLS_KEY`). A role left unbound falls back to the main model
+    (:data:`psysim.calls.generation.MODEL_CALLS_KEY`). A role left unbound falls back to the main model
     and Inspect then counts its tokens only per model: that remainder is the role
     :data:`UNBOUND_ROLE`, so an unbound run's cost is not reported as zero."""
     condition = json.loads(entry.key.arg("condition", "null") or "null") or ""

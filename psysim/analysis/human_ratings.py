@@ -25,10 +25,22 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from psysim.analysis.agreement import Agreement, icc_2_1, krippendorff_alpha, spearman, wide_matrix
 from psysim.analysis import exp2 as exp2_section
+from psysim.analysis.agreement import (
+    Agreement,
+    icc_2_1,
+    krippendorff_alpha,
+    spearman,
+    wide_matrix,
+)
 from psysim.analysis.frames import EXP1_TASK, EXP2_TASK, VALIDITY_TASK, Frames
-from psysim.analysis.render import ci, fmt, markdown_table, not_testable_lines, render_tests
+from psysim.analysis.render import (
+    ci,
+    fmt,
+    markdown_table,
+    not_testable_lines,
+    render_tests,
+)
 from psysim.analysis.section import ReportOptions, Section, SectionResult
 from psysim.analysis.stats import apply_holm, snippet_means
 from psysim.rating_app.study import EXPORT_COLUMNS, export_frame

@@ -15,7 +15,7 @@ import pandas as pd
 from psysim.analysis.frames import EXP1_TASK, INTEGRITY, Frames
 from psysim.analysis.render import markdown_table
 from psysim.analysis.section import ReportOptions, Section, SectionResult
-from psysim.integrity import FLAG_KINDS, load_integrity_config
+from psysim.dialogue.integrity import FLAG_KINDS, load_integrity_config
 
 ROLE_RATES = ("therapist_flag_rate", "client_flag_rate", "expert_flag_rate")
 

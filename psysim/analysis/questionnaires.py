@@ -26,11 +26,22 @@ from scipy import stats
 
 from psysim.analysis import exp1
 from psysim.analysis.figures import sessions_figure
-from psysim.analysis.frames import EXP1_TASK, QUESTIONNAIRES, Frames, measure_with_integrity
+from psysim.analysis.frames import (
+    EXP1_TASK,
+    QUESTIONNAIRES,
+    Frames,
+    measure_with_integrity,
+)
 from psysim.analysis.mixed import MixedSettings, fit_exp1_mixed
 from psysim.analysis.render import fmt, markdown_table, not_testable_lines, render_tests
 from psysim.analysis.section import ReportOptions, Section, SectionResult
-from psysim.analysis.stats import DESCRIPTIVE, PRIMARY, SECONDARY, TestResult, apply_holm
+from psysim.analysis.stats import (
+    DESCRIPTIVE,
+    PRIMARY,
+    SECONDARY,
+    TestResult,
+    apply_holm,
+)
 
 TITLE = "Questionnaires (Experiment 1)"
 NO_PRIMARY = "none"

@@ -20,9 +20,20 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from psysim.analysis.agreement import Agreement, icc_2_1, krippendorff_alpha, wide_matrix
+from psysim.analysis.agreement import (
+    Agreement,
+    icc_2_1,
+    krippendorff_alpha,
+    wide_matrix,
+)
 from psysim.analysis.exp1 import missing_by_reason
-from psysim.analysis.frames import AGREEMENT, EXP1_TASK, EXP2_TASK, VALIDITY_TASK, Frames
+from psysim.analysis.frames import (
+    AGREEMENT,
+    EXP1_TASK,
+    EXP2_TASK,
+    VALIDITY_TASK,
+    Frames,
+)
 from psysim.analysis.render import ci, fmt, markdown_table
 from psysim.analysis.section import ReportOptions, Section, SectionResult
 

@@ -30,8 +30,18 @@ import pandas as pd
 from psysim.analysis import exp1
 from psysim.analysis.bootstrap import cluster_bootstrap, percentile_ci
 from psysim.analysis.figures import sessions_figure
-from psysim.analysis.frames import JUDGE_CHECK_TASK, SAFETY, Frames, measure_with_integrity, run_summary
-from psysim.analysis.questionnaires import contrast_lines, convergent_validity, measure_tests
+from psysim.analysis.frames import (
+    JUDGE_CHECK_TASK,
+    SAFETY,
+    Frames,
+    measure_with_integrity,
+    run_summary,
+)
+from psysim.analysis.questionnaires import (
+    contrast_lines,
+    convergent_validity,
+    measure_tests,
+)
 from psysim.analysis.render import ci, fmt, markdown_table
 from psysim.analysis.section import ReportOptions, Section, SectionResult
 from psysim.analysis.stats import apply_holm, mean_ci

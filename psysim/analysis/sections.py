@@ -8,8 +8,18 @@ name (``frames.EXTRA_ROW_BUILDERS``).
 
 from __future__ import annotations
 
-from psysim.analysis import (cost, exp1, exp2, human_ratings, integrity, position, questionnaires, rater_agreement,
-                             safety, validity)
+from psysim.analysis import (
+                             cost,
+                             exp1,
+                             exp2,
+                             human_ratings,
+                             integrity,
+                             position,
+                             questionnaires,
+                             rater_agreement,
+                             safety,
+                             validity,
+)
 from psysim.analysis.section import Section
 
 # `simulation_integrity` is keyed by its scorer and `cost` by its frame: their frames hold rows of every

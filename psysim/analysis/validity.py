@@ -18,8 +18,15 @@ from psysim.analysis.figures import validity_figure
 from psysim.analysis.frames import VALIDITY_TASK, Frames
 from psysim.analysis.render import ci, fmt, markdown_table, render_tests
 from psysim.analysis.section import ReportOptions, Section, SectionResult
-from psysim.analysis.stats import SECONDARY, TestResult, apply_holm, pooled_sd, result, welch
-from psysim.quality_groups import GROUPS
+from psysim.analysis.stats import (
+    SECONDARY,
+    TestResult,
+    apply_holm,
+    pooled_sd,
+    result,
+    welch,
+)
+from psysim.inputs.quality_groups import GROUPS
 
 LEVELS = {"snippet": "snippets (runs averaged)", "transcript": "transcripts (mean of their snippets)"}
 DEFAULT_PRIMARY = "transcript"

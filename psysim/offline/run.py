@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from psysim.generation import ROLES
-from psysim.integrity import load_integrity_config
+from psysim.calls.generation import ROLES
+from psysim.dialogue.integrity import load_integrity_config
 from psysim.offline.cache import OfflineError
 from psysim.offline.engine import ensure_engine
 from psysim.offline.model import QWEN_CODER_1_5B, ensure_model
@@ -164,14 +164,14 @@ def role_models(model: str, sampling: OfflineSampling, extra_roles: tuple[str, .
 def _task(experiment: str, args: argparse.Namespace) -> Any:
     # llama-cpp-python's server enforces a schema only in its json_object form (measured)
     if experiment == "iterative_feedback":
-        from tasks.iterative_feedback import iterative_feedback
+        from psysim.tasks.iterative_feedback import iterative_feedback
 
         return iterative_feedback(
             condition="expert", sessions=args.sessions, turns=args.turns, rating_format="json_object",
             turn_max_tokens=args.max_tokens, feedback_max_tokens=2 * args.max_tokens, seed=args.seed,
             personas=args.persona_file, safety=args.safety,
         )
-    from tasks.human_comparison import human_comparison
+    from psysim.tasks.human_comparison import human_comparison
 
     return human_comparison(
         snippets=args.snippets, context_turns=8, rating_format="json_object", seed=args.seed,

@@ -5,7 +5,11 @@ One YAML file per instrument (``instruments/``); :mod:`.instrument` reads and ch
 the reply strictly, :mod:`.scoring` computes totals and subscales without proration.
 """
 
-from psysim.questionnaires.asking import QuestionnaireResult, ask_questionnaire, questionnaire_prompt
+from psysim.questionnaires.asking import (
+    QuestionnaireResult,
+    ask_questionnaire,
+    questionnaire_prompt,
+)
 from psysim.questionnaires.instrument import (
     INSTRUMENTS_DIR,
     Instrument,

@@ -1,6 +1,6 @@
 """Asking the client to fill in one questionnaire: one call, every item in one structured reply.
 
-The same machinery as the 0-100 rating (:func:`psysim.rating.ask_rating`): the schema built
+The same machinery as the 0-100 rating (:func:`psysim.calls.rating.ask_rating`): the schema built
 from the instrument file is sent as ``rating_format`` says (``json_schema``, ``json_object``
 or ``text``), every reply goes through the strict parser, and the call is repeated a bounded
 number of times. Nothing is coerced: an item without a valid answer stays missing, with its
@@ -12,12 +12,12 @@ from __future__ import annotations
 from inspect_ai.model import ChatMessage, GenerateConfig, get_model
 from pydantic import BaseModel, Field
 
-from psysim.generation import StopRecord
+from psysim.calls.generation import StopRecord
+from psysim.calls.rating import rating_config, resolve_rating_format
+from psysim.calls.structured_reply import ask_until_accepted
 from psysim.prompts import prompt
 from psysim.questionnaires.instrument import Instrument
 from psysim.questionnaires.parsing import ParsedAnswers, parse_answers
-from psysim.rating import rating_config, resolve_rating_format
-from psysim.structured_reply import ask_until_accepted
 
 TOKENS_BASE, TOKENS_PER_ITEM = 48, 12
 """Token cap of one questionnaire reply: ``48 + 12 x items`` (``{"12": 4, `` is about 6 tokens;
@@ -33,7 +33,7 @@ class QuestionnaireResult(BaseModel):
     item_errors: dict[str, str] = Field(default_factory=dict)
     """Item id -> why it has no answer; empty when every item was answered."""
     code: str | None = None
-    """Reason code (``psysim.failed_calls``) when any item is missing: ``rating_unparsed``
+    """Reason code (``psysim.calls.failed_calls``) when any item is missing: ``rating_unparsed``
     (a readable reply lacked valid answers, or no reply was readable), ``truncated``,
     ``empty_reply``, ``error_text`` or ``context_length``; None when complete."""
     error: str | None = None

@@ -16,9 +16,14 @@ from typing import Literal
 from inspect_ai.util import JSONSchema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from psysim.data_files import first_error, read_yaml_mapping, repeated
+from psysim.inputs.data_files import (
+    first_error,
+    package_file,
+    read_yaml_mapping,
+    repeated,
+)
 
-INSTRUMENTS_DIR = Path(__file__).parent / "instruments"
+INSTRUMENTS_DIR = package_file("questionnaires", "instruments")
 _NAME = r"^[a-z][a-z0-9_]*$"
 _ITEM_ID = r"^[A-Za-z0-9_]+$"
 

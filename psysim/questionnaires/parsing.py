@@ -1,6 +1,6 @@
 """Strict reading of a questionnaire reply: one JSON object, one number per item.
 
-The same rules as the 0-100 rating (:mod:`psysim.rating`): numbers are judged as written,
+The same rules as the 0-100 rating (:mod:`psysim.calls.rating`): numbers are judged as written,
 never through a float, and never coerced. An item's answer is accepted only if it is a
 number within the instrument's range with no more decimal places than the scale allows (a
 whole-number scale also accepts a single trailing ``.0``); a string ``"4"``, ``4.5`` on a
@@ -16,8 +16,8 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
+from psysim.calls.strict_json import NumberLiteral, read_keyed_values
 from psysim.questionnaires.instrument import Instrument, ResponseScale
-from psysim.strict_json import NumberLiteral, read_keyed_values
 
 _PLAIN_NUMBER = re.compile(r"-?(0|[1-9]\d*)(?:\.(\d+))?")
 _ANY_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")

@@ -24,9 +24,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from psysim.inputs.data_files import package_file
 from psysim.rating_app.study import AnswerError, Page, Study, StudyClosedError
 
-HERE = Path(__file__).parent
+HERE = package_file("rating_app")
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 SECURITY_HEADERS = {

@@ -19,11 +19,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from psysim.inputs.shortfall import take_at_most
 from psysim.rating_app.db import StudyFileError
 from psysim.rating_app.items import Item, read_items, select
 from psysim.rating_app.study import close_study, create_study, export_frame
 from psysim.rating_app.template import DEFAULT_TEMPLATE, TemplateError, load_template
-from psysim.shortfall import take_at_most
 
 STUDIES_DIR = Path("studies")
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8765

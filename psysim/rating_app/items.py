@@ -23,13 +23,20 @@ from pathlib import Path
 
 from inspect_ai.log import EvalSample, read_eval_log
 
-from psysim.log_series import LogEntry, LogSelection, Unreadable, load_selection, select_logs, series_key
-from psysim.personas import Persona
+from psysim.dialogue.transcript import SPEAKER_LABELS, Turn
+from psysim.inputs.personas import Persona
+from psysim.inputs.snippets import Snippet
 from psysim.prompts import prompt
-from psysim.snippets import Snippet
-from psysim.transcript import SPEAKER_LABELS, Turn
 from psysim.rating_app.template import ItemKind
-from solvers.course import TherapyCourse
+from psysim.solvers.course import TherapyCourse
+from psysim.study.log_series import (
+    LogEntry,
+    LogSelection,
+    Unreadable,
+    load_selection,
+    select_logs,
+    series_key,
+)
 
 EXP1_TASK, EXP2_TASK, VALIDITY_TASK = "iterative_feedback", "human_comparison", "rater_validity"
 TASKS = (EXP2_TASK, VALIDITY_TASK, EXP1_TASK)
@@ -83,7 +90,7 @@ class Skipped:
 
 
 def select(paths: Iterable[str | Path]) -> LogSelection:
-    """The logs to read: files and directories, through the one log-identity rule (:mod:`psysim.log_series`)."""
+    """The logs to read: files and directories, through the one log-identity rule (:mod:`psysim.study.log_series`)."""
     entries: list[LogEntry] = []
     unreadable = []
     for path in paths:

@@ -14,7 +14,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-STUDIES_DIR = Path(__file__).parent / "studies"
+from psysim.inputs.data_files import package_file
+
+STUDIES_DIR = package_file("rating_app", "studies")
 DEFAULT_TEMPLATE = "client_satisfaction"
 ItemKind = Literal["response", "session"]
 

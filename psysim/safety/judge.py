@@ -1,6 +1,6 @@
 """Asking the ``safety_judge`` role to rate therapist turns against the safety rubric.
 
-The client's structured-answer machinery (:func:`psysim.structured_reply.ask_until_accepted`):
+The client's structured-answer machinery (:func:`psysim.calls.structured_reply.ask_until_accepted`):
 the rubric's JSON schema sent as ``rating_format`` says, a strict parser
 (:mod:`psysim.safety.parsing`), bounded re-asks naming the problem, faults (empty, error text,
 context length, truncation) detected and recorded. Nothing is coerced: when an item has no
@@ -10,15 +10,20 @@ reply kept (no proration over the items that were rated).
 
 from __future__ import annotations
 
-from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig, get_model
+from inspect_ai.model import (
+    ChatMessageSystem,
+    ChatMessageUser,
+    GenerateConfig,
+    get_model,
+)
 from pydantic import BaseModel, Field
 
-from psysim.generation import StopRecord
+from psysim.calls.generation import StopRecord
+from psysim.calls.rating import rating_config, resolve_rating_format
+from psysim.calls.structured_reply import ask_until_accepted
 from psysim.prompts import prompt
-from psysim.rating import rating_config, resolve_rating_format
 from psysim.safety.parsing import ItemRating, ParsedJudgement, parse_judgement
 from psysim.safety.rubric import NOT_RELEVANT, Rubric, session_safety
-from psysim.structured_reply import ask_until_accepted
 
 JUDGE_ROLE = "safety_judge"
 """Model role of the judge; unbound, it falls back to the main model (``--model``)."""

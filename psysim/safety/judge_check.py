@@ -15,12 +15,17 @@ from typing import Literal
 from inspect_ai.dataset import MemoryDataset, Sample
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from psysim.data_files import first_error, read_yaml_mapping, repeated
+from psysim.dialogue.transcript import Turn
+from psysim.inputs.data_files import (
+    first_error,
+    package_file,
+    read_yaml_mapping,
+    repeated,
+)
+from psysim.inputs.user_paths import user_path
 from psysim.safety.judge import SafetyJudgement
-from psysim.transcript import Turn
-from psysim.user_paths import user_path
 
-DEFAULT_JUDGE_CHECK = Path(__file__).resolve().parents[2] / "datasets" / "safety" / "judge_check.yaml"
+DEFAULT_JUDGE_CHECK = package_file("datasets", "safety", "judge_check.yaml")
 CLASSES = ("best_practice", "dismissive", "missed_disclosure")
 ResponseClass = Literal["best_practice", "dismissive", "missed_disclosure"]
 

@@ -1,6 +1,6 @@
 """Strict reading of the safety judge's reply: one JSON object, one rated item per rubric item.
 
-The same rules as the client's ratings (:mod:`psysim.strict_json`): a key named twice makes the
+The same rules as the client's ratings (:mod:`psysim.calls.strict_json`): a key named twice makes the
 whole reply ambiguous; nothing is coerced. An item is accepted only as an object with a
 ``rating`` that is exactly one of ``best_practice``, ``neutral``, ``harmful``, ``not_relevant``
 and a non-empty ``reason`` string. An item without a valid answer is named with its problem.
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from psysim.calls.strict_json import read_keyed_values
 from psysim.safety.rubric import RATINGS, Rubric
-from psysim.strict_json import read_keyed_values
 
 
 class ItemRating(BaseModel):

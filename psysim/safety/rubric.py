@@ -15,10 +15,15 @@ from pathlib import Path
 from inspect_ai.util import JSONSchema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from psysim.data_files import first_error, read_yaml_mapping, repeated
-from psysim.user_paths import user_path
+from psysim.inputs.data_files import (
+    first_error,
+    package_file,
+    read_yaml_mapping,
+    repeated,
+)
+from psysim.inputs.user_paths import user_path
 
-DEFAULT_RUBRIC = Path(__file__).resolve().parents[1] / "data" / "safety_rubric.yaml"
+DEFAULT_RUBRIC = package_file("data", "safety_rubric.yaml")
 RATINGS: dict[str, int | None] = {"best_practice": 1, "neutral": 0, "harmful": -1, "not_relevant": None}
 """Item rating -> value (None: not relevant, left out of the mean)."""
 NOT_RELEVANT = "not_relevant"

@@ -1,6 +1,6 @@
 """A fault-injecting OpenAI-compatible server on 127.0.0.1, for tests of failure handling.
 
-It is :class:`psysim.fake_server.FakeOpenAIServer` (same replies, same bounds: loopback only,
+It is :class:`psysim.testing.fake_server.FakeOpenAIServer` (same replies, same bounds: loopback only,
 ``max_requests``, ``max_seconds``) plus a schedule of :class:`Fault` s. Each chat request is
 classified as ``therapist``, ``client``, ``expert`` (read off the system prompt by ``role_of``)
 or ``rating`` (a rating request, whoever asks it); the first fault in the schedule that matches
@@ -33,7 +33,7 @@ In process::
         ...  # VLLM_BASE_URL=server.base_url
     server.injected  # Counter({"http_500": ..., "empty": 1})
 
-As a subprocess: ``python -m psysim.fault_server --schedule faults.json`` prints
+As a subprocess: ``python -m psysim.testing.fault_server --schedule faults.json`` prints
 ``READY <base_url>``; the JSON file holds a list of Fault fields (``when`` excepted).
 """
 
@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from psysim.fake_server import (
+from psysim.testing.fake_server import (
     FakeOpenAIServer,
     _text,
     add_server_arguments,
@@ -223,11 +223,11 @@ class FaultServer(FakeOpenAIServer):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m psysim.fault_server --schedule FILE.json``: prints ``READY <base_url>``;
+    """``python -m psysim.testing.fault_server --schedule FILE.json``: prints ``READY <base_url>``;
     ``GET /stats`` adds the injected faults per kind."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m psysim.fault_server")
+    parser = argparse.ArgumentParser(prog="python -m psysim.testing.fault_server")
     parser.add_argument("--schedule", required=True, help="JSON list of faults (Fault fields)")
     add_server_arguments(parser)
     parser.set_defaults(max_requests=5_000, max_seconds=300.0)

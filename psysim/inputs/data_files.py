@@ -4,11 +4,23 @@ check's scripted responses) with errors that name the file and the first wrong f
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
+
+
+def package_file(*parts: str) -> Path:
+    """A file or folder shipped inside the installed package (``datasets/personas/original.yaml``,
+    ``prompts``, ...), found through importlib.resources so an editable install and a wheel find the
+    same file. Anchored at the regular package ``psysim``: a data folder without ``__init__.py`` is a
+    namespace package, which importlib.resources returns as a multiplexed path, not a file path."""
+    resource = files("psysim")
+    for part in parts:
+        resource = resource.joinpath(part)
+    return Path(str(resource))
 
 
 class UniqueKeyLoader(yaml.SafeLoader):

@@ -4,11 +4,11 @@ Used by Experiment 2's position check (``-T joint_rating=true``): the three cand
 are shown together, each snippet in one of the orders of :func:`order_for`, which cycle through
 every permutation so that each response type appears equally often in each position.
 
-The same machinery as the single rating (:func:`psysim.rating.ask_rating`): the schema is sent
+The same machinery as the single rating (:func:`psysim.calls.rating.ask_rating`): the schema is sent
 as ``rating_format`` says, every reply is read by the strict parser of the questionnaires
 (:func:`psysim.questionnaires.parsing.parse_keyed_answers`: one JSON object, one whole number
 0-100 per label, numbers judged as written, never coerced) and the call is repeated a bounded
-number of times through :func:`psysim.structured_reply.ask_until_accepted`. A label without a
+number of times through :func:`psysim.calls.structured_reply.ask_until_accepted`. A label without a
 valid rating stays missing with its reason.
 """
 
@@ -22,12 +22,18 @@ from inspect_ai.model import ChatMessage, GenerateConfig, get_model
 from inspect_ai.util import JSONSchema
 from pydantic import BaseModel, Field
 
-from psysim.generation import StopRecord
+from psysim.calls.generation import StopRecord
+from psysim.calls.rating import (
+    RATING_MAX,
+    RATING_MAX_TOKENS,
+    RATING_MIN,
+    rating_config,
+    resolve_rating_format,
+)
+from psysim.calls.structured_reply import ask_until_accepted
 from psysim.prompts import prompt
 from psysim.questionnaires.instrument import ResponseScale
 from psysim.questionnaires.parsing import ParsedAnswers, parse_keyed_answers
-from psysim.rating import RATING_MAX, RATING_MAX_TOKENS, RATING_MIN, rating_config, resolve_rating_format
-from psysim.structured_reply import ask_until_accepted
 
 RATING_SCALE = ResponseScale(min=RATING_MIN, max=RATING_MAX)
 TOKENS_PER_LABEL = 16
@@ -73,7 +79,7 @@ class JointRatingResult(BaseModel):
     errors: dict[str, str] = Field(default_factory=dict)
     """Label -> why it has no rating; empty when every label was rated."""
     code: str | None = None
-    """Reason code when any label is missing (``psysim.failed_calls``); None when complete."""
+    """Reason code when any label is missing (``psysim.calls.failed_calls``); None when complete."""
     error: str | None = None
     raw: list[str] = Field(default_factory=list)
     """Every reply received, in order."""
@@ -100,7 +106,7 @@ async def ask_joint_ratings(
 ) -> JointRatingResult:
     """Ask the model bound to ``role`` for one rating per label, up to ``max_attempts`` times.
 
-    Faults, truncation and re-asking as :func:`psysim.rating.ask_rating`. A reply is accepted
+    Faults, truncation and re-asking as :func:`psysim.calls.rating.ask_rating`. A reply is accepted
     only when every label has a valid rating; after the last attempt, the ratings kept are those
     of the latest reply that was a readable JSON object (never combined across replies), and
     each label it lacked is missing with its reason.

@@ -1,6 +1,6 @@
 """Simulation integrity: replies that arrived but show the simulation stopped being one.
 
-Failed calls (no usable reply: :mod:`psysim.failed_calls`) are counted here from the records
+Failed calls (no usable reply: :mod:`psysim.calls.failed_calls`) are counted here from the records
 the solvers keep, never re-detected. This module flags replies that *are* replies but are wrong
 for the role that gave them:
 
@@ -35,10 +35,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field
 
-from psysim.generation import StopRecord
-from psysim.transcript import Turn, session_turns
+from psysim.calls.generation import StopRecord
+from psysim.dialogue.transcript import Turn, session_turns
+from psysim.inputs.data_files import package_file
 
-INTEGRITY_FILE = Path(__file__).parent / "data" / "integrity.yaml"
+INTEGRITY_FILE = package_file("data", "integrity.yaml")
 
 FlagKind = Literal["echo", "role_break", "placeholder", "restatement", "revision_identical"]
 FLAG_KINDS: tuple[str, ...] = ("echo", "role_break", "placeholder", "restatement")

@@ -16,10 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageUser, GenerateConfig
+from inspect_ai.model import (
+    ChatMessage,
+    ChatMessageAssistant,
+    ChatMessageUser,
+    GenerateConfig,
+)
 
-from psysim.failed_calls import reply_fault
-from psysim.generation import StopRecord, generate_once, reask_config
+from psysim.calls.failed_calls import reply_fault
+from psysim.calls.generation import StopRecord, generate_once, reask_config
 
 
 @dataclass

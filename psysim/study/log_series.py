@@ -12,7 +12,7 @@ Defined once, here; the report and every later analysis go through :func:`select
   listed as incomplete.
 * Two complete logs of one series are both used, as separate runs (a deliberate second run).
 * A file that cannot be read is **unreadable**: named with the reason, skipped, never fatal.
-* **Shards** (task argument ``shard`` = ``K/N``, :mod:`psysim.sharding`) are separate series.
+* **Shards** (task argument ``shard`` = ``K/N``, :mod:`psysim.study.sharding`) are separate series.
   The used logs of series that are the same apart from ``shard`` and have the same N form one
   **sharded study**: the first used log of each shard belongs to the first study, the second
   to the second, and so on. A run is then one epoch across all the study's shards
@@ -30,7 +30,7 @@ from typing import Any
 
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 
-from psysim.sharding import SHARD_ARG, Shard
+from psysim.study.sharding import SHARD_ARG, Shard
 
 COMPLETE_STATUS = "success"
 

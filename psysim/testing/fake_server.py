@@ -18,7 +18,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
@@ -255,7 +254,7 @@ class FakeOpenAIServer:
 
 
 def add_server_arguments(parser: Any) -> None:
-    """The command-line options shared by this server and :mod:`psysim.fault_server`."""
+    """The command-line options shared by this server and :mod:`psysim.testing.fault_server`."""
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--per-token", type=float, default=0.0)
     parser.add_argument("--max-requests", type=int, default=200_000)
@@ -284,9 +283,9 @@ def serve(server: FakeOpenAIServer) -> int:
 
 @contextmanager
 def server_process(*options: str) -> Iterator[str]:
-    """``python -m psysim.fake_server OPTIONS`` in a subprocess (its threads do not share the
+    """``python -m psysim.testing.fake_server OPTIONS`` in a subprocess (its threads do not share the
     caller's GIL, as a real server); yields its base URL; always stopped."""
-    process = subprocess.Popen([sys.executable, "-m", "psysim.fake_server", *options], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "psysim.testing.fake_server", *options], stdout=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline().strip() if process.stdout else ""
         if not line.startswith("READY "):
@@ -303,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     (``/stats?reset`` also starts counting afresh)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m psysim.fake_server")
+    parser = argparse.ArgumentParser(prog="python -m psysim.testing.fake_server")
     add_server_arguments(parser)
     return serve(FakeOpenAIServer(**server_settings(parser.parse_args(argv))))
 

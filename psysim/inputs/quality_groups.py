@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from psysim.shortfall import Shortfall, take_at_most
-from psysim.snippets import Snippet, sample_snippets
-from psysim.transcripts import TranscriptFileError
+from psysim.inputs.shortfall import Shortfall, take_at_most
+from psysim.inputs.snippets import Snippet, sample_snippets
+from psysim.inputs.transcripts import TranscriptFileError
 
 GROUPS = ("high", "low")
 """The two known groups, in report order."""
@@ -65,7 +65,7 @@ def balanced_sample(groups: QualityGroups, per_group: int | None, seed: int) -> 
     """``per_group`` snippets of each group, spread over clients as Experiment 2 samples them.
 
     A group with fewer eligible snippets than ``per_group`` gives all of them, with a warning
-    and a :class:`~psysim.shortfall.Shortfall` record naming the group and both numbers.
+    and a :class:`~psysim.inputs.shortfall.Shortfall` record naming the group and both numbers.
     """
     chosen: list[Snippet] = []
     shortfalls: list[Shortfall] = []

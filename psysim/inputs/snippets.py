@@ -16,8 +16,8 @@ from typing import Any
 from inspect_ai.dataset import Sample
 from pydantic import BaseModel, Field
 
-from psysim.transcript import Turn, format_dialogue
-from psysim.transcripts import Transcript, TranscriptFileError
+from psysim.dialogue.transcript import Turn, format_dialogue
+from psysim.inputs.transcripts import Transcript, TranscriptFileError
 
 BACKCHANNEL_TOKENS = {
     "mm-hmm", "mhm", "mm", "mmm", "hmm", "uh-huh", "uh", "huh", "yeah", "yep", "yes",

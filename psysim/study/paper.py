@@ -25,12 +25,12 @@ from typing import Any
 from inspect_ai import Epochs, Task, eval_set
 from inspect_ai.model import GenerateConfig, get_model
 
-from psysim.generation import ROLES
-from psysim.log_status import describe
-from psysim.sharding import SHARD_ARG, Shard
-from psysim.therapist_styles import DEFAULT_STYLE, THERAPIST_STYLES
-from solvers.feedback_policy import CONDITIONS
-
+from psysim.calls.generation import ROLES
+from psysim.prompts.therapist_styles import DEFAULT_STYLE, THERAPIST_STYLES
+from psysim.solvers.feedback_policy import CONDITIONS
+from psysim.study.log_series import short_task_name
+from psysim.study.log_status import describe
+from psysim.study.sharding import SHARD_ARG, Shard
 
 # One 70B generation under a full batch takes well under a minute; 10 minutes leaves room for a
 # long queue and for the first call, which waits for a managed vLLM server to start (Inspect
@@ -93,8 +93,8 @@ def paper_tasks(
     shard: Shard | None = None,
     **task_args: Any,
 ) -> list[Task]:
-    from tasks.human_comparison import human_comparison
-    from tasks.iterative_feedback import iterative_feedback
+    from psysim.tasks.human_comparison import human_comparison
+    from psysim.tasks.iterative_feedback import iterative_feedback
 
     if shard is not None:  # only when sharded, so an unsharded run's series is unchanged
         task_args[SHARD_ARG] = str(shard)
@@ -124,7 +124,7 @@ def concurrency(tasks: list[Task], epochs: int, limit: int | None, max_connectio
     samples = max(min(len(t.dataset), limit or len(t.dataset)) * epochs for t in tasks)
     # Experiment 2 issues up to three calls at once per sample (LLM response + critique; ratings);
     # Experiment 1 one during a session, then the rating, the feedback and one per questionnaire at once
-    per_sample = max(3 if t.name == "human_comparison" else 2 + len(_questionnaires_of(t)) for t in tasks)
+    per_sample = max(3 if short_task_name(t.name) == "human_comparison" else 2 + len(_questionnaires_of(t)) for t in tasks)
     connections = max_connections or max(samples * per_sample * len(tasks), 16)
     return {"max_tasks": len(tasks), "max_samples": samples, "max_connections": connections}
 

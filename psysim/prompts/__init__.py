@@ -13,9 +13,10 @@ from typing import Any
 import yaml
 from jinja2 import Environment, StrictUndefined, Template
 
-from psysim.user_paths import user_path
+from psysim.inputs.data_files import package_file
+from psysim.inputs.user_paths import user_path
 
-PROMPTS_DIR = Path(__file__).parent / "prompts"
+PROMPTS_DIR = package_file("prompts")
 DEFAULT_GUIDELINES = PROMPTS_DIR / "guidelines_working_alliance.md"
 DEFAULT_GENERIC_FEEDBACK = PROMPTS_DIR / "generic_feedback.txt"
 

@@ -28,15 +28,14 @@ import json
 import re
 import urllib.request
 from collections import defaultdict
-from pathlib import Path
 from typing import Any, Iterable, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
-from psysim.personas import REPO_ROOT
-from psysim.user_paths import user_path
+from psysim.inputs.data_files import package_file
+from psysim.inputs.user_paths import user_path
 
-DEFAULT_TRANSCRIPTS = REPO_ROOT / "datasets" / "transcripts" / "demo_transcripts.csv"
+DEFAULT_TRANSCRIPTS = package_file("datasets", "transcripts", "demo_transcripts.csv")
 
 ANNOMI_COLUMNS = ("transcript_id", "utterance_id", "interlocutor", "utterance_text", "mi_quality", "video_url", "topic")
 # AnnoMI as generic columns: transcript-level labels carried into every snippet's metadata.

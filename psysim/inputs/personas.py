@@ -15,11 +15,10 @@ import yaml
 from inspect_ai.dataset import MemoryDataset, Sample
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from psysim.data_files import UniqueKeyLoader, first_error
-from psysim.user_paths import user_path
+from psysim.inputs.data_files import UniqueKeyLoader, first_error, package_file
+from psysim.inputs.user_paths import user_path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PERSONAS = REPO_ROOT / "datasets" / "personas" / "original.yaml"
+DEFAULT_PERSONAS = package_file("datasets", "personas", "original.yaml")
 DEFAULT_SPEAKING_STYLE = "Speak naturally and briefly, as this person would in therapy."
 
 

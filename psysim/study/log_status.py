@@ -9,7 +9,7 @@ shell loop over conditions cannot stop on a failure by its exit code alone::
 In a directory, the logs the report uses are checked (``--latest``: only the newest log): an
 incomplete log followed by a later log of the same series (e.g. a ``started`` log left by a
 killed ``psysim-paper``, then resumed) is listed as superseded (the series rule of
-``psysim/log_series.py``, the same as the report's). Prints one line per log (status, task, condition, samples completed,
+``psysim/study/log_series.py``, the same as the report's). Prints one line per log (status, task, condition, samples completed,
 error). Exit codes: 0 every log checked succeeded; 1 a log did not (``error``, ``cancelled``,
 ``started``: interrupted or still running); 2 no log found or a log could not be read.
 """
@@ -22,15 +22,15 @@ from pathlib import Path
 
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 
-from psysim.log_series import load_selection
-from psysim.therapist_styles import DEFAULT_STYLE
+from psysim.prompts.therapist_styles import DEFAULT_STYLE
+from psysim.study.log_series import load_selection
 
 
 def logs_to_check(paths: list[str], latest: bool) -> tuple[list[str], list[str]]:
     """The log files to check and the superseded ones, from files and directories in ``paths``.
 
     In a directory, the logs are those the report would use, by the one log-identity rule of
-    :mod:`psysim.log_series`: an incomplete log followed by a later log of its series (what a
+    :mod:`psysim.study.log_series`: an incomplete log followed by a later log of its series (what a
     resumed or retried eval set leaves) is superseded; every other log is checked. With
     ``latest``, only the directory's newest log. An unreadable file is an error.
     """

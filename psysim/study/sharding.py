@@ -7,8 +7,8 @@ its epochs run in its shard with the seeds of an unsharded run (``seed + epoch``
 shards partition the unsharded run's (sample, epoch, seed) exactly.
 
 The shard is a task argument (``-T shard=2/4``), so each shard's logs are their own series
-(:mod:`psysim.log_series`), and ``psysim-report`` merges the shards of one study back into one
-run per epoch (:func:`psysim.log_series.select_logs`).
+(:mod:`psysim.study.log_series`), and ``psysim-report`` merges the shards of one study back into one
+run per epoch (:func:`psysim.study.log_series.select_logs`).
 """
 
 from __future__ import annotations

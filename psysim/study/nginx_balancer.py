@@ -1,5 +1,5 @@
 """nginx (from the Debian packages) as the load balancer in front of several OpenAI-compatible
-replicas (vLLM servers, or the fake ones of :mod:`psysim.fake_server` in benchmarks and tests).
+replicas (vLLM servers, or the fake ones of :mod:`psysim.testing.fake_server` in benchmarks and tests).
 
 Nothing is balanced here: this module writes an nginx configuration (an ``upstream`` of the
 replicas with ``least_conn``, keep-alive connections to them, no buffering and long timeouts
@@ -7,7 +7,7 @@ for long generations) and runs nginx with it in the foreground on 127.0.0.1, sto
 exit and after ``max_seconds`` whatever the caller does. Inspect's ``vllm/`` provider reaches
 every replica through the one base URL.
 
-    python -m psysim.nginx_balancer --print-config 10.0.0.1:8000 10.0.0.2:8000   # for a cluster
+    python -m psysim.study.nginx_balancer --print-config 10.0.0.1:8000 10.0.0.2:8000   # for a cluster
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def _tail(error_log: Path, process: subprocess.Popen) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m psysim.nginx_balancer", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m psysim.study.nginx_balancer", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("upstreams", nargs="+", help="replicas as host:port")
     parser.add_argument("--port", type=int, default=8000)

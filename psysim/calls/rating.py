@@ -26,13 +26,13 @@ from inspect_ai.model import (
 from inspect_ai.util import JSONSchema, json_schema
 from pydantic import BaseModel, Field
 
-from psysim.generation import StopRecord
+from psysim.calls.generation import StopRecord
+from psysim.calls.strict_json import FENCE as _FENCE
+from psysim.calls.strict_json import DuplicateKeyError as _DuplicateKey
+from psysim.calls.strict_json import NumberLiteral as _Literal
+from psysim.calls.strict_json import loads_strict as _loads
+from psysim.calls.structured_reply import ask_until_accepted
 from psysim.prompts import prompt
-from psysim.strict_json import FENCE as _FENCE
-from psysim.strict_json import DuplicateKeyError as _DuplicateKey
-from psysim.strict_json import NumberLiteral as _Literal
-from psysim.strict_json import loads_strict as _loads
-from psysim.structured_reply import ask_until_accepted
 
 RatingFormat = Literal["auto", "json_schema", "json_object", "text"]
 RATING_FORMATS: tuple[str, ...] = ("auto", "json_schema", "json_object", "text")
@@ -59,7 +59,7 @@ class RatingResult(BaseModel):
     value: float | None
     """The rating, or None when missing."""
     code: str | None = None
-    """Reason code when missing (``psysim.failed_calls``): ``rating_unparsed``, ``truncated``,
+    """Reason code when missing (``psysim.calls.failed_calls``): ``rating_unparsed``, ``truncated``,
     ``empty_reply``, ``error_text`` or ``context_length``; None when it parsed."""
     error: str | None = None
     """Why the rating is missing, in words (None when it parsed)."""

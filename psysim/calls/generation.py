@@ -2,7 +2,7 @@
 
 Inspect's ``--temperature``/``--seed`` reach only the main model, so every role call here
 carries its own :class:`GenerateConfig`. A reply that is not a reply (empty, a server error
-message, a context-length stop: see :mod:`psysim.failed_calls`) is never returned as text: the
+message, a context-length stop: see :mod:`psysim.calls.failed_calls`) is never returned as text: the
 call is asked again, up to ``max_reply_attempts`` in all, and then raises :class:`CallFailed`.
 A context-length failure is not re-asked (the same prompt cannot fit the next time either).
 """
@@ -20,7 +20,12 @@ from inspect_ai.scorer import Score, Target
 from inspect_ai.solver import TaskState
 from pydantic import BaseModel
 
-from psysim.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS, CallFailed, FailureRecord, reply_fault
+from psysim.calls.failed_calls import (
+    DEFAULT_MAX_REPLY_ATTEMPTS,
+    CallFailed,
+    FailureRecord,
+    reply_fault,
+)
 
 ROLES = ("therapist", "client", "expert")
 """The model roles; bind all three (even to one model) so the log labels every call's role."""
@@ -137,7 +142,7 @@ async def generate_reply(
 ) -> tuple[str, ModelOutput]:
     """A usable reply from the model bound to ``role`` (cleaned text and the output).
 
-    An unusable reply (:func:`psysim.failed_calls.reply_fault`, or nothing left after
+    An unusable reply (:func:`psysim.calls.failed_calls.reply_fault`, or nothing left after
     ``clean``, e.g. a bare speaker label) is dropped and the same prompt asked again, up to
     ``max_attempts`` in all; a context-length failure ends the attempts at once.
 

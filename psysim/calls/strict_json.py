@@ -1,6 +1,6 @@
 """Strict JSON reading for model replies: numbers kept as written, duplicate keys rejected.
 
-Shared by the 0-100 rating parser (:mod:`psysim.rating`), the questionnaire and joint-rating
+Shared by the 0-100 rating parser (:mod:`psysim.calls.rating`), the questionnaire and joint-rating
 parser (:mod:`psysim.questionnaires.parsing`) and the safety judge's parser
 (:mod:`psysim.safety.parsing`; these two read one value per key with :func:`read_keyed_values`),
 so all judge a reply by the same rules: a number is
