@@ -28,7 +28,7 @@ DEFAULT_PRIMARY = "revised-vs-human"
 PRIMARY_HELP = f"A-vs-B of {', '.join(RESPONSE_TYPES)}; default {DEFAULT_PRIMARY}"
 TEST = "paired t-test"
 UNIT = "snippets (runs averaged)"
-EFFECT = "d, SD between snippets"
+EFFECT = "SD between snippets"
 
 
 def parse_primary(spec: str) -> tuple[str, str]:

@@ -622,26 +622,28 @@ EXTRA_ROW_BUILDERS: dict[str, tuple[tuple[str, ...], RowBuilder]] = {
 
 def run_summary(exp1: pd.DataFrame) -> pd.DataFrame:
     """Per persona-run: the final session's rating (NaN if missing), the least-squares slope of
-    rating on session over the sessions that have a rating (NaN with fewer than two), and how
-    many session ratings are missing inside it."""
-    columns = ["setting", "condition", "persona", "run", "final", "slope", "rated_sessions", "sessions",
-               "missing_sessions"]
+    rating on session over the sessions that have a rating (NaN with fewer than two), the mean
+    rating over those sessions (NaN with none), and how many session ratings are missing inside it.
+    Vectorised: a 450-persona study has 6750 persona-runs."""
+    keys = ["setting", "condition", "persona", "run"]
+    columns = [*keys, "final", "slope", "mean", "rated_sessions", "sessions", "missing_sessions"]
     if exp1.empty:
         return pd.DataFrame(columns=columns)
-    rows = []
-    for (setting, condition, persona, run), group in exp1.groupby(["setting", "condition", "persona", "run"], sort=True):
-        group = group.sort_values("session")
-        final = group[group["session"] == group["sessions"].max()]["rating"]
-        rated = group[~group["missing"].astype(bool)]
-        slope = float("nan")
-        if rated["session"].nunique() >= 2:
-            x = rated["session"].to_numpy(float)
-            y = rated["rating"].to_numpy(float)
-            slope = float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum())
-        rows.append({
-            "setting": setting, "condition": condition, "persona": persona, "run": run,
-            "final": float(final.iloc[0]) if len(final) else float("nan"), "slope": slope,
-            "rated_sessions": int(len(rated)), "sessions": int(group["sessions"].max()),
-            "missing_sessions": int(len(group) - len(rated)),
-        })
-    return pd.DataFrame(rows, columns=columns)
+    d = exp1[[*keys, "session", "sessions", "rating", "missing"]].copy()
+    d["rated"] = ~d["missing"].astype(bool) & d["rating"].notna()
+    d["x"] = d["session"].astype(float).where(d["rated"])
+    d["y"] = d["rating"].astype(float).where(d["rated"])
+    grouped = d.groupby(keys, sort=True)
+    out = grouped.agg(sessions=("sessions", "max"), rows=("rated", "size"), rated_sessions=("rated", "sum"),
+                      mean=("y", "mean"))
+    d["dx"] = d["x"] - grouped["x"].transform("mean")
+    d["dy"] = d["y"] - grouped["y"].transform("mean")
+    d["sxy"], d["sxx"] = d["dx"] * d["dy"], d["dx"] ** 2
+    sums = d.groupby(keys, sort=True)[["sxy", "sxx"]].sum()
+    out["slope"] = (sums["sxy"] / sums["sxx"]).where(sums["sxx"] > 0)
+    last = d[d["session"] == d.groupby(keys, sort=True)["sessions"].transform("max")]
+    out["final"] = last.groupby(keys, sort=True)["y"].first()  # NaN when the final session is missing
+    out["rated_sessions"] = out["rated_sessions"].astype(int)
+    out["sessions"] = out["sessions"].astype(int)
+    out["missing_sessions"] = (out["rows"] - out["rated_sessions"]).astype(int)
+    return out.reset_index()[columns]
