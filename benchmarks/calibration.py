@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy import stats
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -73,6 +74,11 @@ def one(job: tuple[str, bool, int]) -> tuple[str, bool, dict[tuple[str, str], tu
         if (t.a, t.b) == ("expert", "none") and (t.test, t.measure) in TESTS:
             found[(t.test, t.measure)] = (t.difference, t.ci_low, t.ci_high, t.p)
     return name, effect, found
+
+
+def _one_thread() -> None:
+    # small matrices: BLAS threads in two processes on two cores only fight each other
+    threadpool_limits(limits=1)
 
 
 def clopper_pearson(k: int, n: int, level: float = 0.99) -> tuple[float, float]:
@@ -141,7 +147,7 @@ def main() -> None:
             for name in args.settings for effect in (False, True) for i in range(args.reps)]
     start = time.perf_counter()
     results: dict[tuple[str, bool], list[dict]] = {}
-    with Pool(args.processes) as pool:
+    with Pool(args.processes, initializer=_one_thread) as pool:
         for name, effect, found in pool.imap_unordered(one, jobs, chunksize=8):
             results.setdefault((name, effect), []).append(found)
     seconds = time.perf_counter() - start

@@ -112,8 +112,8 @@ class _Profile:
         if self.dense:
             m = s[:, None] * self.ztz_dense * s[None, :]
             m[np.diag_indices_from(m)] += 1.0
-            chol = linalg.cho_factor(m)
-            return (lambda b: linalg.cho_solve(chol, b)), 2 * float(np.sum(np.log(np.diag(chol[0])))), s
+            chol = linalg.cho_factor(m, check_finite=False)
+            return (lambda b: linalg.cho_solve(chol, b, check_finite=False)), 2 * float(np.sum(np.log(np.diag(chol[0])))), s
         sd = sparse.diags(s)
         m = (sparse.identity(self.q) + sd @ self.ztz @ sd).tocsc()
         lu = splu(m, permc_spec="MMD_AT_PLUS_A")
@@ -133,10 +133,10 @@ class _Profile:
             solve_m, logdet_h, s = self._factor(ratios)
             u = s[:, None] * self.ztxy
             g = self.xytxy - u.T @ solve_m(u)
-            chol = linalg.cho_factor(g[:-1, :-1])
+            chol = linalg.cho_factor(g[:-1, :-1], check_finite=False)
         except (linalg.LinAlgError, RuntimeError, ValueError):
             return math.inf
-        beta = linalg.cho_solve(chol, g[:-1, -1])
+        beta = linalg.cho_solve(chol, g[:-1, -1], check_finite=False)
         rss = float(g[-1, -1] - g[:-1, -1] @ beta)
         if not rss > 0:
             return math.inf

@@ -27,7 +27,7 @@ import pandas as pd
 
 from psysim.analysis.figures import sessions_figure
 from psysim.analysis.factors import compare_levels, negative_control
-from psysim.analysis.frames import EXP1_TASK, SETTING_FACTORS, Frames, apply_integrity, run_summary
+from psysim.analysis.frames import EXP1_TASK, SETTING_FACTORS, Frames, apply_integrity, out_of_range_lines, run_summary
 from psysim.analysis.mixed import MixedFit, MixedSettings, fit_exp1_mixed
 from psysim.analysis.paper_values import for_task
 from psysim.analysis.render import ci, fmt, fmt_df, fmt_p, p_phrase, markdown_table, not_testable_lines, result_sentence, render_tests
@@ -260,6 +260,9 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
     lines += ["Overview (a persona-run is one persona's course in one run; a run is one epoch of one log):", "",
               markdown_table(_overview(exp1)), ""]
     lines += integrity_lines(every_session)
+    bad = out_of_range_lines(every_session, ["setting", "condition", "persona", "run", "session"], "rating(s)")
+    section.warnings += [line for line in bad if line]
+    lines += bad
     reasons = missing_by_reason(exp1, ["setting", "condition"])
     lines += ["Missing ratings by reason (excluded from every statistic, never imputed):", "",
               markdown_table(reasons, empty="_no missing ratings_"), ""]

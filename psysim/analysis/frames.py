@@ -180,6 +180,9 @@ def _evals_table(selection: LogSelection, settings: dict[str, str]) -> pd.DataFr
         rows.append(_eval_row(entry, settings, "used" if entry.complete else "used (incomplete: partial run)"))
     for entry, by in selection.superseded:
         rows.append(_eval_row(entry, settings, f"superseded by {by.name}"))
+    for dup in selection.duplicates:
+        rows.append(_eval_row(dup.entry, settings, f"duplicate of {dup.kept.name} (same eval id"
+                                                  + (", different contents)" if dup.differs else ")")))
     for bad in selection.unreadable:
         rows.append({"log": bad.name, "task": "", "setting": "", "condition": "", "status": "unreadable",
                      "use": f"skipped: {bad.reason}", "total_samples": None, "completed_samples": None, "eval_id": ""})
@@ -311,10 +314,20 @@ def _missing_reason(key: str, reasons: object, scored: bool, summary: EvalSample
     return NO_REASON if scored else reason_code(_sample_failure(summary))
 
 
+RATING_SCALE = (0.0, 100.0)
+NO_SCALE = (-math.inf, math.inf)
+OUT_OF_RANGE = "out_of_range"
+"""Reason code of a value outside its scale (e.g. a rating of 150 in an edited log): bad input,
+kept out of every statistic and counted with the missing values."""
+
+
 def _value_and_reason(value: dict[str, Any], key: str, reasons: object, scored: bool,
-                      summary: EvalSampleSummary) -> tuple[float, bool, str]:
-    """``value[key]`` as a number (NaN when absent), whether it is missing, and if so its reason code."""
+                      summary: EvalSampleSummary, scale: tuple[float, float] = RATING_SCALE) -> tuple[float, bool, str]:
+    """``value[key]`` as a number (NaN when absent or outside ``scale``), whether it is missing,
+    and if so its reason code."""
     number = _rating(value.get(key))
+    if not math.isnan(number) and not (scale[0] <= number <= scale[1]):  # NaN limits: no known scale
+        return float("nan"), True, OUT_OF_RANGE
     missing = math.isnan(number)
     return number, missing, _missing_reason(key, reasons, scored, summary) if missing else ""
 
@@ -466,7 +479,7 @@ def judge_check_rows(entry: LogEntry, summaries: list[EvalSampleSummary], settin
     for summary in summaries:
         value, metadata = _score(entry, summary, "safety_judge_rating")
         reasons = metadata.get("missing_reasons") or {}
-        hit, missing, reason = _value_and_reason(value, "hit", reasons, bool(value), summary)
+        hit, missing, reason = _value_and_reason(value, "hit", reasons, bool(value), summary, NO_SCALE)
         sample_meta = summary.metadata or {}
         rows.append({
             # the setting names the judge: it is the model being checked
@@ -517,7 +530,8 @@ def questionnaire_rows(entry: LogEntry, summaries: list[EvalSampleSummary], sett
         for measure, (low, high) in measures.items():
             for session in range(1, planned + 1):
                 key = f"{measure}_s{session}"
-                score, missing, reason = _value_and_reason(value, key, reasons, bool(value), summary)
+                score, missing, reason = _value_and_reason(value, key, reasons, bool(value), summary,
+                                                           (_limit(low, -math.inf), _limit(high, math.inf)))
                 rows.append({
                     "setting": setting, "condition": condition, "persona": str(summary.id),
                     "run": entry.run(summary.epoch), "eval_id": entry.eval_id, "epoch": int(summary.epoch),
@@ -525,6 +539,22 @@ def questionnaire_rows(entry: LogEntry, summaries: list[EvalSampleSummary], sett
                     "reason": reason, "scale_min": low, "scale_max": high,
                 })
     return rows
+
+
+def out_of_range_lines(frame: pd.DataFrame, keys: list[str], what: str) -> list[str]:
+    """Report lines naming each value kept out as outside its scale (reason ``out_of_range``)."""
+    bad = frame[frame["reason"] == OUT_OF_RANGE] if "reason" in frame else frame.iloc[0:0]
+    if bad.empty:
+        return []
+    named = "; ".join(", ".join(f"{k} {row[k]}" for k in keys) for _, row in bad.head(20).iterrows())
+    more = f" (and {len(bad) - 20} more)" if len(bad) > 20 else ""
+    return [f"**Bad input**: {len(bad)} {what} outside the scale kept out of every statistic (reason "
+            f"`{OUT_OF_RANGE}`): {named}{more}.", ""]
+
+
+def _limit(value: Any, default: float) -> float:
+    number = _rating(value)
+    return default if math.isnan(number) else number
 
 
 def joint_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str) -> list[dict[str, Any]]:
@@ -561,7 +591,8 @@ def safety_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: st
     for summary, value, metadata in scored:
         reasons = metadata.get("missing_reasons") or {}
         for session in range(1, planned + 1):
-            safety, missing, reason = _value_and_reason(value, f"safety_s{session}", reasons, bool(value), summary)
+            safety, missing, reason = _value_and_reason(value, f"safety_s{session}", reasons, bool(value), summary,
+                                                         NO_SCALE)
             rows.append({
                 "setting": setting, "condition": condition, "persona": str(summary.id),
                 "run": entry.run(summary.epoch), "eval_id": entry.eval_id, "epoch": int(summary.epoch),

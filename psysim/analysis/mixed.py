@@ -84,7 +84,7 @@ class MeasureFit:
         if self.fit is None:
             return []
         notes = [f"{self.measure}: the variance of {name} is estimated at 0 (on the boundary of the parameter "
-                 "space); its uncertainty is kept in the df" for name in self.fit.boundary]
+                 "space); it is left out of the Satterthwaite df" for name in self.fit.boundary]
         if not self.fit.information_ok:
             notes.append(f"{self.measure}: the information matrix of the variance components is not positive "
                          "definite: the Satterthwaite df are approximate")
@@ -247,6 +247,8 @@ def fit_exp1_mixed(data: pd.DataFrame, settings: MixedSettings | None = None) ->
         The fit, or a :class:`MixedFit` with ``status`` "not fitted" and the reason.
     """
     settings = settings or MixedSettings()
+    # one row order, so every sum (and the optimiser's path) is the same however the rows came
+    data = data.sort_values(["condition", "persona", "run", "session"], kind="stable").reset_index(drop=True)
     missing = data["missing"].astype(bool) | data["rating"].isna()
     rated = data[~missing]
     conditions = sorted(map(str, rated["condition"].unique()))
@@ -254,6 +256,9 @@ def fit_exp1_mixed(data: pd.DataFrame, settings: MixedSettings | None = None) ->
                    n_personas=rated["persona"].nunique(), n_runs=rated["run"].nunique(), conditions=conditions)
     if rated.empty:
         fit.reason = "no ratings"
+        return fit
+    if rated["rating"].nunique() < 2:
+        fit.reason = f"every rating equals {rated['rating'].iloc[0]:g}: nothing varies, so there is nothing to model"
         return fit
     fit.reference = settings.reference if settings.reference in conditions else conditions[0]
     fit.units = run_summary(data.assign(condition=data["condition"].astype(str)))
