@@ -278,6 +278,8 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
         section.tests += tests
         lines += [f"### Setting: {setting}", ""]
         lines += _tests_lines(tests)
+        if fit.fitted:
+            fit.fit_all()
         lines += _mixed_lines(fit)
         if fit.fitted:
             fixed_tables.append(fit.fixed_effects().assign(setting=setting))
