@@ -76,8 +76,13 @@ def test_boundary_is_said() -> None:
     truth.sd_run = 0.0
     fit = fit_exp1_mixed(simulate_exp1(truth, Design(personas=6, runs=5, sessions=6), seed=0))
     fit.contrast("expert", "none", "slope")
+    fit.fit_all()
     notes = " ".join(fit.notes())
-    assert "estimated at 0 (on the boundary of the parameter space)" in notes and ".." not in notes
+    assert "estimated at 0 (on the boundary of the parameter space)" in notes
+    from psysim.analysis.exp1 import _mixed_lines
+
+    printed = "\n".join(_mixed_lines(fit))
+    assert "on the boundary of the parameter space" in printed and ".." not in printed
 
 
 def test_rows_are_of_one_quantity() -> None:

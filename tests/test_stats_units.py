@@ -180,3 +180,18 @@ def test_series_rules() -> None:
                                                     "m", ()).without_args({"shard"})
     # role models are part of the identity
     assert key != SeriesKey(key.task, key.task_args, key.model, (("client", "other"),))
+
+
+def test_cosmetics_of_issue_21() -> None:
+    """scipy's "Precision loss" warning does not reach stderr; rounding noise prints as 0.00; the
+    effect size reads as d, standardised by an SD."""
+    from psysim.analysis.render import effect_text, fmt
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = welch(pd.Series([60.0, 60.0, 60.0 + 1e-9]), pd.Series([50.0, 51.0, 52.0]))
+    assert not result.reason and not [w for w in caught if "Precision loss" in str(w.message)]
+    assert fmt(-5.68e-14) == "0.00" and fmt(-6.8e-15) == "0.00" and fmt(0.0004) == "0.0004"
+    frame = exp1_frame(lambda c, p, r, s: 40 + s * (2 if c == "expert" else 1) + p + (r * s) % 3)
+    primary = next(r for r in all_tests(frame) if r.role == "primary")
+    assert effect_text(primary).startswith("d = ") and "(standardised by the SD between persona-runs)" in effect_text(primary)
