@@ -179,7 +179,7 @@ def test_exp1_statistics_against_scipy(log_dir: Path) -> None:
     exp1, runs = frames.exp1, frames.exp1_runs
     one = exp1[(exp1["run"] == runs["run"].iloc[0]) & (exp1["persona"] == runs["persona"].iloc[0])].dropna(subset=["rating"])
     assert runs["slope"].iloc[0] == pytest.approx(np.polyfit(one["session"], one["rating"], 1)[0])
-    fit = fit_exp1_mixed(exp1, MixedSettings(bootstrap=20))
+    fit = fit_exp1_mixed(exp1, MixedSettings())
     results = exp1_tests("mockllm/model", exp1, fit, ("expert", "none", "slope"))
     from psysim.analysis.stats import apply_holm
 
@@ -187,7 +187,7 @@ def test_exp1_statistics_against_scipy(log_dir: Path) -> None:
     assert [r.role for r in results].count("primary") == 1
     checked = 0
     for r in results:
-        measure = "slope" if r.measure == "change per session" else "final"
+        measure = "slope" if r.measure == "change per session (points per session)" else "final"
         xa = runs[runs["condition"] == r.a].set_index(["persona", "run"])
         xb = runs[runs["condition"] == r.b].set_index(["persona", "run"])
         if r.test == "Welch t-test":
@@ -203,7 +203,7 @@ def test_exp1_statistics_against_scipy(log_dir: Path) -> None:
                 continue
             ref = stats.ttest_rel(pa, pb)
             assert r.n_a == PERSONAS
-        elif r.measure == "session means":
+        elif r.role == "paper" and r.test.startswith("paired t-test over session means"):
             sa = exp1[exp1["condition"] == r.a].groupby("session")["rating"].mean()
             sb = exp1[exp1["condition"] == r.b].groupby("session")["rating"].mean()
             ref = stats.ttest_rel(sa, sb)
@@ -225,9 +225,9 @@ def test_exp1_statistics_against_scipy(log_dir: Path) -> None:
     assert [r.p_holm for r in secondary] == pytest.approx(list(multipletests([r.p for r in secondary], method="holm")[1]))
     # the persona-run with a missing session-2 rating is counted inside the units that average it away
     by = {(r.a, r.b, r.measure, r.test): r for r in results}
-    assert by[("expert", "none", "change per session", "Welch t-test")].missing_within == 2
-    assert by[("expert", "none", "final-session rating", "Welch t-test")].missing_within == 0
-    assert by[("expert", "none", "change per session", "Welch t-test")].difference > 0
+    assert by[("expert", "none", "change per session (points per session)", "Welch t-test")].missing_within == 2
+    assert by[("expert", "none", "final-session rating (points)", "Welch t-test")].missing_within == 0
+    assert by[("expert", "none", "change per session (points per session)", "Welch t-test")].difference > 0
 
 
 def test_exp2_frame_and_paired_statistics(log_dir: Path) -> None:
@@ -261,7 +261,7 @@ def test_report_directory(log_dir: Path, tmp_path: Path) -> None:
     assert summary.index("Logs used: 4 (4 complete") < summary.index("## Summary")
     assert "## The paper side by side" in summary and "0.0026" in summary and "0.0050" in summary
     assert "Experiment 1 primary" in summary and "Experiment 2 primary" in summary
-    assert len(statistics) == 3 * (2 * 4 + 1) + 3
+    assert len(statistics) == 3 * (2 * 4 + 2) + 3  # per contrast: 2 measures x 4 tests, 2 paper rows
     assert "inf" not in summary.replace("information", "")
     # session means and their CIs are over runs (each run's personas averaged), computed here by hand
     means = pd.read_csv(out / "exp1_session_means.csv")
@@ -311,14 +311,15 @@ def test_one_condition_beside_experiment_2(log_dir: Path, tmp_path: Path) -> Non
     rc, summary, statistics = report(directory, tmp_path / "r")
     assert rc == 0 and (tmp_path / "r" / "index.html").is_file()
     exp1 = statistics[statistics["experiment"] == "iterative_feedback"]
-    assert len(exp1) == 27 and set(exp1["status"]) == {"not testable"}
+    assert len(exp1) == 30 and set(exp1["status"]) == {"not testable"}
     assert exp1["reason"].str.startswith("no logs of condition").all()
-    assert "expert vs none (all 9 tests)" in summary and "not testable: no logs of condition 'none'" in summary
+    assert "expert vs none (all 10 tests)" in summary and "not testable: no logs of condition 'none'" in summary
     assert (statistics[statistics["experiment"] == "human_comparison"]["status"] == "ok").all()
     # the mixed model still describes the one condition: the session trend, by hand
     fixed = pd.read_csv(tmp_path / "r" / "exp1_mixed_fixed_effects.csv")
     runs = read_frames(directory).exp1_runs
-    assert fixed.set_index("term").loc["session (reference condition)", "estimate"] == pytest.approx(runs["slope"].mean(), abs=0.05)
+    slope = fixed[fixed["measure"] == "slope"].set_index("condition").loc["expert", "estimate"]
+    assert slope == pytest.approx(runs["slope"].mean(), abs=1e-9)
 
 
 def test_experiment_1_beside_a_one_snippet_experiment_2(log_dir: Path, tmp_path: Path) -> None:
@@ -369,6 +370,59 @@ def test_errored_and_retried_logs_are_one_series(log_dir: Path, tmp_path: Path, 
     assert len(frames.selection.used) == 4 and len(frames.selection.superseded) == 1
 
 
+def test_copied_log_is_one_run(log_dir: Path, tmp_path: Path, exp1_statistics: pd.DataFrame) -> None:
+    """Issue 21: a byte-identical copy under another name (same eval id) is the same run, read
+    once and named; a file with the same eval id but other contents is named with a warning."""
+    import shutil
+
+    directory = subset(log_dir, tmp_path / "logs", exp1_files(log_dir))
+    expert = log_of(log_dir, "iterative_feedback", "expert")
+    shutil.copy(expert, directory / "copy.eval")
+    rc, summary, statistics = report(directory, tmp_path / "r")
+    assert rc == 0
+    assert f"**duplicate**: `copy.eval` is a copy of `{expert.name}`" in summary or \
+        f"**duplicate**: `{expert.name}` is a copy of `copy.eval`" in summary
+    pd.testing.assert_frame_equal(statistics, exp1_statistics)  # not doubled
+    frames = read_frames(directory)
+    assert len(frames.selection.used) == 3 and len(frames.selection.duplicates) == 1
+    # same eval id, different contents (an incomplete attempt): the complete log is the one used
+    copy_log(expert, directory / "copy.eval", keep_samples=2, status="error", error="RuntimeError: killed")
+    rc, summary, statistics = report(directory, tmp_path / "r2")
+    assert "**WARNING: duplicate with different contents**" in summary
+    pd.testing.assert_frame_equal(statistics, exp1_statistics)  # the complete log is kept
+
+
+def test_impossible_ratings_are_bad_input(log_dir: Path, tmp_path: Path) -> None:
+    """Issue 21: session ratings of 150 and -20 in an edited log are named, counted (reason
+    out_of_range) and kept out of the session means and tests."""
+    directory = subset(log_dir, tmp_path / "logs", exp1_files(log_dir)[1:])
+    edits = iter([("session_2", 150.0), ("session_3", -20.0)])
+
+    def impossible(sample) -> None:  # noqa: ANN001
+        edit = next(edits, None)
+        if edit is not None:
+            sample.scores["client_satisfaction"].value[edit[0]] = edit[1]
+
+    copy_log(log_of(log_dir, "iterative_feedback", "expert"), directory / "expert.eval", edit_sample=impossible)
+    rc, summary, _ = report(directory, tmp_path / "r")
+    assert rc == 0
+    exp1 = read_frames(directory).exp1
+    bad = exp1[exp1["reason"] == "out_of_range"]
+    assert len(bad) == 2 and bad["missing"].all() and bad["rating"].isna().all()
+    assert exp1["rating"].dropna().between(0, 100).all()
+    assert "**Bad input**: 2 rating(s) outside the scale kept out" in summary
+    assert "| mockllm/model | expert | out_of_range | 2 |" in summary
+
+
+def test_questionnaire_value_outside_its_scale_is_bad_input() -> None:
+    from psysim.analysis.frames import OUT_OF_RANGE, _value_and_reason
+
+    assert _value_and_reason({"srs_total_s1": 41.0}, "srs_total_s1", {}, True, None, (0.0, 40.0)) == (
+        pytest.approx(float("nan"), nan_ok=True), True, OUT_OF_RANGE)
+    assert _value_and_reason({"srs_total_s1": 40.0}, "srs_total_s1", {}, True, None, (0.0, 40.0)) == (40.0, False, "")
+    assert _value_and_reason({"rating": 101.0}, "rating", {}, True, None)[2] == OUT_OF_RANGE
+
+
 def test_cancelled_log_is_a_listed_partial_run(log_dir: Path, tmp_path: Path) -> None:
     directory = subset(log_dir, tmp_path / "logs", [log_of(log_dir, "iterative_feedback", c) for c in ("expert", "generic")])
     log = copy_log(log_of(log_dir, "iterative_feedback", "none"), directory / "cancelled.eval", status="cancelled",
@@ -395,7 +449,7 @@ def test_one_run_per_condition_says_why_the_run_test_is_missing(log_dir: Path, t
     runs_tests = statistics[statistics["test"] == "Welch t-test"]
     assert set(runs_tests["status"]) == {"not testable"}
     assert runs_tests["reason"].str.contains(r"needs at least 2 runs per side \(have 1 and 1\)").all()
-    mixed = statistics[statistics["test"] == "mixed model, cluster bootstrap"]
+    mixed = statistics[statistics["test"] == "mixed model (two-stage REML, Satterthwaite df)"]
     assert set(mixed["status"]) == {"not testable"} and "single run" in mixed["reason"].iloc[0]
     assert "needs at least 2 runs per side (have 1 and 1)" in summary
 
@@ -438,10 +492,10 @@ def test_primary_option_and_bad_options(log_dir: Path, tmp_path: Path, capsys: p
     assert rc == 0
     primary = statistics[statistics["role"] == "primary"]
     assert primary[["a", "b", "measure", "test"]].values.tolist() == [
-        ["expert", "generic", "final-session rating", "mixed model, cluster bootstrap"]]
+        ["expert", "generic", "final-session rating (points)", "mixed model (two-stage REML, Satterthwaite df)"]]
     # the former primary is now a secondary test with a Holm-adjusted p
-    former = statistics[(statistics["a"] == "expert") & (statistics["b"] == "none") & (statistics["test"] == "mixed model, cluster bootstrap")
-                        & (statistics["measure"] == "change per session")].iloc[0]
+    former = statistics[(statistics["a"] == "expert") & (statistics["b"] == "none") & (statistics["test"] == "mixed model (two-stage REML, Satterthwaite df)")
+                        & (statistics["measure"] == "change per session (points per session)")].iloc[0]
     assert former["role"] == "secondary" and former["p_holm"] >= former["p"]
     for bad in (["--primary", "iterative_feedback=expert-none"], ["--primary", "nosuchtask=a-vs-b"], ["--primary", "x"]):
         assert report_main([str(directory), "-o", str(tmp_path / "bad"), *FAST, *bad]) == 2

@@ -35,6 +35,8 @@ def finished_log(tmp_path_factory: pytest.TempPathFactory) -> EvalLog:
 def write(log: EvalLog, directory: Path, name: str, mtime: int, **changes: object) -> Path:
     """A copy of ``log`` with ``changes`` at directory/name, last modified at ``mtime``."""
     path = directory / name
+    # each file its own eval id, as Inspect gives a retry: one eval id is one run (log_series)
+    changes.setdefault("eval", log.eval.model_copy(update={"eval_id": name}))
     write_eval_log(log.model_copy(update=changes), str(path))
     os.utime(path, (mtime, mtime))
     return path

@@ -149,9 +149,9 @@ def test_rater_that_rates_the_poor_therapist_lower_is_not_flagged(lower: Path, t
     assert "Negative control [mockllm/model, condition expert]: rated lower" in summary
     style = statistics[statistics["setting"].str.contains("therapist: standard vs poor")]
     # the same tests as for the conditions, for both measures
-    assert {"mixed model, cluster bootstrap", "Welch t-test", "paired t-test"} <= set(style["test"])
+    assert {"mixed model (two-stage REML, Satterthwaite df)", "Welch t-test", "paired t-test"} <= set(style["test"])
     assert set(style["a"]) == {"standard"} and set(style["b"]) == {"poor"}
-    assert {"change per session", "final-session rating"} <= set(style["measure"])
+    assert {"change per session (points per session)", "final-session rating (points)"} <= set(style["measure"])
 
 
 def test_rater_that_rates_both_alike_is_flagged(equal: Path, tmp_path: Path) -> None:

@@ -130,7 +130,7 @@ def test_report_section(log_dir: Path, tmp_path: Path) -> None:
     assert {m.split(":")[0] for m in ours["measure"]} == {"srs_total", "wai_total"}
     # the same contrasts as the rating; generic ran without questionnaires, so its contrasts say why not
     tested = ours[(ours["a"] == "expert") & (ours["b"] == "none") & (ours["status"] == "ok")]
-    assert set(tested["test"]) >= {"Welch t-test", "paired t-test", "mixed model, cluster bootstrap"}
+    assert set(tested["test"]) >= {"Welch t-test", "paired t-test", "mixed model (two-stage REML, Satterthwaite df)"}
     generic = ours[(ours["a"] == "expert") & (ours["b"] == "generic")]
     assert len(generic) and set(generic["status"]) == {"not testable"}
     assert all("no logs of condition 'generic'" in r for r in generic["reason"])

@@ -323,3 +323,22 @@ def test_log_with_unreadable_samples_is_named(logs: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(items_module, "read_eval_log", broken)
     with pytest.raises(ValueError, match=rf"{re.escape(entry.name)}: samples unreadable \(OSError: truncated zip\)"):
         read_items(entry)
+
+
+def test_cli_create_reads_a_copied_log_once(logs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture) -> None:
+    """Issue 21: a byte-identical copy of a log under another name (same eval id) is the same run:
+    its items are not doubled, and the copy is named."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    copied = tmp_path / "copied"
+    shutil.copytree(logs, copied)
+    original = sorted(copied.glob("*.eval"))[0]
+    shutil.copy(original, copied / ("copy-of-" + original.name))
+    assert rate_main(["create", str(copied), "--study", "dup", "--raters", "1", "--items", "500"]) == 0
+    captured = capsys.readouterr()
+    assert "12 items" in captured.out
+    copy = f"copy-of-{original.name}"
+    assert (f"{copy} skipped: a copy (same eval id) of {original.name}" in captured.err
+            or f"{original.name} skipped: a copy (same eval id) of {copy}" in captured.err)

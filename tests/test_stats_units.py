@@ -49,7 +49,7 @@ def exp1_frame(rating, conditions=("expert", "none", "generic"), personas=3, run
 
 
 def all_tests(frame: pd.DataFrame, bootstrap: int = 20) -> list:
-    fit = fit_exp1_mixed(frame, MixedSettings(bootstrap=bootstrap))
+    fit = fit_exp1_mixed(frame, MixedSettings())
     return setting_tests("m", frame, fit, PRIMARY)
 
 
@@ -67,7 +67,7 @@ def test_constant_by_condition_is_not_testable_never_infinite() -> None:
     frame = exp1_frame(lambda c, p, r, s: 60 if c == "expert" else 50)
     results = all_tests(frame)
     assert_no_fake_numbers(results)
-    runs_final = next(r for r in results if r.test == "Welch t-test" and r.a == "expert" and r.measure == "final-session rating")
+    runs_final = next(r for r in results if r.test == "Welch t-test" and r.a == "expert" and r.measure == "final-session rating (points)")
     assert runs_final.status == "not testable" and "no variation within either side" in runs_final.reason
     assert runs_final.difference == 10  # the difference itself is still shown
     # scipy itself would print t = inf here: the reason replaces it
@@ -81,7 +81,7 @@ def test_all_ratings_equal_is_not_testable_and_the_model_says_why() -> None:
     results = all_tests(frame)
     assert_no_fake_numbers(results)
     assert all(r.status == "not testable" for r in results)
-    fit = fit_exp1_mixed(frame, MixedSettings(bootstrap=0))
+    fit = fit_exp1_mixed(frame, MixedSettings())
     assert not fit.fitted and fit.reason == "every rating equals 50: nothing varies, so there is nothing to model"
     assert "every paired difference equals 0" in paired(pd.Series([1.0, 2.0]), pd.Series([1.0, 2.0])).reason
     # differences equal up to rounding (0.1 + 0.2 - 0 and 2.3 - 2.0) are equal: not t ~ 1e16
@@ -180,3 +180,18 @@ def test_series_rules() -> None:
                                                     "m", ()).without_args({"shard"})
     # role models are part of the identity
     assert key != SeriesKey(key.task, key.task_args, key.model, (("client", "other"),))
+
+
+def test_cosmetics_of_issue_21() -> None:
+    """scipy's "Precision loss" warning does not reach stderr; rounding noise prints as 0.00; the
+    effect size reads as d, standardised by an SD."""
+    from psysim.analysis.render import effect_text, fmt
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = welch(pd.Series([60.0, 60.0, 60.0 + 1e-9]), pd.Series([50.0, 51.0, 52.0]))
+    assert not result.reason and not [w for w in caught if "Precision loss" in str(w.message)]
+    assert fmt(-5.68e-14) == "0.00" and fmt(-6.8e-15) == "0.00" and fmt(0.0004) == "0.0004"
+    frame = exp1_frame(lambda c, p, r, s: 40 + s * (2 if c == "expert" else 1) + p + (r * s) % 3)
+    primary = next(r for r in all_tests(frame) if r.role == "primary")
+    assert effect_text(primary).startswith("d = ") and "(standardised by the SD between persona-runs)" in effect_text(primary)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from psysim.analysis.bootstrap import DEFAULT_RESAMPLES
 from psysim.analysis.frames import UnknownTaskError
-from psysim.analysis.mixed import DEFAULT_BOOTSTRAP, DEFAULT_SEED
+from psysim.analysis.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
 from psysim.analysis.report import NothingUsableError, write_report
 from psysim.analysis.section import ReportOptions
 from psysim.analysis.sections import SECTIONS
@@ -36,10 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", default="reports", help="report directory (default: reports/)")
     parser.add_argument("--primary", action="append", default=[], metavar="TASK=SPEC",
                         help=f"the pre-declared primary test of an experiment ({choices})")
-    parser.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP,
-                        help=f"cluster-bootstrap resamples for the mixed model (default {DEFAULT_BOOTSTRAP})")
+    parser.add_argument("--bootstrap", type=int, default=0,
+                        help="ignored: Experiment 1's mixed model no longer bootstraps (analytic Satterthwaite CIs); "
+                             "accepted so that older commands still run")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                        help=f"seed of every bootstrap, the mixed model's and the rater checks' (default {DEFAULT_SEED})")
+                        help=f"seed of every bootstrap (the rater checks'; default {DEFAULT_SEED})")
     parser.add_argument("--ci-resamples", type=int, default=DEFAULT_RESAMPLES,
                         help="resamples of the bootstrap CIs over transcripts of the rater checks (rater validity: "
                              f"AUC and group difference; default {DEFAULT_RESAMPLES})")

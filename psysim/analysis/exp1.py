@@ -1,11 +1,16 @@
 """Experiment 1 section: iterative feedback, conditions compared over sessions.
 
-Primary analysis: the mixed model of :mod:`psysim.analysis.mixed`, one per setting. Secondary
-tests (Holm-adjusted within the experiment and setting): the same contrasts from the mixed
-model on the other measure, Welch's t-test over runs (each run's personas averaged: the study's
+Primary analysis: the two-stage mixed model of :mod:`psysim.analysis.mixed`, one per setting.
+Secondary tests (Holm-adjusted within the experiment and setting): the same contrasts from the
+mixed model on the other measure, Welch's t-test over runs (each run's personas averaged: the study's
 independent runs) and a paired t-test over personas (each persona's runs averaged). Descriptive
 only: Welch over persona-runs (treats a persona's runs as independent). For the paper
 comparison only: a paired t-test over the session means (df = sessions - 1).
+
+Every row is of one quantity with its unit: the slope (points per session) or the final-session
+rating (points); the mixed model's "mean a" and "mean b" are its condition means, so diff =
+mean a - mean b on every row. The paper side by side compares the paper's level difference with
+this run's level difference (mean rating over sessions, points) by the mixed model.
 
 Effect sizes: the difference divided by the SD between persona-runs (pooled within the two
 conditions) of the same measure, so they do not depend on how many personas a run averages.
@@ -17,25 +22,17 @@ is flagged.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from psysim.analysis.factors import compare_levels, negative_control
 from psysim.analysis.figures import sessions_figure
-from psysim.analysis.frames import (
-    EXP1_TASK,
-    SETTING_FACTORS,
-    Frames,
-    apply_integrity,
-    run_summary,
-)
+from psysim.analysis.frames import EXP1_TASK, SETTING_FACTORS, Frames, apply_integrity, out_of_range_lines, run_summary
 from psysim.analysis.mixed import MixedFit, MixedSettings, fit_exp1_mixed
 from psysim.analysis.paper_values import for_task
 from psysim.analysis.render import (
     ci,
     fmt,
     fmt_df,
-    fmt_p,
     markdown_table,
     not_testable_lines,
     p_phrase,
@@ -66,17 +63,19 @@ REFERENCE = "none"
 # (negative controls), checked by _factor_lines.
 EXPECTED_LOWER = {"therapist": NEGATIVE_CONTROLS}
 CONTRASTS = (("expert", "none"), ("expert", "generic"), ("generic", "none"))
-MEASURES = {"slope": "change per session", "final": "final-session rating"}
+MEASURES = {"slope": "change per session (points per session)", "final": "final-session rating (points)"}
+PAPER_MEASURE = "mean rating over sessions (points)"
 DEFAULT_PRIMARY = "expert-vs-none:slope"
-PRIMARY_HELP = ("A-vs-B:MEASURE, MEASURE slope (change per session: the condition x session term of the "
-                f"mixed model) or final; default {DEFAULT_PRIMARY}")
+PRIMARY_HELP = ("A-vs-B:MEASURE, MEASURE slope (change per session: each persona-run's least-squares slope, "
+                f"compared by the mixed model) or final; default {DEFAULT_PRIMARY}")
 
-MIXED = "mixed model, cluster bootstrap"
+MIXED = "mixed model (two-stage REML, Satterthwaite df)"
+MIXED_UNIT = "persona-runs (personas x conditions, runs within conditions)"
 RUNS = "Welch t-test"
 PERSONAS = "paired t-test"
 PERSONA_RUNS = "Welch t-test, descriptive only"
 SESSION_MEANS = "paired t-test over session means (the paper's apparent unit; not recommended)"
-EFFECT = "d, SD between persona-runs"
+EFFECT = "SD between persona-runs"
 
 
 def parse_primary(spec: str) -> tuple[str, str, str]:
@@ -117,13 +116,23 @@ def session_means(exp1: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def _mixed_estimate(fit: MixedFit, a: str, b: str, measure: str, sessions: int) -> Estimate:
+def _mixed_result(setting: str, fit: MixedFit, a: str, b: str, measure: str, label: str, role: str,
+                  xa: pd.Series, xb: pd.Series, sd: float, inside: int) -> TestResult:
+    """The mixed model's row: mean a, mean b and diff are all the model's (condition means and
+    their difference), so diff = mean a - mean b."""
     if not fit.fitted:
-        return Estimate(reason=f"mixed model not fitted: {fit.reason}")
-    if a not in fit.conditions or b not in fit.conditions:
-        return Estimate(reason="condition without rated sessions")
-    c = fit.contrast(fit.vector(a, b, None if measure == "slope" else sessions))
-    return Estimate(c.estimate, c.ci_low, c.ci_high, c.statistic, c.df, c.p, c.reason)
+        estimate, means = Estimate(reason=f"mixed model not fitted: {fit.reason}"), None
+    elif a not in fit.conditions or b not in fit.conditions:
+        estimate, means = Estimate(reason="condition without rated sessions"), None
+    else:
+        c = fit.contrast(a, b, measure)
+        estimate = Estimate(c.estimate, c.ci_low, c.ci_high, c.statistic, c.df, c.p, c.reason)
+        means = (c.mean_a, c.mean_b)
+    row = result(EXP1_TASK, setting, label, a, b, MIXED, MIXED_UNIT, role, xa, xb, estimate, EFFECT, sd,
+                 missing_within=inside)
+    if means is not None:
+        row.mean_a, row.mean_b = means
+    return row
 
 
 def _missing_inside(units: pd.DataFrame, by: str, measure: str) -> int:
@@ -142,15 +151,14 @@ def setting_tests(setting: str, data: pd.DataFrame, fit: MixedFit, primary: tupl
     The compared levels are those of the ``condition`` column; ``contrasts`` (default: the
     conditions') lets the same tests compare other levels, e.g. therapist styles.
     """
-    runs = run_summary(data)
-    sessions = int(data["sessions"].max())
+    runs = fit.units if fit.units is not None else run_summary(data)
     present = set(map(str, data["condition"].unique()))
     results: list[TestResult] = []
     for a, b in contrasts if contrasts is not None else contrasts_for(sorted(present)):
         absent = [c for c in (a, b) if c not in present]
         for measure, label in MEASURES.items():
             role = PRIMARY if (a, b, measure) == primary else SECONDARY
-            tests = ((MIXED, "persona-run sessions", role), (RUNS, "runs (personas averaged)", SECONDARY),
+            tests = ((MIXED, MIXED_UNIT, role), (RUNS, "runs (personas averaged)", SECONDARY),
                      (PERSONAS, "personas (runs averaged)", SECONDARY), (PERSONA_RUNS, "persona-runs", DESCRIPTIVE))
             if absent:
                 reason = f"no logs of condition {' or '.join(repr(c) for c in absent)} in this setting"
@@ -160,10 +168,11 @@ def setting_tests(setting: str, data: pd.DataFrame, fit: MixedFit, primary: tupl
             ga, gb = runs[runs["condition"] == a], runs[runs["condition"] == b]
             sd = pooled_sd(ga[measure], gb[measure])
             pr_a, pr_b = ga[measure].reset_index(drop=True), gb[measure].reset_index(drop=True)
-            inside = int(ga["missing_sessions"].sum() + gb["missing_sessions"].sum()) if measure == "slope" else int(
-                ga["final"].isna().sum() + gb["final"].isna().sum())
-            results.append(result(EXP1_TASK, setting, label, a, b, MIXED, "persona-run sessions", role, pr_a, pr_b,
-                                  _mixed_estimate(fit, a, b, measure, sessions), EFFECT, sd, missing_within=inside))
+            # ratings missing inside the persona-runs that have a value; a persona-run with no value
+            # is counted once, as a missing unit. A final-session rating averages nothing.
+            inside = int(ga.loc[ga["slope"].notna(), "missing_sessions"].sum()
+                         + gb.loc[gb["slope"].notna(), "missing_sessions"].sum()) if measure == "slope" else 0
+            results.append(_mixed_result(setting, fit, a, b, measure, label, role, pr_a, pr_b, sd, inside))
             ra, rb = ga.groupby("run")[measure].mean(), gb.groupby("run")[measure].mean()
             results.append(result(EXP1_TASK, setting, label, a, b, RUNS, "runs (personas averaged)", SECONDARY,
                                   ra, rb, welch(ra, rb, "runs"), EFFECT, sd,
@@ -176,15 +185,16 @@ def setting_tests(setting: str, data: pd.DataFrame, fit: MixedFit, primary: tupl
                                   missing_within=_missing_inside(ga, "persona", measure) + _missing_inside(gb, "persona", measure)))
             results.append(result(EXP1_TASK, setting, label, a, b, PERSONA_RUNS, "persona-runs", DESCRIPTIVE,
                                   pr_a, pr_b, welch(pr_a, pr_b, "persona-runs"), EFFECT, sd,
-                                  missing_within=inside if measure == "slope" else 0))
+                                  missing_within=inside))
         results.append(_session_means_test(setting, data, runs, a, b, absent))
+        results.append(_paper_level_test(setting, fit, runs, a, b, absent))
     return results
 
 
 def _session_means_test(setting: str, data: pd.DataFrame, runs: pd.DataFrame, a: str, b: str,
                         absent: list[str]) -> TestResult:
-    measure = "session means"
-    effect = "d, SD between persona-runs of the mean rating"
+    measure = PAPER_MEASURE
+    effect = "SD between persona-runs of the mean rating"
     if absent:
         return not_testable(EXP1_TASK, setting, measure, a, b, SESSION_MEANS, "sessions", PAPER,
                             f"no logs of condition {' or '.join(repr(c) for c in absent)} in this setting", effect)
@@ -197,6 +207,19 @@ def _session_means_test(setting: str, data: pd.DataFrame, runs: pd.DataFrame, a:
     missing = int(data[data["condition"].isin([a, b])]["missing"].astype(bool).sum())
     return result(EXP1_TASK, setting, measure, a, b, SESSION_MEANS, "sessions", PAPER, sa, sb,
                   paired(sa, sb, "sessions"), effect, sd, paired_units=True, missing_within=missing)
+
+
+def _paper_level_test(setting: str, fit: MixedFit, runs: pd.DataFrame, a: str, b: str,
+                      absent: list[str]) -> TestResult:
+    """The paper's quantity (the difference in rating level, here the mean over sessions) by the
+    recommended mixed model, for the side by side with the paper only."""
+    if absent:
+        return not_testable(EXP1_TASK, setting, PAPER_MEASURE, a, b, MIXED, MIXED_UNIT, PAPER,
+                            f"no logs of condition {' or '.join(repr(c) for c in absent)} in this setting", EFFECT)
+    ga, gb = runs[runs["condition"] == a], runs[runs["condition"] == b]
+    inside = int(ga.loc[ga["mean"].notna(), "missing_sessions"].sum() + gb.loc[gb["mean"].notna(), "missing_sessions"].sum())
+    return _mixed_result(setting, fit, a, b, "mean", PAPER_MEASURE, PAPER, ga["mean"].reset_index(drop=True),
+                         gb["mean"].reset_index(drop=True), pooled_sd(ga["mean"], gb["mean"]), inside)
 
 
 def _overview(exp1: pd.DataFrame) -> pd.DataFrame:
@@ -257,6 +280,9 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
     lines += ["Overview (a persona-run is one persona's course in one run; a run is one epoch of one log):", "",
               markdown_table(_overview(exp1)), ""]
     lines += integrity_lines(every_session)
+    bad = out_of_range_lines(every_session, ["setting", "condition", "persona", "run", "session"], "rating(s)")
+    section.warnings += [line for line in bad if line]
+    lines += bad
     reasons = missing_by_reason(exp1, ["setting", "condition"])
     lines += ["Missing ratings by reason (excluded from every statistic, never imputed):", "",
               markdown_table(reasons, empty="_no missing ratings_"), ""]
@@ -266,17 +292,18 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
                   markdown_table(endings), ""]
     fixed_tables, components_tables = [], []
     for setting, data in exp1.groupby("setting", sort=True):
-        fit = fit_exp1_mixed(data, MixedSettings(bootstrap=options.bootstrap, seed=options.seed, reference=REFERENCE))
+        fit = fit_exp1_mixed(data, MixedSettings(reference=REFERENCE))
         tests = setting_tests(str(setting), data, fit, primary)
         apply_holm(tests)
         section.tests += tests
         lines += [f"### Setting: {setting}", ""]
-        lines += _mixed_lines(fit, options)
         lines += _tests_lines(tests)
         if fit.fitted:
+            fit.fit_all()
+        lines += _mixed_lines(fit)
+        if fit.fitted:
             fixed_tables.append(fit.fixed_effects().assign(setting=setting))
-            components_tables.append(pd.DataFrame(
-                [{"setting": setting, "component": k, "variance": v, "sd": float(np.sqrt(v))} for k, v in fit.components.items()]))
+            components_tables.append(fit.components().assign(setting=setting))
         for line in _incomplete_runs(data):
             section.omissions.append(f"{EXP1_TASK} [{setting}]: {line}")
         section.omissions += [f"{EXP1_TASK} [{setting}]: mixed model: {fit.reason}"] if not fit.fitted else []
@@ -304,7 +331,7 @@ def _factor_lines(section: SectionResult, exp1: pd.DataFrame, options: ReportOpt
     checks = []
     for factor, reference in SETTING_FACTORS[EXP1_TASK].items():
         def tests(label: str, data: pd.DataFrame, contrasts: list[tuple[str, str]]) -> list[TestResult]:
-            fit = fit_exp1_mixed(data, MixedSettings(bootstrap=options.bootstrap, seed=options.seed, reference=reference))
+            fit = fit_exp1_mixed(data, MixedSettings(reference=reference))
             a, b = contrasts[0]
             # the paper's apparent unit is for the side-by-side with the paper only
             found = [t for t in setting_tests(label, data, fit, (a, b, "final"), contrasts) if t.role != PAPER]
@@ -370,7 +397,7 @@ def _all_sessions_lines(section: SectionResult, every_session: pd.DataFrame, use
             continue
         changed = True
         label = f"{setting} ({ALL_SESSIONS})"
-        fit = fit_exp1_mixed(data, MixedSettings(bootstrap=options.bootstrap, seed=options.seed, reference=REFERENCE))
+        fit = fit_exp1_mixed(data, MixedSettings(reference=REFERENCE))
         tests = setting_tests(label, data, fit, primary)
         apply_holm(tests)
         section.tests += tests
@@ -400,19 +427,19 @@ def _tests_lines(tests: list[TestResult]) -> list[str]:
     return lines
 
 
-def _mixed_lines(fit: MixedFit, options: ReportOptions) -> list[str]:
+def _mixed_lines(fit: MixedFit) -> list[str]:
     if not fit.fitted:
         return [f"Mixed model: **cannot be fitted**: {fit.reason}.", ""]
     lines = [
-        f"Mixed model (REML, statsmodels MixedLM): rating ~ condition x session, reference condition "
-        f"'{fit.reference}', session counted from 0 at session 1; {fit.n_obs} ratings ({fit.n_missing} missing, "
-        f"left out), {fit.n_personas} personas, {fit.n_runs} runs. 95% CIs and p from a cluster bootstrap over "
-        f"personas and runs ({options.bootstrap} resamples, seed {options.seed}; t with df = {fit.cluster_df}).", "",
-        markdown_table(fit.fixed_effects().assign(p=lambda f: f["p"].map(fmt_p))), "",
-        "Random intercepts (variance): " + ", ".join(f"{k} {fmt(v)}" for k, v in fit.components.items()) + ".",
+        f"Mixed model (two stages; see the README, \"The primary test\"): each persona-run's sessions reduced to "
+        f"its slope, final-session rating and mean rating ({fit.n_obs} ratings, {fit.n_missing} missing, left out; "
+        f"{fit.n_personas} personas, {fit.n_runs} runs); then per measure, summary ~ condition with random "
+        "intercepts for persona, persona x condition and run (within condition), fitted by REML; 95% CIs and p "
+        "from t with Satterthwaite df. Condition means:", "",
+        markdown_table(fit.fixed_effects()), "",
+        "Variance components:", "", markdown_table(fit.components()), "",
     ]
-    lines += [f"Left out: {name} ({why})." for name, why in fit.omitted.items()]
-    lines += [f"Note: {note}." for note in fit.notes]
+    lines += [f"Note: {note}." for note in fit.notes()]
     return lines + [""]
 
 
@@ -420,8 +447,8 @@ def _paper_rows(section: SectionResult, setting: str, a: str, b: str, tests: lis
     for paper in for_task(EXP1_TASK):
         if (paper.a, paper.b) != (a, b):
             continue
-        unit = next(t for t in tests if t.a == a and t.b == b and t.role == PAPER)
-        recommended = next(t for t in tests if t.a == a and t.b == b and t.test == MIXED and t.measure == MEASURES["slope"])
+        unit = next(t for t in tests if t.a == a and t.b == b and t.role == PAPER and t.test == SESSION_MEANS)
+        recommended = next(t for t in tests if t.a == a and t.b == b and t.role == PAPER and t.test == MIXED)
         section.paper_rows.append(_paper_row(paper, setting, unit, recommended))
 
 
@@ -429,12 +456,14 @@ def _paper_row(paper, setting: str, same_unit: TestResult, recommended: TestResu
     def show(t: TestResult) -> str:
         if t.status == NOT_TESTABLE:
             return f"not testable ({t.reason})"
-        return f"t({fmt_df(t.df)}) = {fmt(t.statistic)}, {p_phrase(t.p)}; diff {fmt(t.difference)} [{ci(t.ci_low, t.ci_high)}]"
+        return (f"t({fmt_df(t.df)}) = {fmt(t.statistic)}, {p_phrase(t.p)}; diff {fmt(t.difference)} points "
+                f"[{ci(t.ci_low, t.ci_high)}]")
 
     agrees = "–"
     if recommended.status != NOT_TESTABLE:
         agrees = "yes" if recommended.difference > 0 and recommended.p < 0.05 else "no"
     return {"claim": paper.claim, "paper": f"t({paper.df}) = {paper.t}, p {paper.p}", "setting": setting,
+            "quantity": PAPER_MEASURE,
             "this run, same unit": show(same_unit), "this run, recommended": f"{recommended.test}: {show(recommended)}",
             "agrees (recommended: same direction, p < .05)": agrees}
 

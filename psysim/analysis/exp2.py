@@ -14,7 +14,7 @@ import pandas as pd
 
 from psysim.analysis.exp1 import missing_by_reason
 from psysim.analysis.figures import response_types_figure
-from psysim.analysis.frames import EXP2_TASK, Frames
+from psysim.analysis.frames import EXP2_TASK, Frames, out_of_range_lines
 from psysim.analysis.paper_values import for_task
 from psysim.analysis.render import (
     ci,
@@ -46,7 +46,7 @@ DEFAULT_PRIMARY = "revised-vs-human"
 PRIMARY_HELP = f"A-vs-B of {', '.join(RESPONSE_TYPES)}; default {DEFAULT_PRIMARY}"
 TEST = "paired t-test"
 UNIT = "snippets (runs averaged)"
-EFFECT = "d, SD between snippets"
+EFFECT = "SD between snippets"
 
 
 def parse_primary(spec: str) -> tuple[str, str]:
@@ -113,6 +113,9 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
              markdown_table(means), "",
              "Missing ratings by reason (excluded, never imputed):", "",
              markdown_table(missing_by_reason(exp2, ["setting", "response_type"]), empty="_no missing ratings_"), ""]
+    bad = out_of_range_lines(exp2, ["setting", "snippet", "run", "response_type"], "rating(s)")
+    section.warnings += [line for line in bad if line]
+    lines += bad
     for setting, wide in snippet_means(exp2).groupby(level="setting", sort=True):
         tests = setting_tests(str(setting), wide.droplevel("setting"), exp2, primary)
         apply_holm(tests)

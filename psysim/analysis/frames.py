@@ -184,6 +184,9 @@ def _evals_table(selection: LogSelection, settings: dict[str, str]) -> pd.DataFr
         rows.append(_eval_row(entry, settings, "used" if entry.complete else "used (incomplete: partial run)"))
     for entry, by in selection.superseded:
         rows.append(_eval_row(entry, settings, f"superseded by {by.name}"))
+    for dup in selection.duplicates:
+        rows.append(_eval_row(dup.entry, settings, f"duplicate of {dup.kept.name} (same eval id"
+                                                  + (", different contents)" if dup.differs else ")")))
     for bad in selection.unreadable:
         rows.append({"log": bad.name, "task": "", "setting": "", "condition": "", "status": "unreadable",
                      "use": f"skipped: {bad.reason}", "total_samples": None, "completed_samples": None, "eval_id": ""})
@@ -315,10 +318,20 @@ def _missing_reason(key: str, reasons: object, scored: bool, summary: EvalSample
     return NO_REASON if scored else reason_code(_sample_failure(summary))
 
 
+RATING_SCALE = (0.0, 100.0)
+NO_SCALE = (-math.inf, math.inf)
+OUT_OF_RANGE = "out_of_range"
+"""Reason code of a value outside its scale (e.g. a rating of 150 in an edited log): bad input,
+kept out of every statistic and counted with the missing values."""
+
+
 def _value_and_reason(value: dict[str, Any], key: str, reasons: object, scored: bool,
-                      summary: EvalSampleSummary) -> tuple[float, bool, str]:
-    """``value[key]`` as a number (NaN when absent), whether it is missing, and if so its reason code."""
+                      summary: EvalSampleSummary, scale: tuple[float, float] = RATING_SCALE) -> tuple[float, bool, str]:
+    """``value[key]`` as a number (NaN when absent or outside ``scale``), whether it is missing,
+    and if so its reason code."""
     number = _rating(value.get(key))
+    if not math.isnan(number) and not (scale[0] <= number <= scale[1]):  # NaN limits: no known scale
+        return float("nan"), True, OUT_OF_RANGE
     missing = math.isnan(number)
     return number, missing, _missing_reason(key, reasons, scored, summary) if missing else ""
 
@@ -470,7 +483,7 @@ def judge_check_rows(entry: LogEntry, summaries: list[EvalSampleSummary], settin
     for summary in summaries:
         value, metadata = _score(entry, summary, "safety_judge_rating")
         reasons = metadata.get("missing_reasons") or {}
-        hit, missing, reason = _value_and_reason(value, "hit", reasons, bool(value), summary)
+        hit, missing, reason = _value_and_reason(value, "hit", reasons, bool(value), summary, NO_SCALE)
         sample_meta = summary.metadata or {}
         rows.append({
             # the setting names the judge: it is the model being checked
@@ -521,7 +534,8 @@ def questionnaire_rows(entry: LogEntry, summaries: list[EvalSampleSummary], sett
         for measure, (low, high) in measures.items():
             for session in range(1, planned + 1):
                 key = f"{measure}_s{session}"
-                score, missing, reason = _value_and_reason(value, key, reasons, bool(value), summary)
+                score, missing, reason = _value_and_reason(value, key, reasons, bool(value), summary,
+                                                           (_limit(low, -math.inf), _limit(high, math.inf)))
                 rows.append({
                     "setting": setting, "condition": condition, "persona": str(summary.id),
                     "run": entry.run(summary.epoch), "eval_id": entry.eval_id, "epoch": int(summary.epoch),
@@ -529,6 +543,22 @@ def questionnaire_rows(entry: LogEntry, summaries: list[EvalSampleSummary], sett
                     "reason": reason, "scale_min": low, "scale_max": high,
                 })
     return rows
+
+
+def out_of_range_lines(frame: pd.DataFrame, keys: list[str], what: str) -> list[str]:
+    """Report lines naming each value kept out as outside its scale (reason ``out_of_range``)."""
+    bad = frame[frame["reason"] == OUT_OF_RANGE] if "reason" in frame else frame.iloc[0:0]
+    if bad.empty:
+        return []
+    named = "; ".join(", ".join(f"{k} {row[k]}" for k in keys) for _, row in bad.head(20).iterrows())
+    more = f" (and {len(bad) - 20} more)" if len(bad) > 20 else ""
+    return [f"**Bad input**: {len(bad)} {what} outside the scale kept out of every statistic (reason "
+            f"`{OUT_OF_RANGE}`): {named}{more}.", ""]
+
+
+def _limit(value: Any, default: float) -> float:
+    number = _rating(value)
+    return default if math.isnan(number) else number
 
 
 def joint_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str) -> list[dict[str, Any]]:
@@ -565,7 +595,8 @@ def safety_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: st
     for summary, value, metadata in scored:
         reasons = metadata.get("missing_reasons") or {}
         for session in range(1, planned + 1):
-            safety, missing, reason = _value_and_reason(value, f"safety_s{session}", reasons, bool(value), summary)
+            safety, missing, reason = _value_and_reason(value, f"safety_s{session}", reasons, bool(value), summary,
+                                                         NO_SCALE)
             rows.append({
                 "setting": setting, "condition": condition, "persona": str(summary.id),
                 "run": entry.run(summary.epoch), "eval_id": entry.eval_id, "epoch": int(summary.epoch),
@@ -626,26 +657,28 @@ EXTRA_ROW_BUILDERS: dict[str, tuple[tuple[str, ...], RowBuilder]] = {
 
 def run_summary(exp1: pd.DataFrame) -> pd.DataFrame:
     """Per persona-run: the final session's rating (NaN if missing), the least-squares slope of
-    rating on session over the sessions that have a rating (NaN with fewer than two), and how
-    many session ratings are missing inside it."""
-    columns = ["setting", "condition", "persona", "run", "final", "slope", "rated_sessions", "sessions",
-               "missing_sessions"]
+    rating on session over the sessions that have a rating (NaN with fewer than two), the mean
+    rating over those sessions (NaN with none), and how many session ratings are missing inside it.
+    Vectorised: a 450-persona study has 6750 persona-runs."""
+    keys = ["setting", "condition", "persona", "run"]
+    columns = [*keys, "final", "slope", "mean", "rated_sessions", "sessions", "missing_sessions"]
     if exp1.empty:
         return pd.DataFrame(columns=columns)
-    rows = []
-    for (setting, condition, persona, run), group in exp1.groupby(["setting", "condition", "persona", "run"], sort=True):
-        group = group.sort_values("session")
-        final = group[group["session"] == group["sessions"].max()]["rating"]
-        rated = group[~group["missing"].astype(bool)]
-        slope = float("nan")
-        if rated["session"].nunique() >= 2:
-            x = rated["session"].to_numpy(float)
-            y = rated["rating"].to_numpy(float)
-            slope = float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum())
-        rows.append({
-            "setting": setting, "condition": condition, "persona": persona, "run": run,
-            "final": float(final.iloc[0]) if len(final) else float("nan"), "slope": slope,
-            "rated_sessions": int(len(rated)), "sessions": int(group["sessions"].max()),
-            "missing_sessions": int(len(group) - len(rated)),
-        })
-    return pd.DataFrame(rows, columns=columns)
+    d = exp1[[*keys, "session", "sessions", "rating", "missing"]].copy()
+    d["rated"] = ~d["missing"].astype(bool) & d["rating"].notna()
+    d["x"] = d["session"].astype(float).where(d["rated"])
+    d["y"] = d["rating"].astype(float).where(d["rated"])
+    grouped = d.groupby(keys, sort=True)
+    out = grouped.agg(sessions=("sessions", "max"), rows=("rated", "size"), rated_sessions=("rated", "sum"),
+                      mean=("y", "mean"))
+    d["dx"] = d["x"] - grouped["x"].transform("mean")
+    d["dy"] = d["y"] - grouped["y"].transform("mean")
+    d["sxy"], d["sxx"] = d["dx"] * d["dy"], d["dx"] ** 2
+    sums = d.groupby(keys, sort=True)[["sxy", "sxx"]].sum()
+    out["slope"] = (sums["sxy"] / sums["sxx"]).where(sums["sxx"] > 0)
+    last = d[d["session"] == d.groupby(keys, sort=True)["sessions"].transform("max")]
+    out["final"] = last.groupby(keys, sort=True)["y"].first()  # NaN when the final session is missing
+    out["rated_sessions"] = out["rated_sessions"].astype(int)
+    out["sessions"] = out["sessions"].astype(int)
+    out["missing_sessions"] = (out["rows"] - out["rated_sessions"]).astype(int)
+    return out.reset_index()[columns]

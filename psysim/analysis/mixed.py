@@ -1,63 +1,94 @@
-"""Experiment 1's primary analysis: a linear mixed model with crossed random intercepts.
+"""Experiment 1's primary analysis: a two-stage mixed model of persona-run summaries.
 
-    rating ~ condition * session   (session counted from 0 at the first session)
-    random intercepts: persona; run within condition; persona x condition; persona-run
+Stage 1, sessions within a persona-run. Each persona-run (one persona's course in one run) is
+reduced to one number per measure (:func:`psysim.analysis.frames.run_summary`): its
+least-squares slope of rating on session (``slope``, points per session), its final-session
+rating (``final``, points) or its mean rating over the rated sessions (``mean``, points). The
+sessions of one course share a dialogue, so they are not independent; whatever they share (a
+persona-run intercept, a persona-run slope, serial correlation) goes into the variation of the
+summary, which the second stage estimates from the data.
 
-Personas are crossed with conditions (every persona is simulated under every condition) and
-runs are nested within conditions; the sessions of one persona-run share a dialogue, hence the
-persona-run intercept. A component enters only when the data can tell it apart from the others
-(e.g. run needs two runs in a condition; persona x condition needs a persona with two runs in
-one condition). Fitted by REML with statsmodels ``MixedLM`` (variance components on one group,
-the standard way to express crossed effects there).
+Stage 2, persona-runs: summary ~ condition (one mean per condition) with random intercepts
 
-Inference is a cluster bootstrap over personas and runs (resampling personas, and runs within
-each condition, with replacement: the "pigeonhole" bootstrap for crossed designs). Model-based
-standard errors would treat each persona-run's slope as known up to residual noise; the
-bootstrap keeps whatever varies between personas and runs. A full REML refit per resample
-takes seconds at the paper's size, so each resample re-estimates the fixed effects by GLS with
-the variance components held at the full-data estimates. The CI is estimate ± t(df) x bootstrap
-SE, df = min(personas - 1, runs - conditions): the smaller number of independent clusters.
+    persona              every persona is simulated under every condition (crossed)
+    persona x condition  a persona responds to a condition in its own way
+    run                  runs are nested within conditions; a run's personas share its epoch
+    residual             the persona-run
+
+fitted by REML (:mod:`psysim.analysis.crossed_reml`, sparse: seconds at 450 personas). A
+contrast a - b of condition means is the GLS estimate; the persona effect cancels in it, and
+persona x condition and run variation enter its SE. The t-test and CI use Satterthwaite df: the
+run variance is estimated from few runs, and its uncertainty must widen the interval.
+
+Why not the former REML fit of all ratings with a cluster bootstrap over personas and runs at
+once: the bootstrap inflated the contrast's variance (2.3x on a 6 x 5 grid) and its df = min
+(personas - 1, runs - conditions) ignored that persona effects cancel, so the test almost never
+rejected (issue 21). ``benchmarks/calibration.py`` measures type-I error, coverage and power.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, sparse, stats
-from threadpoolctl import threadpool_limits
+from scipy import linalg, stats
 
-DEFAULT_BOOTSTRAP = 200
-DEFAULT_SEED = 0
+from psysim.analysis.crossed_reml import CrossedFit, fit_crossed
+from psysim.analysis.frames import run_summary
 
-COMPONENTS = ("persona", "run", "persona_condition", "persona_run")
+COMPONENTS = ("persona", "persona_condition", "run")
+MEASURE_UNITS = {"slope": "points per session", "final": "points", "mean": "points"}
+KEYS = ["condition", "persona", "run"]
 
 
 @dataclass
 class MixedSettings:
-    """How the mixed model is fitted and bootstrapped."""
+    """How the model is fitted."""
 
-    bootstrap: int = DEFAULT_BOOTSTRAP
-    """Cluster-bootstrap resamples (0: no bootstrap, no CIs)."""
-    seed: int = DEFAULT_SEED
     reference: str = "none"
-    """Reference condition of the treatment coding (any condition present if absent)."""
+    """Condition listed first in the tables (any condition present if absent)."""
 
 
 @dataclass
 class ContrastEstimate:
+    """A - b of one measure: the model's condition means, their difference, SE, CI, t, df, p."""
+
+    mean_a: float
+    mean_b: float
     estimate: float
-    se_model: float
-    se_boot: float
+    se: float
     ci_low: float
     ci_high: float
     statistic: float
     df: float
     p: float
     reason: str = ""
+
+
+@dataclass
+class MeasureFit:
+    """The second stage for one measure (``fit`` None and ``reason`` when it could not be fitted)."""
+
+    measure: str
+    n_units: int
+    conditions: list[str]
+    fit: CrossedFit | None = None
+    reason: str = ""
+    omitted: dict[str, str] = field(default_factory=dict)
+    single_run: list[str] = field(default_factory=list)
+    """Conditions with one run: their contrasts cannot be tested (no run variation to estimate)."""
+
+    def notes(self) -> list[str]:
+        if self.fit is None:
+            return []
+        notes = [f"{self.measure}: the variance of {name} is estimated at 0 (on the boundary of the parameter "
+                 "space); it is left out of the Satterthwaite df" for name in self.fit.boundary]
+        if not self.fit.information_ok:
+            notes.append(f"{self.measure}: the information matrix of the variance components is not positive "
+                         "definite: the Satterthwaite df are approximate")
+        return notes
 
 
 @dataclass
@@ -72,242 +103,170 @@ class MixedFit:
     n_runs: int = 0
     conditions: list[str] = field(default_factory=list)
     reference: str = ""
-    components: dict[str, float] = field(default_factory=dict)
-    """Variance of each random intercept, and ``residual``."""
-    omitted: dict[str, str] = field(default_factory=dict)
-    """Random components left out, with the reason."""
-    params: pd.Series | None = None
-    cov_model: pd.DataFrame | None = None
-    boot: np.ndarray | None = None
-    boot_failed: int = 0
-    cluster_df: int = 0
-    notes: list[str] = field(default_factory=list)
+    units: pd.DataFrame | None = None
+    """One row per persona-run with its summaries (:func:`run_summary`)."""
+    measures: dict[str, MeasureFit] = field(default_factory=dict)
 
     @property
     def fitted(self) -> bool:
         return self.status == "fitted"
 
-    def vector(self, a: str, b: str, session: float | None) -> np.ndarray:
-        """Weights on the fixed effects for a - b: the slope difference (``session`` None) or the
-        difference at session number ``session``."""
-        assert self.params is not None
-        w = np.zeros(len(self.params))
-        names = list(self.params.index)
-        for condition, sign in ((a, 1.0), (b, -1.0)):
-            if condition == self.reference:
-                continue
-            level = f"C(condition, Treatment({self.reference!r}))[T.{condition}]"
-            if session is None:
-                w[names.index(f"{level}:t")] += sign
-            else:
-                w[names.index(level)] += sign
-                w[names.index(f"{level}:t")] += sign * (session - 1)
-        return w
+    def measure(self, name: str) -> MeasureFit:
+        """The second stage of measure ``name``, fitted on first use."""
+        if name not in self.measures:
+            assert self.units is not None
+            self.measures[name] = fit_measure(self.units, name, self.reference)
+        return self.measures[name]
 
-    def contrast(self, weights: np.ndarray) -> ContrastEstimate:
-        """Estimate, model and bootstrap SE, and the bootstrap-t CI and p of ``weights @ params``."""
-        assert self.params is not None and self.cov_model is not None
-        estimate = float(weights @ self.params.to_numpy())
-        se_model = float(math.sqrt(max(weights @ self.cov_model.to_numpy() @ weights, 0.0)))
+    def fit_all(self) -> MixedFit:
+        """Every measure fitted (for the tables; the tests fit only what they use)."""
+        for name in MEASURE_UNITS:
+            self.measure(name)
+        return self
+
+    def contrast(self, a: str, b: str, measure: str) -> ContrastEstimate:
+        """Condition a - condition b on ``measure`` with Satterthwaite t, CI and p."""
+        m = self.measure(measure)
         nan = float("nan")
-        if self.boot is None or len(self.boot) < 2:
-            return ContrastEstimate(estimate, se_model, nan, nan, nan, nan, nan, nan,
-                                    reason=self.notes[-1] if self.notes else "no bootstrap")
-        se_boot = float(np.std(self.boot @ weights, ddof=1))
-        if self.cluster_df < 1:
-            return ContrastEstimate(estimate, se_model, se_boot, nan, nan, nan, nan, nan,
-                                    reason="too few personas or runs per condition for a cluster bootstrap")
-        if not se_boot > 1e-12 * max(1.0, abs(estimate)):
-            return ContrastEstimate(estimate, se_model, se_boot, nan, nan, nan, nan, nan,
-                                    reason="the estimate does not vary across bootstrap resamples: no CI or p")
-        df = float(self.cluster_df)
-        half = float(stats.t.ppf(0.975, df)) * se_boot
-        t = estimate / se_boot
-        return ContrastEstimate(estimate, se_model, se_boot, estimate - half, estimate + half, t, df,
-                                float(2 * stats.t.sf(abs(t), df)))
+        if m.fit is None:
+            return ContrastEstimate(nan, nan, nan, nan, nan, nan, nan, nan, nan, reason=m.reason)
+        if a not in m.conditions or b not in m.conditions:
+            return ContrastEstimate(nan, nan, nan, nan, nan, nan, nan, nan, nan,
+                                    reason=f"no persona-run of {a if a not in m.conditions else b} has a {measure} value")
+        wa, wb = _unit_vector(m.conditions, a), _unit_vector(m.conditions, b)
+        mean_a, mean_b = float(wa @ m.fit.beta), float(wb @ m.fit.beta)
+        single = [c for c in (a, b) if c in m.single_run]
+        if single:
+            return ContrastEstimate(mean_a, mean_b, mean_a - mean_b, nan, nan, nan, nan, nan, nan,
+                                    reason=f"condition {' and '.join(single)} has a single run: the variation between "
+                                           "runs cannot be estimated, so no CI or p")
+        c = m.fit.contrast(wa - wb)
+        if not c.se > 1e-12 * max(1.0, abs(c.estimate)) or not math.isfinite(c.df) or c.df <= 0:
+            return ContrastEstimate(mean_a, mean_b, c.estimate, c.se, nan, nan, nan, nan, nan,
+                                    reason="the contrast has no estimable variation: no CI or p")
+        half = float(stats.t.ppf(0.975, c.df)) * c.se
+        t = c.estimate / c.se
+        return ContrastEstimate(mean_a, mean_b, c.estimate, c.se, c.estimate - half, c.estimate + half, t, c.df,
+                                float(2 * stats.t.sf(abs(t), c.df)))
+
+    def notes(self) -> list[str]:
+        return [note for m in self.measures.values() for note in m.notes()]
 
     def fixed_effects(self) -> pd.DataFrame:
-        """Every fixed effect with model SE and bootstrap CI."""
-        assert self.params is not None
+        """Each fitted measure's condition means with SE, Satterthwaite df and 95% CI."""
         rows = []
-        for i, name in enumerate(self.params.index):
-            w = np.zeros(len(self.params))
-            w[i] = 1.0
-            c = self.contrast(w)
-            rows.append({"term": _term_label(str(name)), "estimate": c.estimate, "se_model": c.se_model,
-                         "se_bootstrap": c.se_boot, "ci_low": c.ci_low, "ci_high": c.ci_high, "p": c.p})
-        return pd.DataFrame(rows, columns=["term", "estimate", "se_model", "se_bootstrap", "ci_low", "ci_high", "p"])
+        for m in self.measures.values():
+            if m.fit is None:
+                continue
+            for condition in m.conditions:
+                c = m.fit.contrast(_unit_vector(m.conditions, condition))
+                half = float(stats.t.ppf(0.975, c.df)) * c.se if math.isfinite(c.df) and c.df > 0 else float("nan")
+                rows.append({"measure": m.measure, "unit": MEASURE_UNITS[m.measure], "condition": condition,
+                             "persona-runs": int((self.units[m.measure].notna() & (self.units["condition"] == condition)).sum()),
+                             "estimate": c.estimate, "se": c.se, "df": c.df,
+                             "ci_low": c.estimate - half, "ci_high": c.estimate + half})
+        return pd.DataFrame(rows, columns=["measure", "unit", "condition", "persona-runs", "estimate", "se", "df",
+                                           "ci_low", "ci_high"])
+
+    def components(self) -> pd.DataFrame:
+        """Each fitted measure's variance components (and the components left out, with why)."""
+        rows = []
+        for m in self.measures.values():
+            if m.fit is None:
+                continue
+            rows += [{"measure": m.measure, "component": k, "variance": v, "sd": math.sqrt(max(v, 0.0)), "note": ""}
+                     for k, v in m.fit.components.items()]
+            rows += [{"measure": m.measure, "component": k, "variance": float("nan"), "sd": float("nan"),
+                      "note": f"left out: {why}"} for k, why in m.omitted.items()]
+        return pd.DataFrame(rows, columns=["measure", "component", "variance", "sd", "note"])
 
 
-def _term_label(name: str) -> str:
-    """``C(condition, Treatment('none'))[T.expert]:t`` -> ``condition[expert] x session``."""
-    if "[T." in name:
-        level = name.split("[T.")[1].split("]")[0]
-        return f"condition[{level}]" + (" x session" if name.endswith(":t") else "")
-    return {"Intercept": "intercept (reference condition, session 1)", "t": "session (reference condition)"}.get(name, name)
+def _unit_vector(conditions: list[str], condition: str) -> np.ndarray:
+    w = np.zeros(len(conditions))
+    w[conditions.index(condition)] = 1.0
+    return w
 
 
-def _identifiable(d: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
-    keep, omitted = [], {}
-    runs_per_condition = d.groupby("condition")["run"].nunique()
-    units_per_persona = d.groupby("persona")["run"].nunique()
-    runs_per_pc = d.groupby(["persona", "condition"])["run"].nunique()
-    sessions_per_pr = d.groupby(["persona", "run"])["session"].nunique()
+def _identifiable(units: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
+    """The random intercepts the persona-runs can tell apart from each other and from the residual."""
+    per_persona = units.groupby("persona").size()
+    runs_per_pc = units.groupby(["persona", "condition"])["run"].nunique()
+    runs_per_condition = units.groupby("condition")["run"].nunique()
+    personas_per_run = units.groupby(["condition", "run"])["persona"].nunique()
     rules = {
-        "persona": (d["persona"].nunique() >= 2 and units_per_persona.max() >= 2,
-                    "needs 2+ personas each seen in 2+ runs or conditions"),
-        "run": (runs_per_condition.max() >= 2, "needs 2+ runs in a condition"),
-        "persona_condition": (runs_per_pc.max() >= 2 and d["condition"].nunique() >= 2,
-                              "needs a persona with 2+ runs in one condition, and 2+ conditions"),
-        "persona_run": (sessions_per_pr.max() >= 2, "needs 2+ rated sessions in a persona-run"),
+        "persona": (units["persona"].nunique() >= 2 and per_persona.max() >= 2,
+                    "needs 2+ personas, one of them seen in 2+ persona-runs"),
+        "persona_condition": (units["condition"].nunique() >= 2 and runs_per_pc.max() >= 2,
+                              "needs 2+ conditions and a persona with 2+ runs in one condition"),
+        "run": (runs_per_condition.max() >= 2 and personas_per_run.max() >= 2,
+                "needs 2+ runs in a condition and 2+ personas in a run"),
     }
-    for name in COMPONENTS:
-        ok, why = rules[name]
-        if ok:
-            keep.append(name)
-        else:
-            omitted[name] = why
-    return keep, omitted
+    keep = [name for name in COMPONENTS if rules[name][0]]
+    return keep, {name: why for name, (ok, why) in rules.items() if not ok}
 
 
-def _labels(d: pd.DataFrame) -> dict[str, pd.Series]:
-    return {
-        "persona": d["persona"].astype(str),
-        "run": d["condition"].astype(str) + "|" + d["run"].astype(str),
-        "persona_condition": d["persona"].astype(str) + "|" + d["condition"].astype(str),
-        "persona_run": d["persona"].astype(str) + "|" + d["run"].astype(str),
-    }
+def _codes(units: pd.DataFrame) -> dict[str, np.ndarray]:
+    persona = units["persona"].astype(str)
+    run = units["condition"].astype(str) + "|" + units["run"].astype(str)
+    pc = persona + "|" + units["condition"].astype(str)
+    return {"persona": pd.factorize(persona, sort=True)[0], "persona_condition": pd.factorize(pc, sort=True)[0],
+            "run": pd.factorize(run, sort=True)[0]}
+
+
+def fit_measure(units: pd.DataFrame, measure: str, reference: str) -> MeasureFit:
+    """The second stage for one measure from the persona-run summaries."""
+    d = units[units[measure].notna()].sort_values(KEYS, kind="stable").reset_index(drop=True)
+    conditions = sorted(map(str, d["condition"].unique()), key=lambda c: (c != reference, c))
+    m = MeasureFit(measure=measure, n_units=len(d), conditions=conditions)
+    if d.empty:
+        m.reason = f"no persona-run has a {measure} value"
+        return m
+    y = d[measure].to_numpy(float)
+    if len(d) <= len(conditions):
+        m.reason = f"{len(d)} persona-run(s) with a {measure} value for {len(conditions)} condition(s): too few to estimate any variation"
+        return m
+    if np.ptp(y) <= 1e-9 * max(1.0, float(np.abs(y).max())):
+        m.reason = f"every persona-run's {measure} equals {y[0]:g}: nothing varies, so there is nothing to model"
+        return m
+    components, m.omitted = _identifiable(d)
+    codes = _codes(d)
+    x = (d["condition"].astype(str).to_numpy()[:, None] == np.array(conditions)[None, :]).astype(float)
+    try:
+        m.fit = fit_crossed(x, y, {name: codes[name] for name in components})
+    except (linalg.LinAlgError, np.linalg.LinAlgError, ValueError) as ex:
+        m.reason = f"the model could not be fitted ({type(ex).__name__}: {ex})"
+        return m
+    runs = d.groupby("condition")["run"].nunique()
+    m.single_run = sorted(str(c) for c, n in runs.items() if n < 2)
+    return m
 
 
 def fit_exp1_mixed(data: pd.DataFrame, settings: MixedSettings | None = None) -> MixedFit:
-    """Fit the model to one setting's Experiment 1 rows (missing ratings are counted and left out).
+    """Stage 1 for one setting's Experiment 1 rows; stage 2 is fitted per measure on first use.
 
     Args:
-        data: Rows with ``condition``, ``persona``, ``run``, ``session``, ``rating``, ``missing``.
-        settings: Bootstrap size, seed and reference condition.
+        data: Rows with ``condition``, ``persona``, ``run``, ``session``, ``sessions``, ``rating``,
+            ``missing`` (missing ratings are counted and left out).
+        settings: The reference condition.
 
     Returns:
         The fit, or a :class:`MixedFit` with ``status`` "not fitted" and the reason.
     """
-    # Many small dense solves: one BLAS thread is ~10x faster than several spinning on a busy machine.
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _fit(data, settings or MixedSettings())
-
-
-def _fit(data: pd.DataFrame, settings: MixedSettings) -> MixedFit:
-    import statsmodels.formula.api as smf  # slow to import; only when a model is fitted
-
+    settings = settings or MixedSettings()
+    # one row order, so every sum (and the optimiser's path) is the same however the rows came
+    data = data.sort_values(["condition", "persona", "run", "session"], kind="stable").reset_index(drop=True)
     missing = data["missing"].astype(bool) | data["rating"].isna()
-    d = data[~missing].copy()
-    fit = MixedFit(status="not fitted", n_obs=len(d), n_missing=int(missing.sum()),
-                   n_personas=d["persona"].nunique(), n_runs=d["run"].nunique(),
-                   conditions=sorted(map(str, d["condition"].unique())))
-    if d.empty:
+    rated = data[~missing]
+    conditions = sorted(map(str, rated["condition"].unique()))
+    fit = MixedFit(status="not fitted", n_obs=len(rated), n_missing=int(missing.sum()),
+                   n_personas=rated["persona"].nunique(), n_runs=rated["run"].nunique(), conditions=conditions)
+    if rated.empty:
         fit.reason = "no ratings"
         return fit
-    if d["session"].nunique() < 2:
-        fit.reason = "ratings from fewer than 2 sessions: no change across sessions to model"
+    if rated["rating"].nunique() < 2:
+        fit.reason = f"every rating equals {rated['rating'].iloc[0]:g}: nothing varies, so there is nothing to model"
         return fit
-    if d["rating"].nunique() < 2:
-        fit.reason = f"every rating equals {d['rating'].iloc[0]:g}: nothing varies, so there is nothing to model"
-        return fit
-    d["condition"] = d["condition"].astype(str)
-    d["t"] = d["session"].astype(float) - 1.0
-    fit.reference = settings.reference if settings.reference in fit.conditions else fit.conditions[0]
-    components, fit.omitted = _identifiable(d)
-    labels = _labels(d)
-    for name in components:
-        d[f"vc_{name}"] = labels[name]
-    formula = (f"rating ~ C(condition, Treatment({fit.reference!r})) * t" if len(fit.conditions) > 1 else "rating ~ t")
-    d["_group"] = 1
-    vc = {name: f"0 + C(vc_{name})" for name in components}
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            model = smf.mixedlm(formula, d, groups="_group", re_formula="0", vc_formula=vc or None, use_sparse=False)
-            result = model.fit(reml=True, method=["lbfgs", "powell"])
-    except Exception as ex:  # singular designs and optimiser failures: say so, do not crash
-        fit.reason = f"the model could not be fitted ({type(ex).__name__}: {ex})"
-        return fit
-    if not result.converged:
-        fit.reason = "the REML optimiser did not converge"
-        return fit
-    fit.notes += sorted({str(w.message).splitlines()[0] for w in caught if "boundary" in str(w.message)})
+    fit.reference = settings.reference if settings.reference in conditions else conditions[0]
+    fit.units = run_summary(data.assign(condition=data["condition"].astype(str)))
     fit.status = "fitted"
-    fit.params = result.fe_params
-    fit.cov_model = result.cov_params().loc[result.fe_params.index, result.fe_params.index]
-    vcomp = dict(zip(model.exog_vc.names, np.atleast_1d(result.vcomp))) if components else {}
-    fit.components = {name: float(vcomp.get(name, 0.0)) for name in components}
-    fit.components["residual"] = float(result.scale)
-    runs_per_condition = d.groupby("condition")["run"].nunique()
-    fit.cluster_df = int(min(fit.n_personas - 1, fit.n_runs - len(fit.conditions)))
-    if settings.bootstrap >= 2 and runs_per_condition.min() >= 2 and fit.n_personas >= 2:
-        fit.boot, fit.boot_failed = _bootstrap(d, model.exog, components, fit.components, settings)
-        if fit.boot_failed:
-            fit.notes.append(f"{fit.boot_failed} of {settings.bootstrap} bootstrap resamples could not be estimated")
-    elif settings.bootstrap < 2:
-        fit.notes.append("bootstrap switched off: no CIs or p-values")
-    else:
-        fit.notes.append("a condition has a single run: runs cannot be resampled, so no CIs or p-values")
     return fit
-
-
-def gls(x: np.ndarray, y: np.ndarray, z: sparse.csr_matrix, variances: np.ndarray, residual: float) -> np.ndarray:
-    """Fixed effects by generalised least squares for V = residual * I + Z diag(variances) Z'
-    (Woodbury identity, so only a q x q system is solved)."""
-    keep = variances > 1e-10 * residual
-    z = z[:, np.flatnonzero(keep)]
-    zxy = z.T @ np.column_stack([x, y])
-    a = np.diag(residual / variances[keep]) + (z.T @ z).toarray()
-    xy = np.column_stack([x, y])
-    m = xy.T @ xy - zxy.T @ linalg.cho_solve(linalg.cho_factor(a), zxy)
-    return np.linalg.solve(m[:-1, :-1], m[:-1, -1])
-
-
-def _design_z(codes: dict[str, np.ndarray], sizes: dict[str, int], components: list[str],
-              variance: dict[str, float]) -> tuple[sparse.csr_matrix, np.ndarray]:
-    """Sparse indicator columns for each component from integer codes (unused columns are harmless)."""
-    n = len(next(iter(codes.values())))
-    blocks, variances = [], []
-    for name in components:
-        blocks.append(sparse.csr_matrix((np.ones(n), (np.arange(n), codes[name])), shape=(n, sizes[name])))
-        variances.append(np.full(sizes[name], variance[name]))
-    if not blocks:
-        return sparse.csr_matrix((n, 0)), np.zeros(0)
-    return sparse.hstack(blocks).tocsr(), np.concatenate(variances)
-
-
-def _bootstrap(d: pd.DataFrame, exog: np.ndarray, components: list[str], variance: dict[str, float],
-               settings: MixedSettings) -> tuple[np.ndarray | None, int]:
-    rng = np.random.default_rng(settings.seed)
-    y = d["rating"].to_numpy(float)
-    personas = sorted(d["persona"].astype(str).unique())
-    runs = {c: sorted(g["run"].astype(str).unique()) for c, g in d.groupby("condition")}
-    n_p, n_c, n_r = len(personas), len(runs), max(len(r) for r in runs.values())
-    sizes = {"persona": n_p, "run": n_c * n_r, "persona_condition": n_p * n_c, "persona_run": n_p * n_c * n_r}
-    cells = d.reset_index(drop=True).groupby(
-        [d["persona"].astype(str).to_numpy(), d["run"].astype(str).to_numpy()]).indices
-    out, failed = [], 0
-    for _ in range(settings.bootstrap):
-        chosen_personas = rng.choice(n_p, n_p, replace=True)
-        parts, codes = [], []
-        for c, (condition, condition_runs) in enumerate(runs.items()):
-            chosen_runs = rng.choice(len(condition_runs), len(condition_runs), replace=True)
-            for j, r in enumerate(chosen_runs):
-                for i, p in enumerate(chosen_personas):
-                    idx = cells.get((personas[p], condition_runs[r]))
-                    if idx is not None:
-                        parts.append(idx)
-                        codes.append(np.tile([i, c, j], (len(idx), 1)))
-        rows = np.concatenate(parts)
-        i, c, j = np.concatenate(codes).T
-        labels = {"persona": i, "run": c * n_r + j, "persona_condition": i * n_c + c,
-                  "persona_run": (i * n_c + c) * n_r + j}
-        z, variances = _design_z(labels, sizes, components, variance)
-        try:
-            beta = gls(exog[rows], y[rows], z, variances, variance["residual"])
-        except np.linalg.LinAlgError:
-            failed += 1
-            continue
-        out.append(beta)
-    return (np.array(out) if out else None), failed

@@ -93,8 +93,7 @@ def measure_tests(measure: str, data: pd.DataFrame, options: ReportOptions,
     score), relabelled as ``experiment``'s and made secondary."""
     tests: list[TestResult] = []
     for setting, setting_data in data.groupby("setting", sort=True):
-        fit = fit_exp1_mixed(setting_data, MixedSettings(bootstrap=options.bootstrap, seed=options.seed,
-                                                         reference=exp1.REFERENCE))
+        fit = fit_exp1_mixed(setting_data, MixedSettings(reference=exp1.REFERENCE))
         for test in exp1.setting_tests(str(setting), setting_data, fit, ("", "", "")):
             if test.role not in (PRIMARY, SECONDARY, DESCRIPTIVE):
                 continue  # the paper's apparent unit is for the paper comparison of the rating only

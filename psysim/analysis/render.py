@@ -21,6 +21,8 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return "–"
+        if abs(value) < 1e-9:  # rounding noise of a difference that is 0 (e.g. -5.68e-14)
+            return "0.00"
         return f"{value:.3g}" if abs(value) < 0.001 and value != 0 else f"{value:.2f}"
     return str(value)
 
@@ -70,12 +72,17 @@ def render_tests(results: list[TestResult]) -> str:
                 "missing inside": r.missing_within, "mean a": r.mean_a, "mean b": r.mean_b, "diff": r.difference,
                 "95% CI": ci(r.ci_low, r.ci_high), "t": r.statistic, "df": fmt_df(r.df), "p": fmt_p(r.p),
                 "p (Holm)": fmt_p(r.p_holm) if r.role == "secondary" else ("(primary)" if r.role == "primary" else "–"),
-                "effect": f"{fmt(r.effect)} ({r.effect_size})" if r.effect_size else "–",
+                "effect": effect_text(r) if r.effect_size else "–",
             }
             for r in rows
         ]
     )
     return markdown_table(frame, empty="_no testable comparison_")
+
+
+def effect_text(r: TestResult) -> str:
+    """"d = 1.60 (standardised by the SD between persona-runs)": the number is d, not the SD."""
+    return f"d = {fmt(r.effect)} (standardised by the {r.effect_size})"
 
 
 def not_testable_lines(results: list[TestResult]) -> list[str]:
@@ -100,6 +107,6 @@ def result_sentence(r: TestResult, unit_word: str = "") -> str:
     head = f"{r.a} vs {r.b}, {r.measure} ({r.test})"
     if r.status == NOT_TESTABLE:
         return f"{head}: not testable: {r.reason}"
-    effect = f", {r.effect_size} = {fmt(r.effect)}" if r.effect_size and not math.isnan(r.effect) else ""
+    effect = f", {effect_text(r)}" if r.effect_size and not math.isnan(r.effect) else ""
     return (f"{head}: difference {fmt(r.difference)}{unit_word} (95% CI {ci(r.ci_low, r.ci_high)}), "
             f"t({fmt_df(r.df)}) = {fmt(r.statistic)}, {p_phrase(r.p)}{effect}")

@@ -110,7 +110,8 @@ def logs_lines(frames: Frames) -> list[str]:
     selection = frames.selection
     complete = [e for e in selection.used if e.complete]
     lines = [f"Logs used: {len(selection.used)} ({len(complete)} complete, {len(selection.incomplete)} incomplete); "
-             f"superseded: {len(selection.superseded)}; unreadable: {len(selection.unreadable)}. "
+             f"superseded: {len(selection.superseded)}; duplicates (same eval id): {len(selection.duplicates)}; "
+             f"unreadable: {len(selection.unreadable)}. "
              "Same series = same task, task arguments, model and role models; within a series a later log "
              "supersedes an incomplete one (Inspect's retry), and two complete logs are two runs. Shards of one "
              "study (`-T shard=K/N`: series the same apart from the shard) are merged: a run is one epoch across "
@@ -120,6 +121,14 @@ def logs_lines(frames: Frames) -> list[str]:
     for old, new in selection.superseded:
         why = f"; error: {old.error.splitlines()[0][:160]}" if old.error else ""
         lines.append(f"- **superseded**: `{old.name}` (status {old.status}{why}) is replaced by `{new.name}`")
+    for dup in selection.duplicates:
+        if dup.differs:
+            lines.append(f"- **WARNING: duplicate with different contents**: `{dup.entry.name}` has the eval id of "
+                         f"`{dup.kept.name}` ({dup.kept.eval_id}) but not its contents; `{dup.kept.name}` is used, "
+                         f"`{dup.entry.name}` is not read. Check which file is the real run")
+        else:
+            lines.append(f"- **duplicate**: `{dup.entry.name}` is a copy of `{dup.kept.name}` (same eval id and "
+                         "contents): the run is read once")
     for note in selection.shard_notes:
         lines.append(f"- **shard**: {note}")
     for entry in selection.incomplete:

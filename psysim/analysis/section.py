@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from psysim.analysis.bootstrap import DEFAULT_RESAMPLES
-from psysim.analysis.mixed import DEFAULT_BOOTSTRAP, DEFAULT_SEED
+from psysim.analysis.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
 from psysim.analysis.stats import TestResult
 
 if TYPE_CHECKING:
@@ -27,9 +26,11 @@ class ReportOptions:
 
     primary: dict[str, str] = field(default_factory=dict)
     """Per task, the pre-declared primary test (overrides the section's default)."""
-    bootstrap: int = DEFAULT_BOOTSTRAP
+    bootstrap: int = 0
+    """No longer used: Experiment 1's model has analytic CIs (issue 21). Kept so that callers that
+    still pass it, and ``--bootstrap``, keep working."""
     seed: int = DEFAULT_SEED
-    """Seed of every bootstrap (the mixed model's and the rater checks')."""
+    """Seed of every bootstrap (the rater checks')."""
     ci_resamples: int = DEFAULT_RESAMPLES
     """Resamples of the cluster-bootstrap CIs of the rater checks (known-groups validity)."""
     human_ratings: str | None = None

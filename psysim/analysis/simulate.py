@@ -1,6 +1,6 @@
 """Experiment 1 ratings simulated with known effects, for tests, benchmarks and coverage studies.
 
-rating = intercept[condition] + slope[condition] * (session - 1)
+rating = intercept[condition] + (slope[condition] + persona-run slope) * (session - 1)
          + persona + persona x condition + run (within condition) + persona-run + noise
 """
 
@@ -22,6 +22,7 @@ class Truth:
     sd_persona_condition: float = 1.0
     sd_run: float = 2.0
     sd_persona_run: float = 1.5
+    sd_persona_run_slope: float = 0.0
     sd_residual: float = 2.0
 
 
@@ -46,8 +47,11 @@ def simulate_exp1(truth: Truth, design: Design, seed: int = 0, setting: str = "s
             for p in range(design.personas):
                 level = truth.intercept[condition] + persona[p] + persona_condition[p] + run_effect
                 level += rng.normal(0, truth.sd_persona_run)
+                # drawn only when present, so data sets without it stay as they were for a given seed
+                slope = truth.slope[condition] + (rng.normal(0, truth.sd_persona_run_slope)
+                                                  if truth.sd_persona_run_slope else 0.0)
                 for s in range(1, design.sessions + 1):
-                    rating = level + truth.slope[condition] * (s - 1) + rng.normal(0, truth.sd_residual)
+                    rating = level + slope * (s - 1) + rng.normal(0, truth.sd_residual)
                     rows.append({"setting": setting, "condition": condition, "persona": f"p{p + 1:02d}",
                                  "run": run, "eval_id": run.split(":")[0], "epoch": 1, "session": s,
                                  "sessions": design.sessions, "rating": float(rating), "missing": False,

@@ -10,6 +10,7 @@ independent) or ``paper`` (the paper's apparent unit, for the side-by-side compa
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -76,7 +77,9 @@ def welch(a: pd.Series, b: pd.Series, unit: str = "units") -> Estimate:
     if x.std(ddof=1) <= 1e-9 * scale and y.std(ddof=1) <= 1e-9 * scale:  # rounding-level spread is none
         return Estimate(difference=_diff(x, y),
                         reason="no variation within either side (every value equal within each side): t is undefined")
-    result = stats.ttest_ind(x, y, equal_var=False)
+    with warnings.catch_warnings():  # near-equal values: the reason above, or a t that is still defined
+        warnings.filterwarnings("ignore", message="Precision loss", category=RuntimeWarning)
+        result = stats.ttest_ind(x, y, equal_var=False)
     ci = result.confidence_interval(0.95)
     return Estimate(float(x.mean() - y.mean()), float(ci.low), float(ci.high), float(result.statistic),
                     float(result.df), float(result.pvalue))
@@ -93,7 +96,9 @@ def paired(a: pd.Series, b: pd.Series, unit: str = "pairs") -> Estimate:
     if diff.std(ddof=1) <= 1e-9 * max(1.0, float(np.abs(diff).max())):
         return Estimate(difference=float(diff.mean()),
                         reason=f"every paired difference equals {diff[0]:.6g}: t is undefined")
-    result = stats.ttest_rel(both.iloc[:, 0].to_numpy(float), both.iloc[:, 1].to_numpy(float))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Precision loss", category=RuntimeWarning)
+        result = stats.ttest_rel(both.iloc[:, 0].to_numpy(float), both.iloc[:, 1].to_numpy(float))
     ci = result.confidence_interval(0.95)
     return Estimate(float(diff.mean()), float(ci.low), float(ci.high), float(result.statistic),
                     float(result.df), float(result.pvalue))

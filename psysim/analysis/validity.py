@@ -133,7 +133,7 @@ def _tests(setting: str, transcripts: pd.DataFrame) -> list[TestResult]:
     low = transcripts[transcripts["group"] == "low"]["rating"].reset_index(drop=True)
     return [result(VALIDITY_TASK, setting, "transcript mean rating", "high", "low", "Welch t-test",
                    "transcripts", SECONDARY, high, low, welch(high, low, "transcripts"),
-                   "d, SD between transcripts", pooled_sd(high, low))]
+                   "SD between transcripts", pooled_sd(high, low))]
 
 
 SECTION = Section(task=VALIDITY_TASK, title="Rater validity: known groups", primary_help=PRIMARY_HELP,

@@ -56,6 +56,10 @@ def create(args: argparse.Namespace) -> int:
     selection = select(args.logs)
     for bad in selection.unreadable:
         print(f"warning: unreadable log skipped: {bad.name}: {bad.reason}", file=sys.stderr)
+    for dup in selection.duplicates:  # the same run under another name: its items once
+        what = "WARNING: same eval id, different contents" if dup.differs else "a copy (same eval id)"
+        print(f"{'warning' if dup.differs else 'note'}: {dup.entry.name} skipped: {what} of {dup.kept.name}",
+              file=sys.stderr)
     items: list[Item] = []
     for entry in selection.used:
         found, skipped = read_items(entry)

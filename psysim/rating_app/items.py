@@ -98,6 +98,7 @@ def select(paths: Iterable[str | Path]) -> LogSelection:
         if path.is_dir():
             selection = load_selection(path)
             entries += selection.used + [old for old, _ in selection.superseded]
+            entries += [d.entry for d in selection.duplicates]  # dropped again, once, by select_logs below
             unreadable += selection.unreadable
         elif path.is_file():
             try:

@@ -12,6 +12,9 @@ Defined once, here; the report and every later analysis go through :func:`select
   listed as incomplete.
 * Two complete logs of one series are both used, as separate runs (a deliberate second run).
 * A file that cannot be read is **unreadable**: named with the reason, skipped, never fatal.
+* Two logs with the same ``eval_id`` are one run (a copy under another name; Inspect gives a
+  retry a new eval id): the complete one is kept, else the later one, and the other is a
+  **duplicate**, named, never read; when their contents differ, the report warns.
 * **Shards** (task argument ``shard`` = ``K/N``, :mod:`psysim.study.sharding`) are separate series.
   The used logs of series that are the same apart from ``shard`` and have the same N form one
   **sharded study**: the first used log of each shard belongs to the first study, the second
@@ -22,6 +25,7 @@ Defined once, here; the report and every later analysis go through :func:`select
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -135,6 +139,16 @@ class Unreadable:
 
 
 @dataclass
+class Duplicate:
+    """A log with the eval id of a kept log: the same run, read once."""
+
+    entry: LogEntry
+    kept: LogEntry
+    differs: bool
+    """The two files' contents differ (not a plain copy): the report warns."""
+
+
+@dataclass
 class LogSelection:
     """The logs an analysis uses, and every log it does not, each with the reason."""
 
@@ -142,6 +156,8 @@ class LogSelection:
     superseded: list[tuple[LogEntry, LogEntry]] = field(default_factory=list)
     """(incomplete log, the later log of its series that replaces it)."""
     unreadable: list[Unreadable] = field(default_factory=list)
+    duplicates: list[Duplicate] = field(default_factory=list)
+    """Logs left out because a kept log has the same eval id."""
     shard_notes: list[str] = field(default_factory=list)
     """Shards of a sharded study that are missing or incomplete, or a malformed shard argument."""
 
@@ -181,6 +197,7 @@ def _why(ex: Exception) -> str:
 def select_logs(entries: Iterable[LogEntry], unreadable: Iterable[Unreadable] = ()) -> LogSelection:
     """Apply the series rules (module docstring) to readable logs."""
     selection = LogSelection(unreadable=list(unreadable))
+    entries, selection.duplicates = _drop_duplicates(entries)
     series: dict[SeriesKey, list[LogEntry]] = {}
     for entry in entries:
         series.setdefault(entry.key, []).append(entry)
@@ -195,6 +212,27 @@ def select_logs(entries: Iterable[LogEntry], unreadable: Iterable[Unreadable] = 
     selection.used.sort(key=lambda e: (e.key.task, e.created, e.name))
     selection.shard_notes = _group_shards(selection.used)
     return selection
+
+
+def _drop_duplicates(entries: Iterable[LogEntry]) -> tuple[list[LogEntry], list[Duplicate]]:
+    """One log per eval id: the complete one, else the later one (then by name, for a fixed choice)."""
+    by_id: dict[str, list[LogEntry]] = {}
+    for entry in entries:
+        by_id.setdefault(entry.eval_id, []).append(entry)
+    kept, duplicates = [], []
+    for same in by_id.values():
+        same.sort(key=lambda e: (e.complete, e.created, e.name), reverse=True)
+        kept.append(same[0])
+        duplicates += [Duplicate(other, same[0], _digest(other) != _digest(same[0])) for other in same[1:]]
+    return kept, duplicates
+
+
+def _digest(entry: LogEntry) -> str:
+    """The file's SHA-256 (a file that cannot be read again counts as different)."""
+    try:
+        return hashlib.sha256(Path(entry.path.removeprefix("file://")).read_bytes()).hexdigest()
+    except OSError as ex:
+        return f"unreadable: {ex}"
 
 
 def _group_shards(used: list[LogEntry]) -> list[str]:
