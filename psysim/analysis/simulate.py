@@ -21,6 +21,8 @@ class Truth:
     sd_persona: float = 4.0
     sd_persona_condition: float = 1.0
     sd_run: float = 2.0
+    sd_run_slope: float = 0.0
+    """SD of a run's slope (within condition), shared by the run's personas."""
     sd_persona_run: float = 1.5
     sd_persona_run_slope: float = 0.0
     sd_residual: float = 2.0
@@ -44,11 +46,13 @@ def simulate_exp1(truth: Truth, design: Design, seed: int = 0, setting: str = "s
         for r in range(design.runs):
             run = f"{condition}-run{r + 1}:1"
             run_effect = rng.normal(0, truth.sd_run)
+            # drawn only when present, so data sets without it stay as they were for a given seed
+            run_slope = rng.normal(0, truth.sd_run_slope) if truth.sd_run_slope else 0.0
             for p in range(design.personas):
                 level = truth.intercept[condition] + persona[p] + persona_condition[p] + run_effect
                 level += rng.normal(0, truth.sd_persona_run)
                 # drawn only when present, so data sets without it stay as they were for a given seed
-                slope = truth.slope[condition] + (rng.normal(0, truth.sd_persona_run_slope)
+                slope = truth.slope[condition] + run_slope + (rng.normal(0, truth.sd_persona_run_slope)
                                                   if truth.sd_persona_run_slope else 0.0)
                 for s in range(1, design.sessions + 1):
                     rating = level + slope * (s - 1) + rng.normal(0, truth.sd_residual)
