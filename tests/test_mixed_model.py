@@ -138,3 +138,14 @@ def test_settings_reference_orders_the_conditions() -> None:
     assert list(fit.fixed_effects()["condition"])[0] == "none"
     assert set(fit.components()["component"]) == {"persona", "persona_condition", "run", "residual"}
     assert isinstance(fit.fixed_effects(), pd.DataFrame)
+
+
+def test_no_residual_variation_is_a_reason_not_a_crash() -> None:
+    # every persona-run of a condition has the same slope (e.g. a scripted demo model): REML would
+    # put the residual variance at 0 and divide by it (ZeroDivisionError before)
+    data = simulate_exp1(Truth(), Design(personas=2, runs=1, sessions=2))
+    data = data[data["condition"].isin(["none", "expert"])].copy()
+    persona = data["persona"].astype("category").cat.codes
+    data["rating"] = 30 + data["session"] * data["condition"].map({"none": 2.0, "expert": 5.0}) + 3 * persona
+    c = fit_exp1_mixed(data).contrast("expert", "none", "slope")
+    assert "no residual variation" in c.reason and np.isnan(c.p)

@@ -173,6 +173,8 @@ def _finish(profile: _Profile, ratios: np.ndarray, minus2: float) -> CrossedFit:
     xtx = x.T @ hx
     beta = np.linalg.solve(xtx, hx.T @ y)
     theta0 = float((y @ hy - beta @ (x.T @ hy)) / (n - p))
+    if not theta0 > 1e-12 * max(1.0, float(np.mean(y ** 2))):
+        raise linalg.LinAlgError("no residual variation: the residual variance is estimated at 0")
     cov_beta = theta0 * np.linalg.inv(xtx)
     names = list(profile.blocks)
     components = {name: float(r * theta0) for name, r in zip(names, ratios)}

@@ -244,9 +244,15 @@ def fit_measure(units: pd.DataFrame, measure: str, reference: str) -> MeasureFit
     if np.ptp(y) <= 1e-9 * max(1.0, float(np.abs(y).max())):
         m.reason = f"every persona-run's {measure} equals {y[0]:g}: nothing varies, so there is nothing to model"
         return m
+    x = (d["condition"].astype(str).to_numpy()[:, None] == np.array(conditions)[None, :]).astype(float)
+    within = y - x @ np.linalg.lstsq(x, y, rcond=None)[0]
+    if np.ptp(within) <= 1e-9 * max(1.0, float(np.abs(y).max())):
+        # REML would put the residual variance at 0 and divide by it; say so instead
+        m.reason = (f"no residual variation: every persona-run's {measure} equals its condition's mean, "
+                    "so there is no variation to estimate an SE from")
+        return m
     components, m.omitted = _identifiable(d)
     codes = _codes(d)
-    x = (d["condition"].astype(str).to_numpy()[:, None] == np.array(conditions)[None, :]).astype(float)
     try:
         m.fit, m.pooled = fit_pooled(x, y, {name: codes[name] for name in components})
     except (linalg.LinAlgError, np.linalg.LinAlgError, ValueError) as ex:
