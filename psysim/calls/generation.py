@@ -2,7 +2,8 @@
 
 Inspect's ``--temperature``/``--seed`` reach only the main model, so every role call here
 carries its own :class:`GenerateConfig`. A reply that is not a reply (empty, a server error
-message, a context-length stop: see :mod:`psysim.calls.failed_calls`) is never returned as text: the
+message, a context-length stop, a reply the server marked as incomplete: see
+:mod:`psysim.calls.failed_calls`) is never returned as text: the
 call is asked again, up to ``max_reply_attempts`` in all, and then raises :class:`CallFailed`.
 A context-length failure is not re-asked (the same prompt cannot fit the next time either).
 """
@@ -24,12 +25,12 @@ from psysim.calls.failed_calls import (
     DEFAULT_MAX_REPLY_ATTEMPTS,
     CallFailed,
     FailureRecord,
+    reply_complete,
     reply_fault,
 )
 
 ROLES = ("therapist", "client", "expert")
 """The model roles; bind all three (even to one model) so the log labels every call's role."""
-TRUNCATING_STOPS = ("model_length", "max_tokens")
 REASK_SEED_STEP = 100_000
 """A re-ask of the same prompt uses ``seed + REASK_SEED_STEP * (attempt - 1)``: with the same
 seed a seeded server would return the same empty reply again; with this offset the re-ask is
@@ -69,7 +70,8 @@ def counts_model_calls(
 
 
 class StopRecord(BaseModel):
-    """A model call that did not end naturally."""
+    """A model call that did not end naturally (any stop reason but ``stop``: see
+    :func:`psysim.calls.failed_calls.reply_complete`)."""
 
     role: str
     step: str
@@ -118,7 +120,7 @@ async def generate_once(
     if (calls := _SCORER_CALLS.get()) is not None:
         calls[role] += 1
     output = await get_model(role=role).generate(messages, config=config)
-    if output.stop_reason in TRUNCATING_STOPS:
+    if not reply_complete(output):
         stops.append(StopRecord(role=role, step=step, stop_reason=output.stop_reason))
     return output
 
