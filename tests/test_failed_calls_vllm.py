@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -233,3 +234,27 @@ def test_human_comparison_error_page_candidates_and_aborted_ratings_are_not_rate
     assert server.injected == {"error_page": 6, "finish": 12}
     assert audit.ratings == 0 and audit.reasons == {"upstream_failed": 2, "incomplete": 4}
     print("\nfigures:", audit.figures(), "injected:", dict(server.injected))
+
+
+def test_the_evals_attempt_timeout_reaches_every_role_call(tmp_path: Path) -> None:
+    """``inspect eval --attempt-timeout`` (here eval(attempt_timeout=2)) bounds the role calls: a
+    30 s stall of the first therapist turn is abandoned after 2 s and retried. The roles are bound
+    to a model other than the eval's main model, as in a real run, where Inspect passes a role
+    only max_retries and timeout of the eval's settings."""
+    with FaultServer([Fault("stall", role="therapist", calls=[1], seconds=30)], max_requests=200, max_seconds=120) as server:
+        name = f"vllm/fake-{uuid.uuid4().hex[:8]}"
+        main = get_model(name, base_url=server.base_url, api_key="local")
+        role_model = get_model(f"{name}-roles", base_url=server.base_url, api_key="local")
+        started = time.monotonic()
+        [log] = eval(iterative_feedback(condition="none", sessions=1, turns=1), model=main,
+                     model_roles={role: role_model for role in ROLES}, limit=1, log_dir=str(tmp_path / "logs"),
+                     display="none", max_retries=2, timeout=60, attempt_timeout=2)
+        elapsed = time.monotonic() - started
+    assert log.status == "success", log.error
+    assert server.injected == {"stall": 1}
+    print(f"\nelapsed with a 30 s stall under attempt_timeout=2: {elapsed:.1f} s")
+    assert elapsed < 20, f"the stall was waited out: {elapsed:.1f} s"
+    sample = read_eval_log(log.location).samples[0]
+    configs = [e.config for e in sample.events if e.event == "model"]
+    assert configs and all(c.attempt_timeout == 2 for c in configs)
+    assert sample.scores["client_satisfaction"].value["session_1"] == 64.0

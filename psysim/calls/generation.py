@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from typing import Awaitable, Callable
 
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, get_model
+from inspect_ai.model._generate_config import active_generate_config
 from inspect_ai.scorer import Score, Target
 from inspect_ai.solver import TaskState
 from pydantic import BaseModel
@@ -113,13 +114,26 @@ class CallSettings(BaseModel):
         )
 
 
+EVAL_BOUNDS = ("attempt_timeout", "timeout", "max_retries")
+"""The eval's generate settings every role call takes. Inspect hands a role model (one that is not
+the eval's main model) only ``max_retries`` and ``timeout`` of the eval's config, never
+``attempt_timeout``: ``inspect eval --attempt-timeout 8`` would not reach the harness's calls."""
+
+
+def with_eval_bounds(config: GenerateConfig) -> GenerateConfig:
+    """``config`` over the eval's bounds (:data:`EVAL_BOUNDS`); the call's own settings win."""
+    active = active_generate_config()
+    bounds = GenerateConfig(**{key: getattr(active, key) for key in EVAL_BOUNDS})
+    return bounds.merge(config)
+
+
 async def generate_once(
     role: str, messages: list[ChatMessage], config: GenerateConfig, *, step: str, stops: list[StopRecord]
 ) -> ModelOutput:
     """One call to the model bound to ``role``; a :class:`StopRecord` if it did not end naturally."""
     if (calls := _SCORER_CALLS.get()) is not None:
         calls[role] += 1
-    output = await get_model(role=role).generate(messages, config=config)
+    output = await get_model(role=role).generate(messages, config=with_eval_bounds(config))
     if not reply_complete(output):
         stops.append(StopRecord(role=role, step=step, stop_reason=output.stop_reason))
     return output
