@@ -201,7 +201,7 @@ def test_save_resume_skip_and_validation(logs: Path, tmp_path: Path) -> None:
     page = study.page(one, 1)
     assert (page.rating, page.skipped) == (74, False)
     # known-bad inputs: each refused with the field named, nothing saved
-    bad = [("-1", "outside"), ("101", "outside"), ("50.5", "whole number"), ("abc", "whole number"),
+    bad = [("-1", "whole number from 0 to 100"), ("101", "outside"), ("50.5", "whole number"), ("abc", "whole number"),
            ("", "give a number"), (" ", "give a number")]
     for value, message in bad:
         with pytest.raises(AnswerError, match=f"rating: .*{message}"):
