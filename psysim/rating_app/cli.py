@@ -66,7 +66,8 @@ def create(args: argparse.Namespace) -> int:
         found, skipped = read_items(entry)
         items += found
         for s in skipped:
-            print(f"note: {s.log} sample {s.sample_id} epoch {s.epoch}: {s.reason}", file=sys.stderr)
+            level = "warning" if s.reason.startswith(("store_missing", "sample_error")) else "note"
+            print(f"{level}: {s.log} sample {s.sample_id} epoch {s.epoch}: {s.reason}", file=sys.stderr)
     if not items:
         raise ValueError(f"{' '.join(map(str, args.logs))}: no item to rate in these logs")
     items = pick_items(items, args.items, args.seed)
