@@ -120,3 +120,40 @@ def audit_log(log: Any) -> Audit:
             code = reason.split(":", 1)[0]
             audit.reasons[code] = audit.reasons.get(code, 0) + 1
     return audit
+
+
+@dataclass
+class FaultSuiteSummary:
+    """The fault suite's figures over every audited fault-server run of a pytest session
+    (issue 22): printed at the end of ``pytest tests/test_failed_calls_vllm.py``."""
+
+    runs: int = 0
+    injected: dict[str, int] = field(default_factory=dict)
+    audits: list[Audit] = field(default_factory=list)
+
+    def add(self, audit: Audit, injected: dict[str, int]) -> None:
+        self.runs += 1
+        self.audits.append(audit)
+        for kind, count in injected.items():
+            self.injected[kind] = self.injected.get(kind, 0) + count
+
+    def lines(self) -> list[str]:
+        total = lambda name: sum(getattr(a, name) for a in self.audits)  # noqa: E731
+        reasons: dict[str, int] = {}
+        for audit in self.audits:
+            for code, count in audit.reasons.items():
+                reasons[code] = reasons.get(code, 0) + count
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.injected.items()))
+        return [
+            f"fault suite: {self.runs} runs, {sum(self.injected.values())} faults injected ({kinds})",
+            f"  samples {total('samples')}; ratings {total('ratings')}, from faults "
+            f"{total('ratings_coerced') + total('ratings_from_incomplete')}; dialogue turns and candidates "
+            f"{total('turns')}, from faults {total('turns_from_faults')}; samples with error text "
+            f"{total('transcripts_with_error_text')}",
+            f"  samples with a missing value {total('samples_lost')}; missing values with a reason "
+            f"{sum(reasons.values())} ({', '.join(f'{k} {v}' for k, v in sorted(reasons.items()))}), "
+            f"without a reason {total('unexplained')}",
+        ]
+
+
+SUITE = FaultSuiteSummary()

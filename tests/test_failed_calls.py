@@ -377,6 +377,13 @@ def test_audit_detects_coercion_and_error_text(tmp_path: Path) -> None:
     assert audit_log(log).ratings_coerced == 1
     score.metadata["sessions"][0]["rating_raw"] = ['{"rating": 50}']
     assert audit_log(log).ratings_coerced == 0
+    # issue 22: a turn or a rating whose call the server marked incomplete came from a fault
+    assert audit_log(log).turns_from_faults == 0 and audit_log(log).ratings_from_incomplete == 0
+    first_turn = sample.store["TherapyCourse:turns"][0]["text"]
+    for event in sample.events:
+        if event.event == "model" and event.output.completion.strip() in (first_turn, '{"rating": 50}'):
+            event.output.choices[0].stop_reason = "unknown"
+    assert audit_log(log).turns_from_faults >= 1 and audit_log(log).ratings_from_incomplete == 1
     sample.store["TherapyCourse:turns"][0]["text"] = VLLM_CONTEXT_ERROR
     assert audit_log(log).transcripts_with_error_text == 1
     score.value["session_1"] = float("nan")

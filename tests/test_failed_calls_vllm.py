@@ -24,7 +24,7 @@ from psysim.tasks.human_comparison import human_comparison
 from psysim.tasks.iterative_feedback import iterative_feedback
 from psysim.testing.fault_server import Fault, FaultServer
 
-from fault_audit import audit_log
+from fault_audit import SUITE, audit_log
 
 ROLES = ("therapist", "client", "expert")
 
@@ -47,6 +47,7 @@ def run(task: Any, schedule: list[Fault], tmp_path: Path, **eval_args: Any) -> t
     sent = [json.dumps(body["messages"]) for body in server.requests]
     assert not any(contains_error_text(text) for text in sent)
     audit = audit_log(log)
+    SUITE.add(audit, dict(server.injected))
     assert audit.ratings_coerced == 0, audit
     assert audit.ratings_from_incomplete == 0 and audit.turns_from_faults == 0, audit
     assert audit.transcripts_with_error_text == 0, audit
