@@ -56,6 +56,20 @@ def completed_in_buffer(data_home: Path) -> int:
     return count
 
 
+def rating_items(log_dir: Path) -> tuple[int, list[str]]:
+    """Items a rating study would be built from over ``log_dir`` (superseded logs left out), and
+    the reasons of the samples that give none."""
+    from psysim.rating_app.items import read_items
+    from psysim.study.log_series import load_selection
+
+    items, reasons = 0, []
+    for entry in load_selection(log_dir).used:
+        found, skipped = read_items(entry)
+        items += len(found)
+        reasons += [s.reason for s in skipped]
+    return items, reasons
+
+
 def assert_complete(final: dict[tuple[str, Any, int], Any], turns: int = 4) -> None:
     """Every sample has its course in the store and all its messages (issue 22)."""
     for key, sample in final.items():
@@ -143,6 +157,7 @@ def test_killed_run_resumes_to_the_scores_of_an_uninterrupted_run(tmp_path: Path
     # the samples finished before the kill were reused as they were, not run again, and whole
     assert all(final[key].uuid == sample.uuid for key, sample in before_kill.items())
     assert_complete(final)
+    assert rating_items(resumed_dir) == (2 * len(final), [])  # 2 sessions each: none lost, none unexplained
     for key, sample in final.items():
         assert len(sample.messages) == len(uninterrupted[key].messages), key
         assert sorted(sample.store) == sorted(uninterrupted[key].store), key
@@ -188,3 +203,4 @@ def test_samples_finished_but_not_yet_in_the_log_run_again_whole(tmp_path: Path)
     final = samples_by_key(log_dir, "success")
     assert len(final) == 6
     assert_complete(final)
+    assert rating_items(log_dir) == (12, [])
