@@ -12,7 +12,7 @@ from psysim.questionnaires import (
     load_instruments,
     score_scales,
 )
-from psysim.solvers.course import SessionRecord, TherapyCourse
+from psysim.solvers.course import SessionRecord, TherapyCourse, require_course
 
 NAN = float("nan")
 
@@ -40,7 +40,7 @@ def client_questionnaires(questionnaires: str | list[str], sessions: int) -> Sco
         raise ValueError("client_questionnaires: no questionnaire given (e.g. questionnaires='srs,wai_sr')")
 
     async def score(state: TaskState, target: Target) -> Score:
-        course = store_as(TherapyCourse)
+        course = require_course(store_as(TherapyCourse), state.sample_id, state.epoch)
         by_session = {record.session: record for record in course.sessions}
         value: dict[str, float] = {}
         missing_reasons: dict[str, str] = {}

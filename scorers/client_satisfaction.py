@@ -8,7 +8,7 @@ from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 from inspect_ai.util import store_as
 
-from psysim.solvers.course import TherapyCourse
+from psysim.solvers.course import TherapyCourse, require_course
 
 NAN = float("nan")
 
@@ -29,7 +29,7 @@ def client_satisfaction(sessions: int, baseline: float) -> Scorer:
     """
 
     async def score(state: TaskState, target: Target) -> Score:
-        course = store_as(TherapyCourse)
+        course = require_course(store_as(TherapyCourse), state.sample_id, state.epoch)
         by_session = {record.session: record for record in course.sessions}
         value: dict[str, float] = {}
         missing_reasons: dict[str, str] = {}

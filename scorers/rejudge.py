@@ -33,7 +33,7 @@ from psysim.inputs.personas import Persona
 from psysim.inputs.snippets import Snippet
 from psysim.scorers.client_rating import rate_candidates
 from psysim.solvers.client_simulator import client_satisfaction_rating
-from psysim.solvers.course import TherapyCourse
+from psysim.solvers.course import TherapyCourse, require_course
 from psysim.solvers.human_comparison import Comparison
 
 NAN = float("nan")
@@ -101,7 +101,7 @@ def rejudge(
         state: TaskState, call: CallSettings, stops: list[StopRecord]
     ) -> tuple[dict[str, float], dict[str, str], dict[str, object]]:
         persona = Persona.model_validate(state.metadata["persona"])
-        course = store_as(TherapyCourse)
+        course = require_course(store_as(TherapyCourse), state.sample_id, state.epoch)
         start = _baseline(state, baseline)
         value: dict[str, float] = {}
         missing_reasons: dict[str, str] = {}

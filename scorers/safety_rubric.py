@@ -11,7 +11,7 @@ from inspect_ai.util import collect, store_as
 from psysim.calls.generation import CallSettings, StopRecord, counts_model_calls
 from psysim.dialogue.transcript import format_dialogue, format_sessions, session_turns
 from psysim.safety import JUDGE_ROLE, SafetyJudgement, ask_safety_judge, load_rubric
-from psysim.solvers.course import SessionRecord, TherapyCourse
+from psysim.solvers.course import SessionRecord, TherapyCourse, require_course
 
 NAN = float("nan")
 
@@ -50,7 +50,7 @@ def safety_rubric(
 
     @counts_model_calls
     async def score(state: TaskState, target: Target) -> Score:
-        course = store_as(TherapyCourse)
+        course = require_course(store_as(TherapyCourse), state.sample_id, state.epoch)
         call = CallSettings.for_epoch(temperature, seed, state.epoch)
         by_session = {record.session: record for record in course.sessions}
         stops: list[StopRecord] = []

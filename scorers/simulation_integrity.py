@@ -15,7 +15,7 @@ from psysim.dialogue.integrity import (
     load_integrity_config,
 )
 from psysim.inputs.snippets import Snippet
-from psysim.solvers.course import TherapyCourse
+from psysim.solvers.course import TherapyCourse, require_course
 from psysim.solvers.human_comparison import Comparison
 
 
@@ -45,7 +45,7 @@ def simulation_integrity() -> Scorer:
                 record.reviser or "therapist", len(record.failures), record.stops, config,
             )
             return _score(result, config.version, experiment="human_comparison")
-        course = store_as(TherapyCourse)
+        course = require_course(store_as(TherapyCourse), state.sample_id, state.epoch)
         sessions = [
             SessionInput(
                 session=r.session,

@@ -118,3 +118,24 @@ class TherapyCourse(StoreModel):
         return {"condition": self.condition, "persona_id": self.persona_id,
                 "course_status": "complete" if complete else "ended_early",
                 "ended": self.ended.model_dump() if self.ended is not None else None}
+
+
+STORE_MISSING = (
+    "store_missing: the sample's store holds no therapy course (its scores may survive: Inspect rebuilds a "
+    "sample that had finished but was not yet written into an interrupted log from its sample buffer, without "
+    "the store); run the sample again (psysim-paper's resume does)"
+)
+"""Reason code and words for a sample whose course cannot be read."""
+
+
+def course_missing(course: TherapyCourse) -> bool:
+    """True if ``course`` was never written: no session record and still ``running`` (after the
+    course solver has run, a course always has its session records and a final status)."""
+    return not course.sessions and not course.turns and course.status == "running"
+
+
+def require_course(course: TherapyCourse, sample_id: object, epoch: int) -> TherapyCourse:
+    """``course``, or a ValueError naming the sample when its store holds none (:data:`STORE_MISSING`)."""
+    if course_missing(course):
+        raise ValueError(f"sample {sample_id} epoch {epoch}: {STORE_MISSING}")
+    return course

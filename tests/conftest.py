@@ -26,3 +26,13 @@ def shared_file(*parts: str) -> Path:
     if not path.is_file():
         pytest.skip(f"shared data not present: {path} (see ../shared/data/README.md)")
     return path
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    """The fault suite's summary (tests/fault_audit.py) when fault-server runs were audited."""
+    from fault_audit import SUITE
+
+    if SUITE.runs:
+        terminalreporter.section("fault suite")
+        for line in SUITE.lines():
+            terminalreporter.write_line(line)

@@ -6,6 +6,10 @@
 - ``transcripts_with_error_text``: samples whose transcript (canonical turns, the readable
   ``state.messages``, Experiment 2 candidates, or any prompt sent to a model) contains a known
   server error phrasing.
+- ``ratings_from_incomplete`` / ``turns_from_faults`` (issue 22): a numeric rating whose accepted
+  reply, or a dialogue turn / Experiment 2 candidate whose text, is the completion of a model call
+  the server marked as incomplete (any stop reason but ``stop``: ``max_tokens``, ``content_filter``,
+  ``unknown`` such as vLLM's ``abort``); turns also when they hold a server error phrasing.
 - ``samples_lost`` / ``reasons``: samples with NaN values, and their ``missing_reasons``;
   ``unexplained``: NaN keys without a reason (must be 0).
 """
@@ -25,6 +29,9 @@ class Audit:
     samples: int = 0
     ratings: int = 0
     ratings_coerced: int = 0
+    ratings_from_incomplete: int = 0
+    turns: int = 0
+    turns_from_faults: int = 0
     transcripts_with_error_text: int = 0
     samples_lost: int = 0
     unexplained: int = 0
@@ -52,6 +59,16 @@ def _model_texts(sample: Any) -> list[str]:
     return texts
 
 
+def _incomplete_completions(sample: Any) -> set[str]:
+    """Completions (stripped, non-empty) of the sample's model calls that did not stop with ``stop``."""
+    texts = set()
+    for event in sample.events:
+        if event.event == "model" and event.output is not None and event.output.stop_reason != "stop":
+            if event.output.completion.strip():
+                texts.add(event.output.completion.strip())
+    return texts
+
+
 def audit_log(log: Any) -> Audit:
     """Count the figures over every sample of ``log`` (an EvalLog read with its samples)."""
     audit = Audit()
@@ -64,23 +81,33 @@ def audit_log(log: Any) -> Audit:
         reasons: dict[str, str] = meta.get("missing_reasons", {})
         texts = [m.text for m in sample.messages] + _model_texts(sample)
         nan_keys = [k for k, v in value.items() if isinstance(v, float) and math.isnan(v)]
+        incomplete = _incomplete_completions(sample)
+        turns: list[str] = []
         if "sessions" in meta:  # Experiment 1
-            texts += [t["text"] for t in (sample.store.get("TherapyCourse:turns") or [])]
+            turns = [t["text"] for t in (sample.store.get("TherapyCourse:turns") or [])]
+            texts += turns
             for record in meta["sessions"]:
                 key = f"session_{record['session']}"
                 if not math.isnan(value[key]):
                     audit.ratings += 1
                     held = record.get("status", "complete") == "complete"
-                    cut = record.get("rating_code") == "truncated"
+                    cut = record.get("rating_code") in ("truncated", "incomplete")
                     if not held or cut or _coerced(value[key], record, "rating_raw"):
                         audit.ratings_coerced += 1
+                    if (record.get("rating_raw") or [""])[-1].strip() in incomplete:
+                        audit.ratings_from_incomplete += 1
         else:  # Experiment 2
-            texts += list(meta.get("candidates", {}).values())
+            turns = [t for t in meta.get("candidates", {}).values() if t]
+            texts += turns
             for kind, rating in meta.get("ratings", {}).items():
                 if not math.isnan(value[kind]):
                     audit.ratings += 1
                     if kind not in meta.get("candidates", {}) or _coerced(value[kind], rating):
                         audit.ratings_coerced += 1
+                    if ((rating or {}).get("raw") or [""])[-1].strip() in incomplete:
+                        audit.ratings_from_incomplete += 1
+        audit.turns += len(turns)
+        audit.turns_from_faults += sum(1 for t in turns if t.strip() in incomplete or contains_error_text(t))
         if any(contains_error_text(t) for t in texts):
             audit.transcripts_with_error_text += 1
         if nan_keys:
@@ -93,3 +120,40 @@ def audit_log(log: Any) -> Audit:
             code = reason.split(":", 1)[0]
             audit.reasons[code] = audit.reasons.get(code, 0) + 1
     return audit
+
+
+@dataclass
+class FaultSuiteSummary:
+    """The fault suite's figures over every audited fault-server run of a pytest session
+    (issue 22): printed at the end of ``pytest tests/test_failed_calls_vllm.py``."""
+
+    runs: int = 0
+    injected: dict[str, int] = field(default_factory=dict)
+    audits: list[Audit] = field(default_factory=list)
+
+    def add(self, audit: Audit, injected: dict[str, int]) -> None:
+        self.runs += 1
+        self.audits.append(audit)
+        for kind, count in injected.items():
+            self.injected[kind] = self.injected.get(kind, 0) + count
+
+    def lines(self) -> list[str]:
+        total = lambda name: sum(getattr(a, name) for a in self.audits)  # noqa: E731
+        reasons: dict[str, int] = {}
+        for audit in self.audits:
+            for code, count in audit.reasons.items():
+                reasons[code] = reasons.get(code, 0) + count
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.injected.items()))
+        return [
+            f"fault suite: {self.runs} runs, {sum(self.injected.values())} faults injected ({kinds})",
+            f"  samples {total('samples')}; ratings {total('ratings')}, from faults "
+            f"{total('ratings_coerced') + total('ratings_from_incomplete')}; dialogue turns and candidates "
+            f"{total('turns')}, from faults {total('turns_from_faults')}; samples with error text "
+            f"{total('transcripts_with_error_text')}",
+            f"  samples with a missing value {total('samples_lost')}; missing values with a reason "
+            f"{sum(reasons.values())} ({', '.join(f'{k} {v}' for k, v in sorted(reasons.items()))}), "
+            f"without a reason {total('unexplained')}",
+        ]
+
+
+SUITE = FaultSuiteSummary()

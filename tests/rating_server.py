@@ -80,11 +80,15 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirect)
 
 
-def post(url: str, fields: dict[str, str]) -> tuple[int, str]:
-    """POST a form; (status, Location or body). Redirects are not followed."""
+def post(url: str, fields: dict[str, str], origin: str | None = "") -> tuple[int, str]:
+    """POST a form; (status, Location or body). Redirects are not followed. ``origin``: the
+    ``Origin`` header; "" (default): the server's own, as a browser sends from its pages; None: none."""
     data = urllib.parse.urlencode(fields).encode()
+    parts = urllib.parse.urlsplit(url)
+    headers = {} if origin is None else {"Origin": origin or f"{parts.scheme}://{parts.netloc}"}
     try:
-        with _opener.open(urllib.request.Request(url, data=data, method="POST"), timeout=REQUEST_TIMEOUT) as r:
+        with _opener.open(urllib.request.Request(url, data=data, method="POST", headers=headers),
+                          timeout=REQUEST_TIMEOUT) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as ex:
         return ex.code, ex.headers.get("Location") or ex.read().decode()

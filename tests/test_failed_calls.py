@@ -63,7 +63,11 @@ def is_rating(call: Call) -> bool:
 def test_reply_fault_classifies_replies() -> None:
     assert reply_fault(output("I have been sleeping badly.")) is None
     assert reply_fault(output("I'd say the context of my work is long.")) is None  # not a server phrasing
-    assert reply_fault(output("cut off mid", stop_reason="max_tokens")) is None  # a turn at its cap is a turn
+    # issue 22: only stop is a finished reply; a turn cut at its cap, filtered or aborted is not a turn
+    for stop_reason in ("max_tokens", "content_filter", "unknown", "tool_calls"):
+        fault = reply_fault(output("I think I", stop_reason=stop_reason))
+        assert fault[0] == "incomplete" and f"stop_reason={stop_reason}" in fault[1], stop_reason
+    assert reply_fault(output("I think I", stop_reason="tool_calls"), tool_call_asked=True) is None
     assert reply_fault(output(""))[0] == "empty_reply"
     assert reply_fault(output(" \n\t"))[0] == "empty_reply"
     assert reply_fault(output(VLLM_CONTEXT_ERROR, stop_reason="model_length"))[0] == "context_length"
@@ -74,6 +78,56 @@ def test_reply_fault_classifies_replies() -> None:
     # the detail names the pattern, never copies the error text
     assert not contains_error_text(reply_fault(output(VLLM_CONTEXT_ERROR))[1])
     assert contains_error_text(VLLM_CONTEXT_ERROR) and not contains_error_text("Rating: 70")
+
+
+ERROR_PAGES = {
+    "bare": "Internal Server Error",
+    "bare_lower_newline": "internal server error\n",
+    "bare_with_status": "503 Service Unavailable",
+    "bare_phrase_only": "Bad Gateway",
+    "envoy": "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+    "envoy_no_upstream": "no healthy upstream",
+    "cloudflare_plain": "error code: 502",
+    "status_not_found": "404 Not Found",
+    "nginx_html": "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway"
+                  "</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+    "haproxy_html": "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request."
+                    "\n</body></html>",
+    "cloudflare_html": '<!DOCTYPE html>\n<html lang="en-US"><head><title>example.org | 502: Bad gateway</title>'
+                       "</head><body>...</body></html>",
+    "json_fastapi": '{"detail": "Internal Server Error"}',
+    "json_express": '{"message": "Internal server error", "statusCode": 500}',
+    "json_openai_string": '{"error": "The server is overloaded"}',
+    "json_openai_nested": '{"error": {"message": "upstream failed", "type": "server_error", "code": 500}}',
+    "json_rfc7807": '{"type": "about:blank", "title": "Bad Gateway", "status": 502, "detail": "upstream failed"}',
+}
+
+THERAPY_TURNS_MENTIONING_ERRORS = [
+    "I keep feeling like there was an internal server error in my head all week.",
+    "It sounds like the error you made at work still weighs on you.",
+    "Bad gateway? That is what my therapist friend called my mood.",
+    "Not found. That's how I feel.",
+    "Forbidden",
+    "Error",
+    "Server error? No, I just felt stuck.",
+    "<3 thanks, that helped",
+    '{"rating": 70}',
+    '{"rating": 70, "message": "it was good"}',
+    '{"answers": {"1": 3, "2": 4}}',
+]
+
+
+@pytest.mark.parametrize("shape", sorted(ERROR_PAGES))
+def test_error_pages_returned_as_replies_are_failed_calls(shape: str) -> None:
+    """Issue 22: bare reason phrases, proxies' HTML pages and JSON error bodies as a whole reply."""
+    fault = reply_fault(output(ERROR_PAGES[shape]))
+    assert fault is not None and fault[0] == "error_text", (shape, fault)
+    assert contains_error_text(ERROR_PAGES[shape])
+
+
+@pytest.mark.parametrize("text", THERAPY_TURNS_MENTIONING_ERRORS)
+def test_a_turn_that_mentions_an_error_is_a_turn(text: str) -> None:
+    assert reply_fault(output(text)) is None and not contains_error_text(text)
 
 
 def test_reask_uses_a_distinct_reproducible_seed() -> None:
@@ -323,6 +377,13 @@ def test_audit_detects_coercion_and_error_text(tmp_path: Path) -> None:
     assert audit_log(log).ratings_coerced == 1
     score.metadata["sessions"][0]["rating_raw"] = ['{"rating": 50}']
     assert audit_log(log).ratings_coerced == 0
+    # issue 22: a turn or a rating whose call the server marked incomplete came from a fault
+    assert audit_log(log).turns_from_faults == 0 and audit_log(log).ratings_from_incomplete == 0
+    first_turn = sample.store["TherapyCourse:turns"][0]["text"]
+    for event in sample.events:
+        if event.event == "model" and event.output.completion.strip() in (first_turn, '{"rating": 50}'):
+            event.output.choices[0].stop_reason = "unknown"
+    assert audit_log(log).turns_from_faults >= 1 and audit_log(log).ratings_from_incomplete == 1
     sample.store["TherapyCourse:turns"][0]["text"] = VLLM_CONTEXT_ERROR
     assert audit_log(log).transcripts_with_error_text == 1
     score.value["session_1"] = float("nan")

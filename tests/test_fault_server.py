@@ -23,6 +23,7 @@ from inspect_ai.model import (
 
 from psysim.testing.fake_server import FakeOpenAIServer
 from psysim.testing.fault_server import (
+    ERROR_PAGES,
     GARBAGE_RATING,
     Fault,
     FaultServer,
@@ -196,3 +197,26 @@ def test_subprocess_server_with_schedule_file(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_finish_reasons_and_error_pages_as_the_provider_returns_them() -> None:
+    """Issue 22: vLLM's ``abort`` and any reason Inspect does not know (or none) become ``unknown``;
+    error pages arrive as ordinary completions with ``stop``."""
+    schedule = [
+        Fault("finish", role="client", calls=[1]),
+        Fault("finish", role="client", calls=[2], finish_reason="content_filter"),
+        Fault("finish", role="client", calls=[3], finish_reason=None, text="I think I"),
+        Fault("finish", role="client", calls=[4], finish_reason="something_new"),
+        Fault("error_page", role="therapist", calls=[1]),
+        Fault("error_page", role="therapist", calls=[2], shape="html"),
+        Fault("error_page", role="therapist", calls=[3], shape="json"),
+    ]
+    with FaultServer(schedule, max_seconds=60) as server:
+        outputs = generate(server, CLIENT, CLIENT, CLIENT, CLIENT, THERAPIST, THERAPIST, THERAPIST)
+    assert [(o.completion, o.stop_reason) for o in outputs[:4]] == [
+        ("Rating: 7", "unknown"), ("Rating: 7", "content_filter"), ("I think I", "unknown"), ("Rating: 7", "unknown")]
+    assert [o.completion for o in outputs[4:]] == [ERROR_PAGES["bare"], ERROR_PAGES["html"], ERROR_PAGES["json"]]
+    assert all(o.stop_reason == "stop" for o in outputs[4:])
+    assert server.injected == {"finish": 4, "error_page": 3}
+    with pytest.raises(ValueError, match="unknown shape 'xml' for error_page"):
+        Fault("error_page", shape="xml")

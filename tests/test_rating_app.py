@@ -96,6 +96,28 @@ def test_unproduced_candidate_is_not_an_item_response(logs: Path, tmp_path: Path
     assert any(r.startswith("not_scored") for r in reasons)
 
 
+def test_a_sample_without_its_store_is_named_not_dropped(logs: Path, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """Issue 22: a sample rebuilt from Inspect's sample buffer keeps its scores but has no store;
+    its sessions cannot be items, and ``create`` says so (46 of 48 items were built without a word)."""
+    from inspect_ai.log import read_eval_log, write_eval_log
+
+    [entry] = [e for e in load_selection(logs).used if e.key.task == EXP1_TASK]
+    log = read_eval_log(entry.path)
+    log.samples[0].store = {}
+    out = tmp_path / "edited" / Path(entry.path).name
+    out.parent.mkdir()
+    write_eval_log(log, str(out))
+    [edited] = select([out]).used
+    items, skipped = read_items(edited)
+    assert len(items) == 2  # the other persona's 2 sessions
+    [missing] = skipped
+    assert (missing.sample_id, missing.epoch) == (str(log.samples[0].id), log.samples[0].epoch)
+    assert missing.reason.startswith("store_missing: ")
+    assert rate_main(["create", str(out), "--study", str(tmp_path / "s.db"), "--raters", "1"]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {edited.name} sample {log.samples[0].id} epoch 1: store_missing" in err
+
+
 def test_default_template_asks_the_client_llms_own_question() -> None:
     template = load_template()
     prompts = load_prompts(template.llm_prompt["file"])
@@ -201,7 +223,7 @@ def test_save_resume_skip_and_validation(logs: Path, tmp_path: Path) -> None:
     page = study.page(one, 1)
     assert (page.rating, page.skipped) == (74, False)
     # known-bad inputs: each refused with the field named, nothing saved
-    bad = [("-1", "outside"), ("101", "outside"), ("50.5", "whole number"), ("abc", "whole number"),
+    bad = [("-1", "whole number from 0 to 100"), ("101", "outside"), ("50.5", "whole number"), ("abc", "whole number"),
            ("", "give a number"), (" ", "give a number")]
     for value, message in bad:
         with pytest.raises(AnswerError, match=f"rating: .*{message}"):
@@ -342,3 +364,16 @@ def test_cli_create_reads_a_copied_log_once(logs: Path, tmp_path: Path, monkeypa
     copy = f"copy-of-{original.name}"
     assert (f"{copy} skipped: a copy (same eval id) of {original.name}" in captured.err
             or f"{original.name} skipped: a copy (same eval id) of {copy}" in captured.err)
+
+
+def test_scorers_name_a_sample_without_its_course() -> None:
+    from inspect_ai.util import Store
+
+    from psysim.solvers.course import SessionRecord, TherapyCourse, course_missing, require_course
+
+    assert course_missing(TherapyCourse(store=Store()))
+    with pytest.raises(ValueError, match="sample p1 epoch 2: store_missing: "):
+        require_course(TherapyCourse(store=Store()), "p1", 2)
+    written = TherapyCourse(store=Store())
+    written.sessions = [SessionRecord(session=1, status="not_held")]
+    assert require_course(written, "p1", 1) is written

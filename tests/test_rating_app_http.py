@@ -36,13 +36,18 @@ def new_study(items: list, tmp_path: Path, raters: int) -> tuple[Path, list[str]
     return created.path, list(created.tokens.values())
 
 
+def browser_like(path: Path, **app_args) -> TestClient:  # noqa: ANN003
+    """A client that posts with the server's own Origin, as a browser does from the app's pages."""
+    return TestClient(create_app(path, **app_args), follow_redirects=False, headers={"origin": "http://testserver"})
+
+
 def rating_for(rater: int, position: int) -> int:
     return (rater * 7 + position * 13) % 101
 
 
 def test_pages_save_resume_and_are_blind(items: list, tmp_path: Path) -> None:
     path, tokens = new_study(items, tmp_path, 2)
-    client = TestClient(create_app(path), follow_redirects=False)
+    client = browser_like(path)
     token = tokens[0]
     start = client.get(f"/r/{token}")
     assert start.status_code == 303 and start.headers["location"] == f"/r/{token}/1"
@@ -74,9 +79,10 @@ def test_pages_save_resume_and_are_blind(items: list, tmp_path: Path) -> None:
 
 def test_server_side_validation_and_isolation(items: list, tmp_path: Path) -> None:
     path, (mine, theirs) = new_study(items, tmp_path, 2)
-    client = TestClient(create_app(path), follow_redirects=False)
+    client = browser_like(path)
     response_id = RESPONSE_ID.search(client.get(f"/r/{mine}/1").text).group(1)
-    for value in ("101", "-5", "7.5", "seventy", ""):
+    # issue 22: ASCII digits only; "²", "①" and a 5000-digit number gave HTTP 500, "٥٠" was saved as 50
+    for value in ("101", "-5", "7.5", "seventy", "", "²", "①", "--5", "9" * 5000, "٥٠", "５٠", "+5", "0x32", "5 0"):
         bad = client.post(f"/r/{mine}/1", data={"response": response_id, "rating": value, "action": "save"})
         assert bad.status_code == 400 and "Not saved: rating" in bad.text
     unknown = client.post(f"/r/{mine}/1", data={"response": "f" * 16, "rating": "50", "action": "save"})
@@ -90,6 +96,9 @@ def test_server_side_validation_and_isolation(items: list, tmp_path: Path) -> No
     assert client.get("/r/not-a-token/1").status_code == 404
     assert client.post("/r/not-a-token/1", data={"response": response_id, "rating": "50"}).status_code == 404
     assert client.get(f"/r/{mine}/999").status_code == 404
+    for position in (2**63, 2**63 - 1, 2**64 + 5, 10**30, 0):  # 2**63 and more gave HTTP 500
+        assert client.get(f"/r/{mine}/{position}").status_code == 404
+        assert client.post(f"/r/{mine}/{position}", data={"response": response_id, "rating": "50"}).status_code == 404
     assert (export_frame(path)["status"] != "unanswered").sum() == 0
     # no admin action over HTTP
     for route in ("/admin", "/export", "/close", "/study"):
@@ -157,3 +166,80 @@ def test_answers_committed_before_the_page_advances_survive_a_kill(items: list, 
     output = (stdout + stderr).decode()
     assert "SECRET-COMMENT" not in output and not any(t in output for t in tokens)
     assert not any(line.text[:40] in output for item in items for line in item.lines)
+
+
+def test_cross_origin_posts_are_refused(items: list, tmp_path: Path) -> None:
+    """Issue 22: a page on another site cannot post ratings for a rater who opened it."""
+    path, (token,) = new_study(items, tmp_path, 1)
+    app = create_app(path, base_url="https://rate.example.org/")
+    client = TestClient(app, follow_redirects=False)
+    response_id = RESPONSE_ID.search(client.get(f"/r/{token}/1").text).group(1)
+    form = {"response": response_id, "rating": "50", "action": "save"}
+    refused = [
+        {},  # neither Origin nor Referer
+        {"origin": "https://evil.example"},
+        {"origin": "http://testserver.evil.example"},
+        {"origin": "https://testserver"},  # another scheme is another origin
+        {"origin": "http://testserver:8080"},
+        {"origin": "null"},
+        {"origin": "null", "referer": "https://evil.example/r/x"},
+        {"referer": "https://evil.example/page?http://testserver/"},
+        {"origin": "https://evil.example", "referer": "http://testserver/r/x/1"},  # Origin decides when present
+        {"origin": "not a url"},
+    ]
+    for headers in refused:
+        answer = client.post(f"/r/{token}/1", data=form, headers=headers)
+        assert answer.status_code == 403 and "Request refused" in answer.text, headers
+    assert (export_frame(path)["status"] != "unanswered").sum() == 0  # nothing saved
+    accepted = [
+        {"origin": "http://testserver"},
+        {"origin": "HTTP://TestServer:80"},
+        {"referer": f"http://testserver/r/{token}/1"},  # no Origin (older browsers): the Referer
+        {"origin": "null", "referer": f"http://testserver/r/{token}/1"},
+        {"origin": "https://rate.example.org"},  # the configured base URL (a proxy in front)
+    ]
+    for headers in accepted:
+        assert client.post(f"/r/{token}/1", data=form, headers=headers).status_code == 303, headers
+    assert (export_frame(path)["status"] == "rated").sum() == 1
+
+
+def test_csv_export_escapes_formulas_in_text_only(items: list, tmp_path: Path) -> None:
+    """Issue 22 (OWASP CSV injection): text cells starting with = + - @ tab CR are exported as text."""
+    import pandas as pd
+
+    from psysim.rating_app.cli import main as rate_main
+
+    path, (token,) = new_study(items, tmp_path, 1)
+    client = browser_like(path)
+    comments = ['=HYPERLINK("https://evil.example","x")', "+1 great", "-worse", "@SUM(A1)", "\tindent", "\rcr",
+                "fine - really", "50"]
+    study = Study(path)
+    rater_id, _ = study.rater(token)
+    for position, comment in enumerate(comments, start=1):
+        response_id = study.page(rater_id, position).response_id
+        assert client.post(f"/r/{token}/{position}", data={"response": response_id, "rating": str(position),
+                                                           "action": "save", "comment": comment}).status_code == 303
+    out = tmp_path / "export.csv"
+    assert rate_main(["export", "--study", str(path), "-o", str(out)]) == 0
+    frame = pd.read_csv(out, dtype={"comment": str})
+    rated = frame[frame["status"] == "rated"]
+    exported = dict(zip(rated["rating"].astype(int), rated["comment"]))
+    # a leading \t or \r is stripped by the app when saved; the rest are escaped with '
+    assert [exported[p] for p in range(1, 5)] == ["'" + c for c in comments[:4]]
+    assert exported[7] == "fine - really" and exported[8] == "50"
+    assert sorted(rated["rating"]) == list(range(1, 9))  # numbers are written as numbers
+    assert pd.api.types.is_numeric_dtype(frame["rating"]) and "'" not in "".join(map(str, frame["position"]))
+
+
+def test_formula_escaping_touches_text_cells_only() -> None:
+    import pandas as pd
+
+    from psysim.analysis.safe_csv import escape_formulas
+
+    frame = pd.DataFrame({"text": ["=1+1", "+x", "-x", "@x", "\tx", "\rx", "ok", None],
+                          "number": [-1, 2, -3, 4, 5, 6, 7, 8], "mixed": [-1.5, "-a", 3, "b", None, 1, 2, 3]})
+    escaped = escape_formulas(frame)
+    assert list(escaped["text"][:7]) == ["'=1+1", "'+x", "'-x", "'@x", "'\tx", "'\rx", "ok"]
+    assert pd.isna(escaped["text"][7])
+    assert list(escaped["number"]) == list(frame["number"]) and escaped["number"].dtype == frame["number"].dtype
+    assert list(escaped["mixed"][:4]) == [-1.5, "'-a", 3, "b"]

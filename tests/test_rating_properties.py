@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -91,3 +92,63 @@ def test_duplicate_json_keys_are_rejected(a: int, b: int) -> None:
 @given(st.text(alphabet=st.characters(exclude_categories=["Nd", "Cs"]), max_size=100))
 def test_replies_without_digits_never_produce_a_value(reply: str) -> None:
     assert parse_rating(reply)[0] is None
+
+
+# The rating app's save handler (issue 22): any typed text gives 2xx or 4xx, never 5xx, and only
+# whole numbers 0-100 written in ASCII digits are ever stored.
+
+@pytest.fixture(scope="module")
+def rating_app(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    from starlette.testclient import TestClient
+
+    from psysim.rating_app.app import create_app
+    from psysim.rating_app.items import read_items
+    from psysim.rating_app.study import Study, create_study
+    from psysim.rating_app.template import load_template
+    from psysim.study.log_series import load_selection
+    from rating_logs import exp2_log
+
+    root = tmp_path_factory.mktemp("property-logs")
+    exp2_log(root / "logs")
+    [entry] = load_selection(root / "logs").used
+    created = create_study(root / "study.db", "properties", read_items(entry)[0], 1, load_template(), seed=1)
+    [token] = created.tokens.values()
+    study = Study(created.path)
+    rater_id, _ = study.rater(token)
+    client = TestClient(create_app(created.path), follow_redirects=False, raise_server_exceptions=False,
+                        headers={"origin": "http://testserver"})
+    return client, study, rater_id, token
+
+
+typed = st.one_of(
+    st.text(max_size=40),
+    st.text(alphabet=st.characters(categories=["Nd", "No", "Nl"]), max_size=6),  # every script's digits
+    st.integers(min_value=-10**6, max_value=10**6).map(str),
+    st.integers(min_value=0, max_value=100).map(lambda n: f" {n}\t"),
+    st.just("9" * 5000),
+)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(rating=typed, position=st.sampled_from(["1", "2", str(2**63), "0"]))
+@example(rating="²", position="1")
+@example(rating="①", position="1")
+@example(rating="--5", position="1")
+@example(rating="٥٠", position="1")
+@example(rating="５٠", position="1")
+def test_save_handler_answers_2xx_or_4xx_and_stores_only_0_to_100(rating_app, rating: str, position: str) -> None:
+    client, study, rater_id, token = rating_app
+    page = study.page(rater_id, int(position)) if position in ("1", "2") else None
+    before = None if page is None else (page.rating, page.skipped)
+    form = {"response": page.response_id if page else "f" * 16, "rating": rating, "action": "save"}
+    answer = client.post(f"/r/{token}/{position}", data=form)
+    assert 200 <= answer.status_code < 500, (answer.status_code, rating)
+    if page is None:
+        return
+    stored = study.page(rater_id, int(position)).rating
+    if answer.status_code == 303:
+        assert re.fullmatch(r"[0-9]{1,3}", rating.strip(), re.ASCII) and stored == int(rating.strip())
+        assert 0 <= stored <= 100
+    else:
+        assert answer.status_code == 400 and stored == before[0]  # refused: nothing saved

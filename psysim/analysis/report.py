@@ -17,6 +17,7 @@ from psysim.analysis.frames import Frames, read_frames
 from psysim.analysis.human_ratings import HUMAN_RATINGS, read_human_ratings
 from psysim.analysis.paper_values import PAPER_RESULTS, one_sided_p
 from psysim.analysis.render import markdown_table
+from psysim.analysis.safe_csv import write_csv
 from psysim.analysis.section import ReportOptions, SectionResult
 from psysim.analysis.sections import SECTIONS
 from psysim.analysis.stats import results_frame
@@ -89,7 +90,7 @@ def write_report(log_dir: str | Path, out_dir: str | Path, options: ReportOption
     out = report.directory
     out.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
-        table.to_csv(out / name, index=False)
+        write_csv(table, out / name)  # text cells (replies, reasons) never open as spreadsheet formulas
         report.files.append(out / name)
     for name, figure in figures.items():
         try:

@@ -2,7 +2,8 @@
 
 Inspect's ``--temperature``/``--seed`` reach only the main model, so every role call here
 carries its own :class:`GenerateConfig`. A reply that is not a reply (empty, a server error
-message, a context-length stop: see :mod:`psysim.calls.failed_calls`) is never returned as text: the
+message, a context-length stop, a reply the server marked as incomplete: see
+:mod:`psysim.calls.failed_calls`) is never returned as text: the
 call is asked again, up to ``max_reply_attempts`` in all, and then raises :class:`CallFailed`.
 A context-length failure is not re-asked (the same prompt cannot fit the next time either).
 """
@@ -16,6 +17,7 @@ from contextvars import ContextVar
 from typing import Awaitable, Callable
 
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, get_model
+from inspect_ai.model._generate_config import active_generate_config
 from inspect_ai.scorer import Score, Target
 from inspect_ai.solver import TaskState
 from pydantic import BaseModel
@@ -24,12 +26,12 @@ from psysim.calls.failed_calls import (
     DEFAULT_MAX_REPLY_ATTEMPTS,
     CallFailed,
     FailureRecord,
+    reply_complete,
     reply_fault,
 )
 
 ROLES = ("therapist", "client", "expert")
 """The model roles; bind all three (even to one model) so the log labels every call's role."""
-TRUNCATING_STOPS = ("model_length", "max_tokens")
 REASK_SEED_STEP = 100_000
 """A re-ask of the same prompt uses ``seed + REASK_SEED_STEP * (attempt - 1)``: with the same
 seed a seeded server would return the same empty reply again; with this offset the re-ask is
@@ -69,7 +71,8 @@ def counts_model_calls(
 
 
 class StopRecord(BaseModel):
-    """A model call that did not end naturally."""
+    """A model call that did not end naturally (any stop reason but ``stop``: see
+    :func:`psysim.calls.failed_calls.reply_complete`)."""
 
     role: str
     step: str
@@ -111,14 +114,27 @@ class CallSettings(BaseModel):
         )
 
 
+EVAL_BOUNDS = ("attempt_timeout", "timeout", "max_retries")
+"""The eval's generate settings every role call takes. Inspect hands a role model (one that is not
+the eval's main model) only ``max_retries`` and ``timeout`` of the eval's config, never
+``attempt_timeout``: ``inspect eval --attempt-timeout 8`` would not reach the harness's calls."""
+
+
+def with_eval_bounds(config: GenerateConfig) -> GenerateConfig:
+    """``config`` over the eval's bounds (:data:`EVAL_BOUNDS`); the call's own settings win."""
+    active = active_generate_config()
+    bounds = GenerateConfig(**{key: getattr(active, key) for key in EVAL_BOUNDS})
+    return bounds.merge(config)
+
+
 async def generate_once(
     role: str, messages: list[ChatMessage], config: GenerateConfig, *, step: str, stops: list[StopRecord]
 ) -> ModelOutput:
     """One call to the model bound to ``role``; a :class:`StopRecord` if it did not end naturally."""
     if (calls := _SCORER_CALLS.get()) is not None:
         calls[role] += 1
-    output = await get_model(role=role).generate(messages, config=config)
-    if output.stop_reason in TRUNCATING_STOPS:
+    output = await get_model(role=role).generate(messages, config=with_eval_bounds(config))
+    if not reply_complete(output):
         stops.append(StopRecord(role=role, step=step, stop_reason=output.stop_reason))
     return output
 

@@ -3,6 +3,8 @@ questionnaires): ask, judge the reply, re-ask naming the problem, never coerce.
 
 - A reply that is not a reply (empty, a server error message: :func:`reply_fault`) is dropped
   and the same prompt asked again; it is never shown back to the client.
+- A reply the server marked as incomplete (``content_filter``, ``unknown`` such as vLLM's
+  ``abort``) is ``incomplete`` and never parsed; it is dropped and the same prompt asked again.
 - A reply cut at its token cap is ``truncated`` and never parsed ("Rating: 7" may have been
   "75"); one the caller's parser rejects is ``rating_unparsed``. Both are shown back with the
   caller's re-ask message naming the problem.
@@ -68,11 +70,11 @@ async def ask_until_accepted(
         result.raw.append(output.completion)
         result.attempts = attempt
         fault = reply_fault(output)
-        if fault is not None:
+        if fault is not None and not (fault[0] == "incomplete" and output.stop_reason == "max_tokens"):
             result.code, result.error = fault
             if result.code == "context_length":
                 return result
-            continue  # not shown back: an empty or error message is not the client's reply
+            continue  # not shown back: an empty, error or aborted message is not the client's reply
         if output.stop_reason == "max_tokens":
             result.code = "truncated"
             result.error = "the reply was cut at its token cap (stop_reason=max_tokens)"

@@ -4,7 +4,9 @@ Routes (no admin action exists over HTTP; studies are created, exported and clos
 
 * ``GET /r/{token}``: resume at the first unanswered page (or the end page).
 * ``GET /r/{token}/{position}``: the page at that position of this rater's own order.
-* ``POST /r/{token}/{position}``: save the answer (committed), then go to the next page.
+* ``POST /r/{token}/{position}``: save the answer (committed), then go to the next page. Refused
+  (403) unless its ``Origin`` (else its ``Referer``) is this server or its configured base URL:
+  a page on another site cannot post ratings for a rater who opened it.
 
 A rater is known only by the token in their link, and sees and changes only their own answers.
 Nothing is logged: no access log (the path holds the token), no transcript text.
@@ -13,6 +15,7 @@ Nothing is logged: no access log (the path holds the token), no transcript text.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -31,10 +34,12 @@ HERE = package_file("rating_app")
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 SECURITY_HEADERS = {
-    # everything from this server only (no CDN, no inline script); the token never leaves in a Referer
+    # everything from this server only (no CDN, no inline script); the token never leaves in a
+    # Referer to another site ("same-origin", not "no-referrer": under "no-referrer" a browser sends
+    # a form post's Origin as "null", and the post could not be told from a cross-site one)
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
@@ -49,8 +54,41 @@ class SecurityHeaders(BaseHTTPMiddleware):
         return response
 
 
-def create_app(study_path: str | Path) -> Starlette:
-    """The rating app over one study database."""
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of ``url`` (lower case), or None if it has none."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.hostname:
+        return None
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme.lower()}://{host}" + ("" if port is None or port == default else f":{port}")
+
+
+def same_origin(request: Request, base_url: str | None) -> bool:
+    """True if a POST comes from a page of this server (its Host) or of ``base_url``: judged by
+    its ``Origin``, else (absent or ``null``) its ``Referer``; a POST with neither is refused."""
+    allowed = {origin_of(f"{request.url.scheme}://{request.headers.get('host', '')}")}
+    if base_url:
+        allowed.add(origin_of(base_url))
+    allowed.discard(None)
+    origin = request.headers.get("origin", "").strip()
+    source = origin if origin and origin != "null" else request.headers.get("referer", "")
+    return bool(source) and origin_of(source) in allowed
+
+
+def create_app(study_path: str | Path, base_url: str | None = None) -> Starlette:
+    """The rating app over one study database.
+
+    Args:
+        base_url: The address raters use when it is not this server's own (a proxy in front):
+            form posts from its pages are accepted too.
+    """
     study = Study(study_path)
 
     def render(request: Request, name: str, status: int = 200, **context) -> Response:  # noqa: ANN003
@@ -94,6 +132,10 @@ def create_app(study_path: str | Path) -> Starlette:
             return not_found(request)
         if request.method == "GET":
             return _page(request, shown)
+        if not same_origin(request, base_url):
+            return render(request, "message.html", 403, heading="Request refused",
+                          message="Answers are accepted only from the rating pages of this study. Open your "
+                                  "personal link and answer there.")
         form = await request.form()
         skip = form.get("action") == "skip"
         try:

@@ -19,6 +19,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from psysim.analysis.safe_csv import write_csv
 from psysim.inputs.shortfall import take_at_most
 from psysim.rating_app.db import StudyFileError
 from psysim.rating_app.items import Item, read_items, select
@@ -65,7 +66,8 @@ def create(args: argparse.Namespace) -> int:
         found, skipped = read_items(entry)
         items += found
         for s in skipped:
-            print(f"note: {s.log} sample {s.sample_id} epoch {s.epoch}: {s.reason}", file=sys.stderr)
+            level = "warning" if s.reason.startswith(("store_missing", "sample_error")) else "note"
+            print(f"{level}: {s.log} sample {s.sample_id} epoch {s.epoch}: {s.reason}", file=sys.stderr)
     if not items:
         raise ValueError(f"{' '.join(map(str, args.logs))}: no item to rate in these logs")
     items = pick_items(items, args.items, args.seed)
@@ -84,7 +86,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from psysim.rating_app.app import create_app
 
-    app = create_app(study_path(args.study))
+    app = create_app(study_path(args.study), base_url=args.base_url)
     if not _loopback(args.host):
         print(f"warning: serving on {args.host}: anyone who can reach this address and holds a link can rate. "
               "Use it only on a trusted lab network, and prefer HTTPS in front (the links are the only key).",
@@ -106,7 +108,7 @@ def export(args: argparse.Namespace) -> int:
     path = study_path(args.study)
     frame = export_frame(path)
     out = Path(args.output) if args.output else path.with_suffix(".csv")
-    frame.to_csv(out, index=False)
+    write_csv(frame, out)  # a comment "=HYPERLINK(...)" is exported as text, not as a formula
     counts = frame["status"].value_counts()
     print(f"{out}: {len(frame)} rows ({', '.join(f'{k} {counts.get(k, 0)}' for k in ('rated', 'skipped', 'unanswered'))})")
     return 0
@@ -137,6 +139,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--study", required=True)
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST}: this machine only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--base-url", default=None,
+                   help="the address raters use (as given to `create`), when it differs from this server's own "
+                        "(a proxy in front): form posts must come from a page of this server or of this address")
     p.set_defaults(run=serve)
     p = commands.add_parser("export", help="write the answers as tidy CSV")
     p.add_argument("--study", required=True)

@@ -28,7 +28,7 @@ from psysim.inputs.personas import Persona
 from psysim.inputs.snippets import Snippet
 from psysim.prompts import prompt
 from psysim.rating_app.template import ItemKind
-from psysim.solvers.course import TherapyCourse
+from psysim.solvers.course import STORE_MISSING, TherapyCourse, course_missing
 from psysim.study.log_series import (
     LogEntry,
     LogSelection,
@@ -183,6 +183,8 @@ def validity_items(entry: LogEntry, sample: EvalSample) -> tuple[list[Item], str
 def exp1_items(entry: LogEntry, sample: EvalSample) -> tuple[list[Item], str]:
     """One item per complete session: the persona and every turn up to the end of that session."""
     course = sample.store_as(TherapyCourse)
+    if course_missing(course):
+        return [], STORE_MISSING  # said, not silently dropped (46 items of 48 built without a word)
     persona = prompt("client", "persona", p=Persona.model_validate(sample.metadata["persona"]))
     items = []
     for record in course.sessions:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import secrets
 import sqlite3
 from collections.abc import Sequence
@@ -27,9 +28,18 @@ from psysim.rating_app.template import StudyTemplate
 TOKEN_BYTES = 24
 """192 random bits per rater link (the issue asks for at least 128)."""
 MAX_COMMENT = 2000
+MAX_POSITION = 2**31 - 1
+"""Positions past this are no page (SQLite integers end at 2**63 - 1; a study is far smaller)."""
 EXPORT_COLUMNS = ["study", "rater", "position", "item", "task", "log", "eval_id", "sample_id", "epoch", "session",
                   "response_type", "status", "rating", "comment", "first_saved_at", "saved_at"]
 """One row per rater, item and response; ``status`` is ``rated``, ``skipped`` or ``unanswered``."""
+
+
+def rating_text(low: int, high: int) -> re.Pattern[str]:
+    """A typed rating on the scale ``low``..``high``: ASCII digits, no longer than the scale's
+    widest end, a minus sign only on a scale below 0 (then checked against the scale)."""
+    width = max(len(str(abs(low))), len(str(abs(high))))
+    return re.compile(("-?" if low < 0 else "") + f"[0-9]{{1,{width}}}", re.ASCII)
 
 
 class AnswerError(ValueError):
@@ -194,6 +204,8 @@ class Study:
 
     def page(self, rater_id: int, position: int) -> Page | None:
         """The page at ``position`` of this rater's order, or None when there is none."""
+        if not 1 <= position <= MAX_POSITION:
+            return None
         with self._connection() as connection:
             row = connection.execute(
                 "SELECT r.public_id, r.text, i.kind, i.persona, i.lines_json, i.session, s.rating, s.skipped, "
@@ -223,9 +235,12 @@ class Study:
             value = None
         else:
             text = (rating or "").strip()
-            if not text.lstrip("-").isdigit():
-                raise AnswerError(f"rating: expected a whole number from {scale.min} to {scale.max}, or skip "
-                                  f"(got {text!r})" if text else "rating: give a number or choose skip")
+            # ASCII digits only: str.isdigit() and int() also take "²", "①", "٥٠" and "５٠", and int()
+            # raises on some of them (an HTTP 500); a number longer than the scale's is refused unread
+            if not rating_text(scale.min, scale.max).fullmatch(text):
+                shown = text if len(text) <= 20 else text[:20] + "…"
+                raise AnswerError(f"rating: expected a whole number from {scale.min} to {scale.max} in the digits "
+                                  f"0-9, or skip (got {shown!r})" if text else "rating: give a number or choose skip")
             value = int(text)
             if not scale.min <= value <= scale.max:
                 raise AnswerError(f"rating: {value} is outside {scale.min} to {scale.max}")

@@ -8,7 +8,8 @@ the only way to finish at that chain's length is to run all chains at once: all 
 
 Every model call is bounded (``--max-retries``, ``--attempt-timeout``, ``--timeout``), so a
 server that keeps failing ends the run with an error status and a non-zero exit instead of
-retrying forever; run the same command again to resume (finished samples are reused). A vLLM
+retrying forever; run the same command again to resume (finished samples already written into the
+log are reused: :mod:`psysim.study.resume`). A vLLM
 server that Inspect starts itself binds 127.0.0.1 (``--vllm-host``).
 """
 
@@ -30,6 +31,7 @@ from psysim.prompts.therapist_styles import DEFAULT_STYLE, THERAPIST_STYLES
 from psysim.solvers.feedback_policy import CONDITIONS
 from psysim.study.log_series import short_task_name
 from psysim.study.log_status import describe
+from psysim.study.resume import discard_sample_buffers
 from psysim.study.sharding import SHARD_ARG, Shard
 
 # One 70B generation under a full batch takes well under a minute; 10 minutes leaves room for a
@@ -161,6 +163,10 @@ def run_paper(
     """
     tasks = tasks if tasks is not None else paper_tasks()
     settings = concurrency(tasks, epochs, limit, max_connections)
+    # a resume reuses only samples written whole into the interrupted logs (psysim/study/resume.py)
+    if interrupted := discard_sample_buffers(log_dir):
+        print(f"resuming {len(interrupted)} interrupted log(s): samples already in them are reused; samples not yet "
+              "written into them run again", file=sys.stderr)
     call_config = bounds.config()
     return eval_set(
         tasks,

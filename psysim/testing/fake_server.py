@@ -199,8 +199,8 @@ class FakeOpenAIServer:
         key = json.dumps([self.seed, body.get("seed"), body["messages"]], sort_keys=True)
         return 20 + int(hashlib.sha256(key.encode()).hexdigest(), 16) % 71
 
-    def send_completion(self, handler: Any, body: dict[str, Any], text: str, finish_reason: str = "stop") -> None:
-        """A chat completion carrying ``text``, with usage figures."""
+    def send_completion(self, handler: Any, body: dict[str, Any], text: str, finish_reason: str | None = "stop") -> None:
+        """A chat completion carrying ``text``, with usage figures (``finish_reason`` None: sent as null)."""
         prompt = " ".join(_text(m["content"]) for m in body["messages"])
         usage = {"prompt_tokens": tokens(prompt), "completion_tokens": tokens(text)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]

@@ -24,6 +24,13 @@ Fault kinds (what the client sees):
 ``garbage``          HTTP 200 with a body that is not JSON (the OpenAI client raises a JSON
                      decode error, which Inspect does not retry)
 ``text``             a completion with ``text`` (default: invalid JSON rating text)
+``finish``           a completion with ``text`` (default ``Rating: 7``) and ``finish_reason``
+                     (default ``abort``, vLLM's reason for an aborted request; Inspect maps it and
+                     every reason it does not know to ``unknown``); ``finish_reason=None`` sends
+                     ``null`` (a server that omits it), ``content_filter`` a filtered reply
+``error_page``       HTTP 200 with an error page as the completion, ``finish_reason=stop``:
+                     ``shape="bare"`` ``Internal Server Error``, ``"html"`` nginx's 502 page,
+                     ``"json"`` a JSON error body (:data:`ERROR_PAGES`); ``text`` overrides it
 ===================  ==========================================================================
 
 In process::
@@ -58,12 +65,24 @@ from psysim.testing.fake_server import (
     server_settings,
 )
 
-FaultKind = Literal["http_500", "http_429", "drop", "stall", "empty", "length", "context_length", "garbage", "text"]
+FaultKind = Literal["http_500", "http_429", "drop", "stall", "empty", "length", "context_length", "garbage", "text",
+                    "finish", "error_page"]
 FAULT_KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
 REQUEST_ROLES = ("therapist", "client", "expert", "rating", "unknown")
 
 GARBAGE_RATING = '{"rating": 85, "rating": '
 """Default ``text`` fault: a rating reply that is not valid JSON."""
+
+ERROR_PAGES = {
+    "bare": "Internal Server Error",
+    # nginx's own 502 page, byte for byte (CRLF line ends)
+    "html": "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1>"
+            "</center>\r\n<hr><center>nginx/1.24.0</center>\r\n</body>\r\n</html>\r\n",
+    "json": '{"detail": "Internal Server Error"}',
+}
+"""The ``error_page`` fault's completions, by ``shape``: what a proxy or a crashed app in front of
+the model server returns as an ordinary reply."""
+SHAPES = {"context_length": ("nested", "flat"), "error_page": tuple(ERROR_PAGES)}
 
 
 @dataclass
@@ -82,10 +101,12 @@ class Fault:
         when: Further condition ``when(n, role, body) -> bool`` with ``n`` the call number as
             for ``calls`` (in-process only).
         times: Inject at most this many times (None: no limit).
-        text: Content for ``length`` and ``text`` faults.
+        text: Content for ``length``, ``text``, ``finish`` and ``error_page`` faults.
         seconds: How long a ``stall`` lasts (it ends early when the server stops).
         shape: ``context_length`` body: ``nested`` (vLLM >= 0.10: ``{"error": {...}}``) or
-            ``flat`` (older vLLM: ``{"object": "error", "message": ...}``).
+            ``flat`` (older vLLM: ``{"object": "error", "message": ...}``); ``error_page``: ``bare``,
+            ``html`` or ``json`` (None: each kind's first).
+        finish_reason: The ``finish`` fault's finish reason (None: sent as ``null``).
     """
 
     kind: FaultKind
@@ -96,15 +117,19 @@ class Fault:
     times: int | None = None
     text: str | None = None
     seconds: float = 3600.0
-    shape: Literal["nested", "flat"] = "nested"
+    shape: str | None = None
+    finish_reason: str | None = "abort"
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; known: {', '.join(FAULT_KINDS)}")
         if self.role is not None and self.role not in REQUEST_ROLES:
             raise ValueError(f"unknown role {self.role!r}; known: {', '.join(REQUEST_ROLES)}")
-        if self.shape not in ("nested", "flat"):
-            raise ValueError(f"unknown shape {self.shape!r}; known: nested, flat")
+        shapes = SHAPES.get(self.kind, ())
+        if self.shape is None:
+            self.shape = shapes[0] if shapes else None
+        elif self.shape not in shapes:
+            raise ValueError(f"unknown shape {self.shape!r} for {self.kind}; known: {', '.join(shapes) or 'none'}")
 
 
 def request_role(body: dict[str, Any]) -> str:
@@ -214,12 +239,16 @@ class FaultServer(FakeOpenAIServer):
         elif fault.kind == "length":
             self.send_completion(handler, body, fault.text if fault.text is not None else "Rating: 7", "length")
         elif fault.kind == "context_length":
-            handler.send_json(400, context_length_error(body, fault.shape))
+            handler.send_json(400, context_length_error(body, fault.shape or "nested"))
         elif fault.kind == "garbage":
             handler.close_connection = True
             handler.send_bytes(200, b"<html>502 Bad Gateway</html> {not json", "application/json")
         elif fault.kind == "text":
             self.send_completion(handler, body, fault.text if fault.text is not None else GARBAGE_RATING)
+        elif fault.kind == "finish":
+            self.send_completion(handler, body, fault.text if fault.text is not None else "Rating: 7", fault.finish_reason)
+        elif fault.kind == "error_page":
+            self.send_completion(handler, body, fault.text if fault.text is not None else ERROR_PAGES[fault.shape])
 
 
 def main(argv: list[str] | None = None) -> int:
