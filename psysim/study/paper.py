@@ -25,6 +25,7 @@ from typing import Any
 from inspect_ai import Epochs, Task, eval_set
 from inspect_ai.model import GenerateConfig, get_model
 
+from psysim._version import add_version_argument
 from psysim.calls.generation import ROLES
 from psysim.prompts.therapist_styles import DEFAULT_STYLE, THERAPIST_STYLES
 from psysim.solvers.feedback_policy import CONDITIONS
@@ -202,6 +203,7 @@ def shard_argument(text: str) -> Shard:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="psysim-paper", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(parser)
     parser.add_argument("--model", default="vllm/meta-llama/Llama-3.1-70B-Instruct")
     parser.add_argument("--log-dir", default="logs/paper")
     parser.add_argument("--experiments", nargs="+", default=["iterative_feedback"],
