@@ -12,6 +12,7 @@ import hashlib
 import json
 import subprocess
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,53 @@ def differing_files(records: Iterable[Mapping[str, Any] | None]) -> list[str]:
         seen[name] = {(r["files"].get(name, {}).get("version"), r["files"].get(name, {}).get("sha256"))
                       for r in all_records}
     return sorted(name for name, values in seen.items() if len(values) > 1)
+
+
+def _values(task_version: Any, record: Mapping[str, Any] | None) -> dict[str, tuple[Any, Any]] | None:
+    """Per input (and the task version), what identifies its content; None without a record."""
+    if not record or not isinstance(record.get("files"), Mapping):
+        return None
+    values = {"task version": (task_version, None)}
+    for name, r in record["files"].items():
+        if isinstance(r, Mapping):
+            values[name] = (r.get("version"), r.get("sha256") or r.get("path"))
+    return values
+
+
+@dataclass(frozen=True)
+class ProvenanceSplit:
+    """How the logs of one otherwise-identical setting divide by provenance."""
+
+    labels: dict[str, str]
+    """Per log key: its provenance label (empty for every log when nothing differs)."""
+    differing: list[str]
+    """Inputs (``task version`` included) whose content differs between logs that both used them;
+    ``no provenance`` when some logs have no record."""
+
+
+def split_by_provenance(logs: Mapping[str, tuple[Any, Mapping[str, Any] | None]]) -> ProvenanceSplit:
+    """Divide logs (key -> (task version, provenance record)) into provenance groups.
+
+    Only inputs that two logs both used are compared: a log run with questionnaires has the
+    instrument files that one without them lacks, and that alone says nothing about the rating's
+    prompts. Logs without a record form their own group, "no provenance".
+    """
+    values = {key: _values(version, record) for key, (version, record) in logs.items()}
+    recorded = {key: v for key, v in values.items() if v is not None}
+    seen: dict[str, set[tuple[Any, Any]]] = {}
+    for v in recorded.values():
+        for name, value in v.items():
+            seen.setdefault(name, set()).add(value)
+    differing = sorted(name for name, found in seen.items() if len(found) > 1)
+    unrecorded = len(recorded) < len(values)
+    if not differing and not (unrecorded and recorded):
+        return ProvenanceSplit({key: "" for key in logs}, [])
+    labels = {}
+    for key, v in values.items():
+        if v is None:
+            labels[key] = NO_PROVENANCE
+        else:
+            ident = [(name, v.get(name)) for name in differing]
+            version = v["task version"][0]
+            labels[key] = f"task v{version} inputs " + sha256_bytes(json.dumps(ident, default=str).encode())[:10]
+    return ProvenanceSplit(labels, differing + ([NO_PROVENANCE] if unrecorded and recorded else []))

@@ -12,7 +12,14 @@ from inspect_ai.log import list_eval_logs, read_eval_log, write_eval_log
 from psysim.analysis.cli import main as report_main
 from psysim.analysis.frames import read_frames
 from psysim.analysis.report import logs_lines
-from psysim.provenance import NO_PROVENANCE, differing_files, fingerprint, provenance, text_record
+from psysim.provenance import (
+    NO_PROVENANCE,
+    differing_files,
+    fingerprint,
+    provenance,
+    split_by_provenance,
+    text_record,
+)
 from psysim.study.log_series import load_selection
 from psysim.tasks.human_comparison import human_comparison
 from psysim.tasks.iterative_feedback import iterative_feedback
@@ -73,6 +80,20 @@ def test_fingerprint_follows_the_inputs_not_the_commit() -> None:
     assert differing_files([a, b]) == ["guidelines"] and differing_files([a, same_inputs_other_commit]) == []
 
 
+def test_only_inputs_both_logs_used_are_compared() -> None:
+    """A log with questionnaires has instrument files one without lacks: not a provenance split;
+    two logs whose instrument files differ are."""
+    core = {"prompt:client": text_record("client v5")}
+    plain_log = provenance(core)
+    with_srs = provenance(core | {"instrument:srs": text_record("srs v1")})
+    with_srs2 = provenance(core | {"instrument:srs": text_record("srs v2")})
+    assert split_by_provenance({"a": (1, plain_log), "b": (1, with_srs)}).differing == []
+    split = split_by_provenance({"a": (1, plain_log), "b": (1, with_srs), "c": (1, with_srs2)})
+    assert split.differing == ["instrument:srs"] and len(set(split.labels.values())) == 3
+    split = split_by_provenance({"a": (1, plain_log), "b": (2, plain_log), "old": (0, None)})
+    assert split.differing == ["task version", NO_PROVENANCE] and split.labels["old"] == NO_PROVENANCE
+
+
 def test_logs_differing_only_in_a_prompt_file_are_two_settings(two_prompt_versions: Path, tmp_path: Path) -> None:
     headers = [read_eval_log(i, header_only=True) for i in list_eval_logs(str(two_prompt_versions))]
     assert {h.eval.task_version for h in headers} == {1}
@@ -90,7 +111,7 @@ def test_logs_differing_only_in_a_prompt_file_are_two_settings(two_prompt_versio
 
     assert report_main([str(two_prompt_versions), "-o", str(tmp_path / "report"), *FAST]) == 0
     summary = (tmp_path / "report" / "summary.md").read_text()
-    assert "settings split by prompt provenance**: iterative_feedback: 2 provenances (input files that differ: " \
+    assert "settings split by prompt provenance**: iterative_feedback [psysim/demo]: 2 provenances (differ in: " \
            "guidelines)" in summary
     assert summary.count("- provenance of iterative_feedback `task v1 inputs ") == 2
     assert summary.count("Experiment 1 primary [") == 2  # one primary test per setting, never pooled
@@ -114,4 +135,5 @@ def test_logs_without_provenance_are_their_own_setting(two_prompt_versions: Path
     assert len(settings) == 2 and any(s.endswith(f"provenance={NO_PROVENANCE}]") for s in settings)
     listing = "\n".join(logs_lines(frames))  # the report's log list
     assert f"- provenance of iterative_feedback `{NO_PROVENANCE}`: " in listing
-    assert "settings split by prompt provenance**: iterative_feedback: 2 provenances" in listing
+    assert "settings split by prompt provenance**: iterative_feedback [psysim/demo]: 2 provenances (differ in: " \
+           f"{NO_PROVENANCE})" in listing

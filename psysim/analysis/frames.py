@@ -35,6 +35,7 @@ from inspect_ai.log import (
 from psysim.calls.generation import MODEL_CALLS_KEY, ROLES
 from psysim.calls.raters import IN_LOOP, REJUDGE_MARK
 from psysim.prompts.therapist_styles import DEFAULT_STYLE
+from psysim.provenance import split_by_provenance
 from psysim.solvers.human_comparison import RESPONSE_TYPES
 from psysim.study.log_series import LogEntry, LogSelection, Unreadable, load_selection, log_provenance
 from psysim.study.sharding import SHARD_ARG
@@ -238,14 +239,46 @@ def _settings_and_bases(entries: list[LogEntry]) -> dict[str, tuple[str, str]]:
         factors = SETTING_FACTORS.get(task, {})
         names = sorted({name for e in members for name, _ in e.key.task_args} - NOT_DESIGN_ARGS - set(factors))
         differing = [n for n in names if len({e.key.arg(n) for e in members}) > 1]
-        split_by_provenance = len({e.key.provenance for e in members}) > 1
+        labels = {}
+        for group in _setting_groups(members, differing, factors).values():
+            labels |= split_by_provenance({e.path: (e.header.eval.task_version, log_provenance(e.header))
+                                           for e in group}).labels
         for entry in members:
             base = [f"{n}={entry.key.arg(n)}" for n in differing]
-            if split_by_provenance:  # another prompt, persona or rubric file: another setting, never pooled
-                base.append(f"provenance={entry.key.provenance}")
+            if labels[entry.path]:  # another prompt, persona or rubric file: another setting, never pooled
+                base.append(f"provenance={labels[entry.path]}")
             extra = [f"{n}={v}" for n, d in factors.items() if (v := factor_value(entry, n, d)) != d]
             settings[entry.path] = (_with_args(_models(entry), base + extra), _with_args(_models(entry), base))
     return settings
+
+
+def _setting_groups(members: list[LogEntry], differing: list[str], factors: dict[str, str]) -> dict[str, list[LogEntry]]:
+    """Logs of one task by their setting before provenance is considered."""
+    groups: dict[str, list[LogEntry]] = {}
+    for entry in members:
+        key = _with_args(_models(entry), [f"{n}={entry.key.arg(n)}" for n in differing]
+                         + [f"{n}={v}" for n, d in factors.items() if (v := factor_value(entry, n, d)) != d])
+        groups.setdefault(key, []).append(entry)
+    return groups
+
+
+def provenance_notes(entries: list[LogEntry]) -> list[str]:
+    """Per setting that the prompt provenance divides: which inputs differ (for the report's log list)."""
+    notes = []
+    by_task: dict[str, list[LogEntry]] = {}
+    for entry in entries:
+        by_task.setdefault(entry.key.task, []).append(entry)
+    for task, members in sorted(by_task.items()):
+        factors = SETTING_FACTORS.get(task, {})
+        names = sorted({name for e in members for name, _ in e.key.task_args} - NOT_DESIGN_ARGS - set(factors))
+        differing = [n for n in names if len({e.key.arg(n) for e in members}) > 1]
+        for setting, group in sorted(_setting_groups(members, differing, factors).items()):
+            split = split_by_provenance({e.path: (e.header.eval.task_version, log_provenance(e.header)) for e in group})
+            if split.differing:
+                count = len(set(split.labels.values()))
+                notes.append(f"{task} [{setting}]: {count} provenances (differ in: {', '.join(split.differing)}); "
+                             "their logs are analysed as different settings, never pooled")
+    return notes
 
 
 def _with_args(models: str, args: list[str]) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from psysim.analysis.frames import Frames, read_frames
+from psysim.analysis.frames import Frames, provenance_notes, read_frames
 from psysim.analysis.human_ratings import HUMAN_RATINGS, read_human_ratings
 from psysim.analysis.paper_values import PAPER_RESULTS, one_sided_p
 from psysim.analysis.render import markdown_table
@@ -21,7 +21,6 @@ from psysim.analysis.section import ReportOptions, SectionResult
 from psysim.analysis.sections import SECTIONS
 from psysim.analysis.stats import results_frame
 from psysim.demo import is_demo_model
-from psysim.provenance import differing_files
 from psysim.study.log_series import LogEntry, LogSelection, log_provenance
 
 DISCLAIMER = "Simulated ratings from a language model role-playing a client: not patient outcomes."
@@ -144,18 +143,13 @@ def logs_lines(frames: Frames) -> list[str]:
 
 
 def provenance_lines(selection: LogSelection) -> list[str]:
-    """The log list's provenance: per task, each prompt provenance with its logs (and commits, shown
-    only); when a task has more than one, a line that says they are separate settings and why."""
-    lines: list[str] = []
+    """The log list's provenance: each setting that prompt provenance divides (never pooled), then per
+    task each provenance with its logs (and commits, shown only, never compared)."""
+    lines = [f"- **settings split by prompt provenance**: {note}" for note in provenance_notes(selection.used)]
     by_task: dict[str, dict[str, list[LogEntry]]] = {}
     for entry in selection.used:
         by_task.setdefault(entry.key.task, {}).setdefault(entry.key.provenance, []).append(entry)
     for task, groups in sorted(by_task.items()):
-        if len(groups) > 1:
-            files = differing_files(log_provenance(e.header) for members in groups.values() for e in members)
-            what = f"input files that differ: {', '.join(files)}" if files else "task version or provenance record"
-            lines.append(f"- **settings split by prompt provenance**: {task}: {len(groups)} provenances ({what}); "
-                         "their logs are analysed as different settings, never pooled")
         for fingerprint, members in sorted(groups.items()):
             commits = sorted({c for e in members if (c := (log_provenance(e.header) or {}).get("git_commit"))})
             shown = f" (commit {', '.join(c[:12] + ('+dirty' if c.endswith('+dirty') else '') for c in commits)})" \
