@@ -122,8 +122,12 @@ def test_logs_differing_only_in_a_prompt_file_are_two_settings(two_prompt_versio
 def test_logs_without_provenance_are_their_own_setting(two_prompt_versions: Path, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
-    files = sorted(Path(i.name.removeprefix("file://")) for i in list_eval_logs(str(two_prompt_versions)))
-    for index, path in enumerate(files[:2]):  # the first runs of the first guidelines: expert and none
+    headers = {Path(i.name.removeprefix("file://")): read_eval_log(i, header_only=True)
+               for i in list_eval_logs(str(two_prompt_versions))}
+    first = sorted(h.eval.metadata["provenance"]["files"]["guidelines"]["sha256"] for h in headers.values())[0]
+    files = sorted(p for p, h in headers.items() if h.eval.metadata["provenance"]["files"]["guidelines"]["sha256"] == first)
+    assert len(files) == 2
+    for index, path in enumerate(files):  # the runs of one guidelines text: expert and none
         (logs / path.name).write_bytes(path.read_bytes())
         old = read_eval_log(str(path))  # the same run as written before provenance was recorded
         old.eval.eval_id = f"older-{index}"
