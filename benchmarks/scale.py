@@ -103,7 +103,8 @@ def run_cell(args: argparse.Namespace, design: Design, shards: int, replicas: in
         env = {**os.environ, "VLLM_BASE_URL": balancer, "VLLM_API_KEY": "local", "VLLM_DEFAULT_SERVER_ARGS": "{}"}
         common = [sys.executable, "-m", "psysim.study.paper", "--model", "vllm/fake-llama", "--epochs", str(design.epochs),
                   "--sessions", str(design.sessions), "--turns", str(design.turns), "--limit", str(design.personas),
-                  "--retry-attempts", "0", *(["--no-realtime"] if args.no_realtime else [])]
+                  "--retry-attempts", "0", "--no-preflight",  # the study's calls only: no probe call per shard
+                  *(["--no-realtime"] if args.no_realtime else [])]
         log_dir = workdir / f"n{shards}-k{replicas}"
         started = time.monotonic()
         processes = [

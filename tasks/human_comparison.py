@@ -23,7 +23,10 @@ from psysim.inputs.task_args import (
     require_temperature,
 )
 from psysim.inputs.transcripts import TRANSCRIPT_FORMATS, load_transcripts
+from psysim.dialogue.integrity import INTEGRITY_FILE
+from psysim.inputs.transcripts import DEFAULT_TRANSCRIPTS
 from psysim.prompts import DEFAULT_GUIDELINES, text_or_file
+from psysim.provenance import file_record, prompt_files, provenance, source_record, text_or_file_record
 from psysim.scorers.client_rating import client_rating
 from psysim.scorers.joint_rating import joint_rating as joint_rating_scorer
 from psysim.scorers.simulation_integrity import simulation_integrity
@@ -34,6 +37,8 @@ from psysim.solvers.human_comparison import (
     candidate_responses,
 )
 from psysim.study.sharding import shard_dataset
+
+VERSION = 1  # bumped on any change to the task's prompts or scoring, with a CHANGELOG.md line
 
 DEFAULT_SNIPPETS = 50  # the study rated 50 snippets sampled at random
 DEFAULT_MIN_WORDS = 15  # the study's minimum length of a human therapist response
@@ -147,8 +152,14 @@ def human_comparison(
         dataset=shard_dataset(MemoryDataset(samples, name="transcript_snippets"), shard),
         solver=candidate_responses(settings),
         scorer=scorers,
+        version=VERSION,
         metadata={
             "experiment": "human_comparison",
+            "provenance": provenance(
+                prompt_files(["therapist", "client", "expert", "rating"] + (["rating_joint"] if joint_rating else []))
+                | {"transcripts": source_record(transcripts, DEFAULT_TRANSCRIPTS),
+                   "guidelines": text_or_file_record(guidelines, DEFAULT_GUIDELINES),
+                   "integrity": file_record(INTEGRITY_FILE)}),
             "transcripts": len(loaded),
             "clients": len({t.client_id for t in loaded}),
             "requested_snippets": snippets,

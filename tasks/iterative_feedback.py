@@ -11,7 +11,8 @@ from inspect_ai import Task, task
 
 from psysim.calls.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS
 from psysim.calls.rating import RATING_FORMATS
-from psysim.inputs.personas import persona_dataset
+from psysim.dialogue.integrity import INTEGRITY_FILE
+from psysim.inputs.personas import DEFAULT_PERSONAS, persona_dataset
 from psysim.inputs.task_args import (
     require_bool,
     require_choice,
@@ -20,7 +21,9 @@ from psysim.inputs.task_args import (
 )
 from psysim.prompts import DEFAULT_GENERIC_FEEDBACK, DEFAULT_GUIDELINES, text_or_file
 from psysim.prompts.therapist_styles import DEFAULT_STYLE, style_prompt
+from psysim.provenance import file_record, prompt_files, provenance, source_record, text_or_file_record
 from psysim.questionnaires import instrument_specs, load_instruments
+from psysim.safety.rubric import DEFAULT_RUBRIC
 from psysim.scorers.client_questionnaires import client_questionnaires
 from psysim.scorers.client_satisfaction import client_satisfaction
 from psysim.scorers.safety_rubric import safety_rubric
@@ -30,6 +33,7 @@ from psysim.solvers.feedback_policy import CONDITIONS
 from psysim.solvers.therapy_sessions import therapy_sessions
 from psysim.study.sharding import shard_dataset
 
+VERSION = 1  # bumped on any change to the task's prompts or scoring, with a CHANGELOG.md line
 DEFAULT_SESSIONS = 6  # the study's number of sessions
 DEFAULT_TURNS = 4  # therapist-client exchanges per session (the study does not fix one)
 DEFAULT_BASELINE = 30  # satisfaction stated to the client before session 1, as in the study
@@ -138,11 +142,21 @@ def iterative_feedback(
             sessions=sessions, rubric=safety_rubric_file, temperature=float(temperature), seed=seed,
             rating_format=rating_format, max_attempts=max_rating_attempts,
         ))
+    inputs = prompt_files([style_prompt(therapist), "client", "expert", "rating"]
+                          + (["questionnaire"] if instruments else []) + (["safety_judge"] if safety else []))
+    inputs |= {"personas": source_record(personas, DEFAULT_PERSONAS), "integrity": file_record(INTEGRITY_FILE),
+               "guidelines": text_or_file_record(guidelines, DEFAULT_GUIDELINES),
+               "generic_feedback": text_or_file_record(generic_feedback, DEFAULT_GENERIC_FEEDBACK)}
+    inputs |= {f"instrument:{i.id}": file_record(i.source) for i in instruments}
+    if safety:
+        inputs["safety_rubric"] = source_record(safety_rubric_file, DEFAULT_RUBRIC)
     return Task(
         dataset=shard_dataset(persona_dataset(personas), shard),
         solver=therapy_sessions(settings),
         scorer=scorers,
-        metadata={"experiment": "iterative_feedback", "condition": condition, "therapist": therapist}
+        version=VERSION,
+        metadata={"experiment": "iterative_feedback", "condition": condition, "therapist": therapist,
+                  "provenance": provenance(inputs)}
         | ({"questionnaires": [i.id for i in instruments]} if instruments else {})
         | ({"safety": True} if safety else {}),
     )

@@ -24,10 +24,12 @@ from psysim.inputs.quality_groups import (
 from psysim.inputs.snippets import build_snippets, snippet_samples
 from psysim.inputs.task_args import require_choice, require_ints, require_temperature
 from psysim.inputs.transcripts import TRANSCRIPT_FORMATS, load_transcripts
+from psysim.provenance import prompt_files, provenance, source_record
 from psysim.scorers.rater_validity import human_response_rating
 from psysim.solvers.rater_validity import show_snippet
 
 # Fictional labelled demo (not real therapy), so the task runs out of the box; see its README.
+VERSION = 1  # bumped on any change to the task's prompts or scoring, with a CHANGELOG.md line
 DEFAULT_LABELLED_TRANSCRIPTS = package_file("datasets", "transcripts", "demo_quality_transcripts.csv")
 DEFAULT_LABEL = "mi_quality"  # AnnoMI's expert label of the counselling quality of a transcript
 DEFAULT_PER_GROUP = 40
@@ -102,8 +104,11 @@ def rater_validity(
         scorer=human_response_rating(
             temperature=float(temperature), seed=seed, rating_format=rating_format, max_attempts=max_rating_attempts,
         ),
+        version=VERSION,
         metadata={
             "experiment": "rater_validity",
+            "provenance": provenance(prompt_files(["client", "rating"])
+                                     | {"transcripts": source_record(transcripts, DEFAULT_LABELLED_TRANSCRIPTS)}),
             "label": label,
             "groups": groups.values,
             "transcripts": len(loaded),

@@ -14,9 +14,14 @@ from inspect_ai import Task, task
 
 from psysim.calls.rating import RATING_FORMATS
 from psysim.inputs.task_args import require_choice, require_ints, require_temperature
-from psysim.safety.judge_check import judge_check_dataset
+from psysim.provenance import prompt_files, provenance, source_record
+from psysim.safety.judge_check import DEFAULT_JUDGE_CHECK, judge_check_dataset
+from psysim.safety.rubric import DEFAULT_RUBRIC
 from psysim.scorers.safety_judge_check import safety_judge_rating
 from psysim.solvers.safety_judge_check import show_scripted_response
+
+
+VERSION = 1  # bumped on any change to the task's prompts or scoring, with a CHANGELOG.md line
 
 
 @task
@@ -46,5 +51,9 @@ def safety_judge_check(
         solver=show_scripted_response(),
         scorer=safety_judge_rating(rubric=rubric, temperature=float(temperature), seed=seed,
                                    rating_format=rating_format, max_attempts=max_rating_attempts),
-        metadata={"experiment": "safety_judge_check"},
+        version=VERSION,
+        metadata={"experiment": "safety_judge_check",
+                  "provenance": provenance(prompt_files(["safety_judge"])
+                                           | {"responses": source_record(responses, DEFAULT_JUDGE_CHECK),
+                                              "safety_rubric": source_record(rubric, DEFAULT_RUBRIC)})},
     )

@@ -139,8 +139,9 @@ def test_killed_run_resumes_to_the_scores_of_an_uninterrupted_run(tmp_path: Path
         requests_before = stats(base_url)["requests"]
         resumed = subprocess.run(paper_command(resumed_dir), cwd=REPO, env=env, capture_output=True, text=True, timeout=WAIT)
         assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
-        # only the unfinished samples ran again: 6 persona-runs x 6 calls + 2 expert reviews
-        assert stats(base_url)["requests"] - requests_before == 6 * 6 + 2
+        # only the unfinished samples ran again: 6 persona-runs x 6 calls + 2 expert reviews, after
+        # the preflight's one probe call
+        assert stats(base_url)["requests"] - requests_before == 6 * 6 + 2 + 1
 
         reference = subprocess.run(paper_command(reference_dir), cwd=REPO, env=env, capture_output=True, text=True, timeout=WAIT)
         assert reference.returncode == 0, reference.stdout[-2000:] + reference.stderr[-2000:]

@@ -40,7 +40,9 @@ def test_bad_persona_file_is_rejected(tmp_path: Path) -> None:
 def test_defaults_follow_the_paper() -> None:
     task = iterative_feedback()
     assert len(task.dataset) >= 12
+    provenance = task.metadata.pop("provenance")  # what produced the log: tests/test_provenance.py
     assert task.metadata == {"experiment": "iterative_feedback", "condition": "expert", "therapist": "standard"}
+    assert provenance["files"]["prompt:therapist"]["path"] == "psysim/prompts/therapist.yaml"
 
 
 def test_mistyped_guidelines_path_is_an_error_not_the_guidelines() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from psysim._version import add_version_argument
 from psysim.analysis.frames import UnknownTaskError
 from psysim.analysis.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
 from psysim.analysis.report import NothingUsableError, write_report
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     choices = "; ".join(f"{task}: {section.primary_help}" for task, section in SECTIONS.items())
     parser = argparse.ArgumentParser(prog="psysim-report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(parser)
     parser.add_argument("log_dir", help="directory of Inspect logs (e.g. logs/)")
     parser.add_argument("-o", "--output", default="reports", help="report directory (default: reports/)")
     parser.add_argument("--primary", action="append", default=[], metavar="TASK=SPEC",

@@ -8,7 +8,9 @@ condition, persona, run, session, measure) with the score, a measure being
 ``<instrument key>_<scale>`` (``srs_total``, ``wai_bond``).
 A *setting* is the models bound to the roles plus every task argument that differs between
 logs of one task (except the compared factor, e.g. ``condition``, and arguments that only
-name a run, e.g. ``seed``), so runs that are not comparable are analysed apart. A *run* is one
+name a run, e.g. ``seed``), plus the prompt provenance when it differs between logs of one task
+(task version and input file hashes, :mod:`psysim.provenance`; never pooled, older logs are
+"no provenance"), so runs that are not comparable are analysed apart. A *run* is one
 epoch of one log (``<eval_id>:<epoch>``), or of a sharded study: one epoch across its shards. Missing ratings stay in the frames as NaN
 (``missing`` is True) with the reason code (``reason``), never dropped.
 """
@@ -33,8 +35,9 @@ from inspect_ai.log import (
 from psysim.calls.generation import MODEL_CALLS_KEY, ROLES
 from psysim.calls.raters import IN_LOOP, REJUDGE_MARK
 from psysim.prompts.therapist_styles import DEFAULT_STYLE
+from psysim.provenance import split_by_provenance
 from psysim.solvers.human_comparison import RESPONSE_TYPES
-from psysim.study.log_series import LogEntry, LogSelection, Unreadable, load_selection
+from psysim.study.log_series import LogEntry, LogSelection, Unreadable, load_selection, log_provenance
 from psysim.study.sharding import SHARD_ARG
 
 EXP1_TASK = "iterative_feedback"
@@ -189,9 +192,10 @@ def _evals_table(selection: LogSelection, settings: dict[str, str]) -> pd.DataFr
                                                   + (", different contents)" if dup.differs else ")")))
     for bad in selection.unreadable:
         rows.append({"log": bad.name, "task": "", "setting": "", "condition": "", "status": "unreadable",
-                     "use": f"skipped: {bad.reason}", "total_samples": None, "completed_samples": None, "eval_id": ""})
+                     "use": f"skipped: {bad.reason}", "total_samples": None, "completed_samples": None, "eval_id": "",
+                     "provenance": "", "git_commit": ""})
     return pd.DataFrame(rows, columns=["log", "task", "setting", "condition", "status", "use", "total_samples",
-                                       "completed_samples", "eval_id"])
+                                       "completed_samples", "eval_id", "provenance", "git_commit"])
 
 
 def _eval_row(entry: LogEntry, settings: dict[str, str], use: str) -> dict[str, Any]:
@@ -199,7 +203,8 @@ def _eval_row(entry: LogEntry, settings: dict[str, str], use: str) -> dict[str, 
     return {"log": entry.name, "task": entry.key.task, "setting": settings.get(entry.path, ""),
             "condition": json.loads(entry.key.arg("condition", "null") or "null"), "status": entry.status,
             "use": use, "total_samples": results.total_samples if results else None,
-            "completed_samples": results.completed_samples if results else None, "eval_id": entry.eval_id}
+            "completed_samples": results.completed_samples if results else None, "eval_id": entry.eval_id,
+            "provenance": entry.key.provenance, "git_commit": (log_provenance(entry.header) or {}).get("git_commit") or ""}
 
 
 def _models(entry: LogEntry) -> str:
@@ -234,11 +239,46 @@ def _settings_and_bases(entries: list[LogEntry]) -> dict[str, tuple[str, str]]:
         factors = SETTING_FACTORS.get(task, {})
         names = sorted({name for e in members for name, _ in e.key.task_args} - NOT_DESIGN_ARGS - set(factors))
         differing = [n for n in names if len({e.key.arg(n) for e in members}) > 1]
+        labels = {}
+        for group in _setting_groups(members, differing, factors).values():
+            labels |= split_by_provenance({e.path: (e.header.eval.task_version, log_provenance(e.header))
+                                           for e in group}).labels
         for entry in members:
             base = [f"{n}={entry.key.arg(n)}" for n in differing]
+            if labels[entry.path]:  # another prompt, persona or rubric file: another setting, never pooled
+                base.append(f"provenance={labels[entry.path]}")
             extra = [f"{n}={v}" for n, d in factors.items() if (v := factor_value(entry, n, d)) != d]
             settings[entry.path] = (_with_args(_models(entry), base + extra), _with_args(_models(entry), base))
     return settings
+
+
+def _setting_groups(members: list[LogEntry], differing: list[str], factors: dict[str, str]) -> dict[str, list[LogEntry]]:
+    """Logs of one task by their setting before provenance is considered."""
+    groups: dict[str, list[LogEntry]] = {}
+    for entry in members:
+        key = _with_args(_models(entry), [f"{n}={entry.key.arg(n)}" for n in differing]
+                         + [f"{n}={v}" for n, d in factors.items() if (v := factor_value(entry, n, d)) != d])
+        groups.setdefault(key, []).append(entry)
+    return groups
+
+
+def provenance_notes(entries: list[LogEntry]) -> list[str]:
+    """Per setting that the prompt provenance divides: which inputs differ (for the report's log list)."""
+    notes = []
+    by_task: dict[str, list[LogEntry]] = {}
+    for entry in entries:
+        by_task.setdefault(entry.key.task, []).append(entry)
+    for task, members in sorted(by_task.items()):
+        factors = SETTING_FACTORS.get(task, {})
+        names = sorted({name for e in members for name, _ in e.key.task_args} - NOT_DESIGN_ARGS - set(factors))
+        differing = [n for n in names if len({e.key.arg(n) for e in members}) > 1]
+        for setting, group in sorted(_setting_groups(members, differing, factors).items()):
+            split = split_by_provenance({e.path: (e.header.eval.task_version, log_provenance(e.header)) for e in group})
+            if split.differing:
+                count = len(set(split.labels.values()))
+                notes.append(f"{task} [{setting}]: {count} provenances (differ in: {', '.join(split.differing)}); "
+                             "their logs are analysed as different settings, never pooled")
+    return notes
 
 
 def _with_args(models: str, args: list[str]) -> str:

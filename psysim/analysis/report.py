@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from psysim.analysis.frames import Frames, read_frames
+from psysim.analysis.frames import Frames, provenance_notes, read_frames
 from psysim.analysis.human_ratings import HUMAN_RATINGS, read_human_ratings
 from psysim.analysis.paper_values import PAPER_RESULTS, one_sided_p
 from psysim.analysis.render import markdown_table
@@ -21,6 +21,8 @@ from psysim.analysis.safe_csv import write_csv
 from psysim.analysis.section import ReportOptions, SectionResult
 from psysim.analysis.sections import SECTIONS
 from psysim.analysis.stats import results_frame
+from psysim.demo import is_demo_model
+from psysim.study.log_series import LogEntry, LogSelection, log_provenance
 
 DISCLAIMER = "Simulated ratings from a language model role-playing a client: not patient outcomes."
 
@@ -100,7 +102,7 @@ def write_report(log_dir: str | Path, out_dir: str | Path, options: ReportOption
             report.notes.append(f"{name}.png not written (static image export unavailable: {type(ex).__name__})")
     summary += "".join(f"\nNote: {note}\n" for note in report.notes)
     (out / "summary.md").write_text(summary, encoding="utf-8")
-    warnings = [w for s in sections for w in s.warnings]
+    warnings = demo_warning(frames.selection) + [w for s in sections for w in s.warnings]
     (out / "index.html").write_text(html_page(summary, figures, warnings), encoding="utf-8")
     report.files += [out / "summary.md", out / "index.html"]
     return report
@@ -132,12 +134,41 @@ def logs_lines(frames: Frames) -> list[str]:
                          "contents): the run is read once")
     for note in selection.shard_notes:
         lines.append(f"- **shard**: {note}")
+    lines += provenance_lines(selection)
     for entry in selection.incomplete:
         results = entry.header.results
         done = f"; {results.completed_samples} of {results.total_samples} samples completed" if results else ""
         why = f"; error: {entry.error.splitlines()[0][:160]}" if entry.error else ""
         lines.append(f"- **incomplete, used as a partial run**: `{entry.name}` (status {entry.status}{done}{why})")
     return lines + [""]
+
+
+def provenance_lines(selection: LogSelection) -> list[str]:
+    """The log list's provenance: each setting that prompt provenance divides (never pooled), then per
+    task each provenance with its logs (and commits, shown only, never compared)."""
+    lines = [f"- **settings split by prompt provenance**: {note}" for note in provenance_notes(selection.used)]
+    by_task: dict[str, dict[str, list[LogEntry]]] = {}
+    for entry in selection.used:
+        by_task.setdefault(entry.key.task, {}).setdefault(entry.key.provenance, []).append(entry)
+    for task, groups in sorted(by_task.items()):
+        for fingerprint, members in sorted(groups.items()):
+            commits = sorted({c for e in members if (c := (log_provenance(e.header) or {}).get("git_commit"))})
+            shown = f" (commit {', '.join(c[:12] + ('+dirty' if c.endswith('+dirty') else '') for c in commits)})" \
+                if commits else ""
+            lines.append(f"- provenance of {task} `{fingerprint}`{shown}: "
+                         + ", ".join(f"`{e.name}`" for e in members))
+    return lines
+
+
+def demo_warning(selection: LogSelection) -> list[str]:
+    """A banner when any log used the scripted demo model: its numbers are built in, not results."""
+    demo = sorted({e.key.model for e in selection.used if is_demo_model(e.key.model)}
+                  | {m for e in selection.used for _, m in e.key.model_roles if is_demo_model(m)})
+    if not demo:
+        return []
+    return [f"**DEMO, SCRIPTED NUMBERS, NOT A RESULT**: logs made with {', '.join(demo)}, a model-free demo "
+            "whose replies and ratings are scripted with a built-in effect (see the README, \"Try it without a "
+            "model\"). The statistics below only show that the analysis recovers that effect."]
 
 
 def paper_lines(sections: list[SectionResult]) -> list[str]:
@@ -157,6 +188,7 @@ def paper_lines(sections: list[SectionResult]) -> list[str]:
 def markdown_summary(log_dir: str | Path, frames: Frames, sections: list[SectionResult], omissions: list[str]) -> str:
     lines = ["# psychotherapy-in-silico report", "",
              f"Logs from `{log_dir}`; written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.", f"_{DISCLAIMER}_", ""]
+    lines += [line for warning in demo_warning(frames.selection) for line in (warning, "")]
     lines += [line for s in sections for warning in s.warnings for line in (warning, "")]
     lines += logs_lines(frames)
     lines += ["## Summary", ""]

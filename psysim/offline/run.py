@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from psysim._version import add_version_argument
 from psysim.calls.generation import ROLES
 from psysim.dialogue.integrity import load_integrity_config
 from psysim.offline.cache import OfflineError
@@ -272,6 +273,7 @@ def integrity_problems(report: RunReport, max_fail: float) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="psysim-offline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(parser)
     parser.add_argument("--experiment", choices=[*EXPERIMENTS, "both"], default="iterative_feedback")
     parser.add_argument("--personas", type=int, default=1, help="Experiment 1: personas (default 1)")
     parser.add_argument("--sessions", type=int, default=2, help="Experiment 1: sessions (default 2)")

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from psysim._version import add_version_argument
 from psysim.offline.cache import OfflineError
 from psysim.offline.engine import ensure_engine
 from psysim.offline.model import QWEN_CODER_1_5B, ensure_model
@@ -16,6 +17,7 @@ from psysim.offline.server import LlamaCppServer, stop_on_sigterm
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="psysim-serve", description=__doc__)
+    add_version_argument(parser)
     parser.add_argument("--model", type=Path, default=None, help="a GGUF file (default: the offline model)")
     parser.add_argument("--alias", default=None, help="served model name (default: the offline model's)")
     parser.add_argument("--port", type=int, default=8000)

@@ -19,6 +19,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from psysim._version import add_version_argument
 from psysim.analysis.safe_csv import write_csv
 from psysim.inputs.shortfall import take_at_most
 from psysim.rating_app.db import StudyFileError
@@ -123,6 +124,7 @@ def close(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(prog="psysim-rate", description=__doc__,
                                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(main_parser)
     commands = main_parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("create", help="build a study from finished logs and print the rater links")
     p.add_argument("logs", nargs="+", metavar="LOG", help="Inspect log files or directories (Experiment 1, 2 or rater validity)")

@@ -4,7 +4,10 @@ Defined once, here; the report and every later analysis go through :func:`select
 
 * Two logs are the same **series** when they share the task, every task argument (all of
   them: a ``shard`` argument added later counts too, unless a caller that merges shards passes
-  it in ``ignore_args``), the model, and the model bound to each role.
+  it in ``ignore_args``), the model, the model bound to each role, and the **prompt provenance**
+  (:func:`psysim.provenance.fingerprint`: the task version and the version and content hash of
+  every prompt, guidelines, persona, rubric and instrument file; logs written before provenance
+  was recorded share the provenance "no provenance"). The git commit is shown, never compared.
 * Within a series, logs are ordered by creation time. An incomplete log (status ``error``,
   ``cancelled`` or ``started``) is **superseded** by the next log of its series: that is what
   Inspect's ``eval_set``/``eval_retry`` leave behind (the retry carries the samples the failed
@@ -34,6 +37,7 @@ from typing import Any
 
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 
+from psysim.provenance import NO_PROVENANCE, PROVENANCE_KEY, fingerprint
 from psysim.study.sharding import SHARD_ARG, Shard
 
 COMPLETE_STATUS = "success"
@@ -47,10 +51,13 @@ class SeriesKey:
     task_args: tuple[tuple[str, str], ...]
     model: str
     model_roles: tuple[tuple[str, str], ...]
+    provenance: str = NO_PROVENANCE
+    """:func:`psysim.provenance.fingerprint` of the log: logs that differ here are never pooled."""
 
     def without_args(self, names: Collection[str]) -> SeriesKey:
         """The key with some task arguments left out (e.g. ``shard`` when merging shards)."""
-        return SeriesKey(self.task, tuple(a for a in self.task_args if a[0] not in names), self.model, self.model_roles)
+        return SeriesKey(self.task, tuple(a for a in self.task_args if a[0] not in names), self.model, self.model_roles,
+                         self.provenance)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """One task argument as its canonical JSON text."""
@@ -59,7 +66,8 @@ class SeriesKey:
     def describe(self) -> str:
         args = " ".join(f"{k}={v}" for k, v in self.task_args)
         roles = " ".join(f"{k}={v}" for k, v in self.model_roles)
-        return f"{self.task} [{args}] model={self.model}" + (f" roles: {roles}" if roles else "")
+        return (f"{self.task} [{args}] model={self.model}" + (f" roles: {roles}" if roles else "")
+                + f" ({self.provenance})")
 
 
 def _canonical(value: Any) -> str:
@@ -86,7 +94,14 @@ def series_key(log: EvalLog, ignore_args: Collection[str] = ()) -> SeriesKey:
     spec = log.eval
     args = tuple(sorted((k, _canonical(v)) for k, v in (spec.task_args or {}).items() if k not in ignore_args))
     roles = tuple(sorted((role, str(config.model)) for role, config in (spec.model_roles or {}).items()))
-    return SeriesKey(short_task_name(spec.task), args, str(spec.model), roles)
+    return SeriesKey(short_task_name(spec.task), args, str(spec.model), roles,
+                     fingerprint(spec.task_version, log_provenance(log)))
+
+
+def log_provenance(log: EvalLog) -> dict[str, Any] | None:
+    """The provenance record a task wrote into the log's metadata (None in an older log)."""
+    record = (log.eval.metadata or {}).get(PROVENANCE_KEY)
+    return record if isinstance(record, dict) else None
 
 
 @dataclass

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 
+from psysim._version import add_version_argument
 from psysim.prompts.therapist_styles import DEFAULT_STYLE
 from psysim.study.log_series import load_selection
 
@@ -80,6 +81,7 @@ def describe(log: EvalLog) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="psysim-check-log", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(parser)
     parser.add_argument("paths", nargs="+", help="log files or log directories")
     parser.add_argument("--latest", action="store_true", help="in a directory, check only the newest log")
     args = parser.parse_args(argv)

@@ -11,6 +11,14 @@ server that keeps failing ends the run with an error status and a non-zero exit 
 retrying forever; run the same command again to resume (finished samples already written into the
 log are reused: :mod:`psysim.study.resume`). A vLLM
 server that Inspect starts itself binds 127.0.0.1 (``--vllm-host``).
+
+Before any call it prints the study's size (samples, calls, tokens, and the wall time and
+GPU-hours on the stated hardware, also at the paper's size, 15 personas and CACTUS size;
+``--dry-run`` stops there), then runs a preflight (:mod:`psysim.study.preflight`: the provider,
+a managed vLLM server's package and credentials, one probe call and its finish reason) and
+exits non-zero with a plain message if something is missing (``--no-preflight`` skips it).
+Default personas: the 15 shipped in ``datasets/personas/original.yaml``; the paper's study is
+``--limit 4`` (4 personas x 3 conditions x 5 runs x 6 sessions x 4 turns = 3,340 calls).
 """
 
 from __future__ import annotations
@@ -19,20 +27,36 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from inspect_ai import Epochs, Task, eval_set
 from inspect_ai.model import GenerateConfig, get_model
 
+from psysim._version import add_version_argument
 from psysim.calls.generation import ROLES
 from psysim.prompts.therapist_styles import DEFAULT_STYLE, THERAPIST_STYLES
 from psysim.solvers.feedback_policy import CONDITIONS
 from psysim.study.log_series import short_task_name
 from psysim.study.log_status import describe
+from psysim.study.preflight import PreflightError, plain, run_preflight
 from psysim.study.resume import discard_sample_buffers
 from psysim.study.sharding import SHARD_ARG, Shard
+from psysim.study.size import (
+    CACTUS_PERSONAS,
+    PAPER_EPOCHS,
+    PAPER_PERSONAS,
+    PAPER_SESSIONS,
+    PAPER_TURNS,
+    Hardware,
+    ReplyLengths,
+    StudySize,
+    describe_assumptions,
+    exp1_size,
+    exp2_size,
+    size_table,
+)
 
 # One 70B generation under a full batch takes well under a minute; 10 minutes leaves room for a
 # long queue and for the first call, which waits for a managed vLLM server to start (Inspect
@@ -206,8 +230,42 @@ def shard_argument(text: str) -> Shard:
         raise argparse.ArgumentTypeError(str(ex)) from None
 
 
+def study_sizes(tasks: list[Task], args: argparse.Namespace, limit: int | None) -> list[StudySize]:
+    """This run's size, then the reference sizes (the paper's, 15 personas, CACTUS) of the same design."""
+    from psysim.inputs.personas import load_personas
+    from psysim.prompts import DEFAULT_GENERIC_FEEDBACK, DEFAULT_GUIDELINES
+    from psysim.questionnaires import instrument_specs
+
+    personas = load_personas(args.personas)
+    conditions = tuple(f"{c}" for _ in dict.fromkeys(args.therapist_styles) for c in CONDITIONS)
+    texts = {"guidelines": DEFAULT_GUIDELINES.read_text(encoding="utf-8"),
+             "generic_feedback": DEFAULT_GENERIC_FEEDBACK.read_text(encoding="utf-8")}
+    q = len(instrument_specs(args.questionnaires))
+    sizes: list[StudySize] = []
+    if "iterative_feedback" in args.experiments:
+        n = min(limit or len(personas), len(personas))
+        sizes.append(exp1_size(f"this run: Experiment 1, {n} personas x {len(conditions)} conditions x {args.epochs} "
+                               f"runs x {args.sessions} sessions x {args.turns} turns", personas[:n], n, args.epochs,
+                               args.sessions, args.turns, conditions, questionnaires=q, **texts))
+    exp2 = [t for t in tasks if short_task_name(t.name) == "human_comparison"]
+    if exp2:
+        contexts = [str(sample.input if isinstance(sample.input, str) else sample.input[-1].text)
+                    for sample in list(exp2[0].dataset)[:limit]]
+        size = exp2_size(f"this run: Experiment 2, {len(contexts)} snippets x {args.epochs} runs", contexts,
+                         args.epochs, guidelines=texts["guidelines"])
+        sizes = [replace(sizes[0] + size, label=f"{sizes[0].label}; + Experiment 2, {len(contexts)} snippets")] \
+            if sizes else [size]
+    design = f"x 3 conditions x {PAPER_EPOCHS} runs x {PAPER_SESSIONS} sessions x {PAPER_TURNS} turns"
+    paper = exp1_size(f"the paper's study: Experiment 1, {PAPER_PERSONAS} personas {design}", personas[:PAPER_PERSONAS],
+                      PAPER_PERSONAS, PAPER_EPOCHS, PAPER_SESSIONS, PAPER_TURNS, **texts)
+    shipped = exp1_size(f"15 personas {design}", personas[:15], 15, PAPER_EPOCHS, PAPER_SESSIONS, PAPER_TURNS, **texts)
+    cactus = shipped.scaled(f"CACTUS-size: {CACTUS_PERSONAS} personas {design}", CACTUS_PERSONAS / 15)
+    return sizes + [paper, shipped, cactus]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="psysim-paper", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(parser)
     parser.add_argument("--model", default="vllm/meta-llama/Llama-3.1-70B-Instruct")
     parser.add_argument("--log-dir", default="logs/paper")
     parser.add_argument("--experiments", nargs="+", default=["iterative_feedback"],
@@ -242,7 +300,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vllm-host", default=None,
                         help=f"host a vLLM server started by Inspect binds (default: the host in "
                              f"{VLLM_SERVER_ARGS}, else {DEFAULT_VLLM_HOST})")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the study's size and projected time, then stop: no preflight, no call")
+    parser.add_argument("--no-preflight", action="store_true",
+                        help="skip the preflight (provider, vLLM package, credentials, one probe call)")
+    hardware = parser.add_argument_group("projection (assumed hardware; printed with the size table)")
+    defaults = Hardware()
+    hardware.add_argument("--gpus", type=positive, default=defaults.gpus, help=f"GPUs (default {defaults.gpus})")
+    hardware.add_argument("--tokens-per-second-per-gpu", type=float, default=defaults.generate_tps_per_gpu,
+                          help=f"output tokens/s per GPU at full batch (default {defaults.generate_tps_per_gpu:g})")
+    hardware.add_argument("--prefill-tokens-per-second-per-gpu", type=float, default=defaults.prefill_tps_per_gpu,
+                          help=f"prompt tokens/s per GPU at full batch (default {defaults.prefill_tps_per_gpu:g})")
+    hardware.add_argument("--sequence-tokens-per-second", type=float, default=defaults.sequence_tps,
+                          help=f"output tokens/s of one sequence in a busy batch (default {defaults.sequence_tps:g})")
     args = parser.parse_args(argv)
+    for name in ("tokens_per_second_per_gpu", "prefill_tokens_per_second_per_gpu", "sequence_tokens_per_second"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
     try:
         bind_vllm_host(args.vllm_host)
     except ValueError as ex:
@@ -260,13 +334,34 @@ def main(argv: list[str] | None = None) -> int:
     if limit == 0:
         parser.error(f"--shard {shard} --limit {args.limit}: this shard has none of the first {args.limit} samples")
     log_dir = str(Path(args.log_dir) / shard.label) if shard is not None else args.log_dir
+    machine = Hardware(gpus=args.gpus, generate_tps_per_gpu=args.tokens_per_second_per_gpu,
+                       prefill_tps_per_gpu=args.prefill_tokens_per_second_per_gpu,
+                       sequence_tps=args.sequence_tokens_per_second)
+    try:
+        sizes = study_sizes(tasks, args, limit)
+    except ValueError as ex:
+        parser.error(str(ex))
+    print(f"Study size{f' (shard {shard}: its share of the study)' if shard else ''} and projection, before any call:")
+    print(size_table(sizes, machine))
+    print(describe_assumptions(ReplyLengths(), machine))
+    if args.dry_run:
+        print("dry run: no preflight, no model call, nothing written")
+        return 0
+    if not args.no_preflight:
+        try:
+            for line in run_preflight(args.model, timeout=args.attempt_timeout):
+                print(f"preflight: {line}")
+        except PreflightError as ex:
+            print(f"psysim-paper: error: preflight failed: {plain(str(ex))}", file=sys.stderr)
+            print("nothing was run (fix the above, or pass --no-preflight to skip the check)", file=sys.stderr)
+            return 2
     success, logs = run_paper(
         args.model, log_dir, epochs=args.epochs, limit=limit, max_connections=args.max_connections,
         tasks=tasks, realtime=not args.no_realtime, retry_attempts=args.retry_attempts,
         bounds=CallBounds(max_retries=args.max_retries, timeout=args.timeout, attempt_timeout=args.attempt_timeout),
     )
     for log in logs:
-        print(describe(log))
+        print(plain(describe(log)))
     print(f"{'complete' if success else 'incomplete (run again to resume)'}: {log_dir}; "
           f"report: psysim-report {args.log_dir} -o reports/")
     return 0 if success else 1
