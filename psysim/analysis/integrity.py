@@ -13,6 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from psysim.analysis.frames import EXP1_TASK, INTEGRITY, Frames
+from psysim.analysis.plots import integrity_figure
 from psysim.analysis.render import markdown_table
 from psysim.analysis.section import ReportOptions, Section, SectionResult
 from psysim.dialogue.integrity import FLAG_KINDS, load_integrity_config
@@ -62,6 +63,7 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
     rates = integrity_rates(frame)
     section.tables["integrity_rates.csv"] = rates
     section.tables["integrity_samples.csv"] = frame
+    section.figures["figure_integrity"] = integrity_figure(rates)
     section.warnings = warnings_for(rates, config.report_warning_share)
     for task, group in rates.groupby("task", sort=True) if not rates.empty else ():
         total, failed = int(group["units"].sum()), int(group["fail"].sum())

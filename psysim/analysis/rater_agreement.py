@@ -34,6 +34,7 @@ from psysim.analysis.frames import (
     VALIDITY_TASK,
     Frames,
 )
+from psysim.analysis.plots import agreement_figures
 from psysim.analysis.render import ci, fmt, markdown_table
 from psysim.analysis.section import ReportOptions, Section, SectionResult
 
@@ -135,6 +136,7 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
              "Missing ratings by rater and reason (excluded, never imputed):", "",
              markdown_table(missing_by_reason(data, ["task", "setting", "rater"]), empty="_no missing ratings_"), ""]
     section.tables = {"agreement.csv": table, "agreement_ratings.csv": data}
+    section.figures.update(agreement_figures(data))
     section.markdown = lines
     return section
 
