@@ -387,7 +387,7 @@ def integrity_lines(every_session: pd.DataFrame) -> list[str]:
             "that fails, and every later session of its course (its dialogue depends on the failed one), is "
             "excluded: its rating counts as missing with reason `integrity` or `integrity_upstream`. The same "
             "statistics on all sessions follow at the end of this section.", "",
-            markdown_table(table, empty="_no ratings_"), ""]
+            markdown_table(table, empty="_no ratings_", caption="Ratings excluded by the integrity check"), ""]
 
 
 def _all_sessions_lines(section: SectionResult, every_session: pd.DataFrame, used: pd.DataFrame,

@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from psysim.analysis.frames import EXP1_TASK, EXP2_TASK, Frames
+from psysim.analysis.frames import EXP1_TASK, EXP2_TASK, Frames, apply_integrity
+from psysim.analysis.exp1 import ALL_SESSIONS
 from psysim.analysis.render import result_sentence
 from psysim.analysis.section import ReportOptions, SectionResult
 from psysim.analysis.stats import NOT_TESTABLE, PRIMARY
@@ -92,9 +93,18 @@ def _task_arg(frames: Frames, task: str, name: str) -> list[str]:
     return sorted(values)
 
 
+def _runs(exp1: pd.DataFrame) -> str:
+    """"2 independent runs per condition" (a run is one epoch of one log)."""
+    per = exp1.groupby("condition")["run"].nunique()
+    if per.nunique() == 1:
+        return f"{int(per.iloc[0])} independent run(s) per condition"
+    return "independent runs per condition: " + ", ".join(f"{c} {n}" for c, n in per.items())
+
+
 def exclusions(frames: Frames) -> str:
     parts = []
-    for task, frame in ((EXP1_TASK, frames.exp1), (EXP2_TASK, frames.exp2)):
+    # Experiment 1 as its statistics use it: integrity failures (and later sessions) count as excluded
+    for task, frame in ((EXP1_TASK, apply_integrity(frames.exp1)), (EXP2_TASK, frames.exp2)):
         if frame.empty:
             continue
         missing = frame[frame["missing"].astype(bool)]
@@ -124,7 +134,7 @@ def methods_paragraph(frames: Frames, sections: list[SectionResult], options: Re
             f"Experiment 1 (iterative feedback): {exp1['persona'].nunique()} client personas, "
             f"{int(exp1['sessions'].max())} sessions per course"
             + (f" of {'/'.join(turns)} turns each" if turns else "")
-            + f", {exp1['run'].nunique()} independent runs, conditions {_join(conditions)}; "
+            + f", {_runs(exp1)}, conditions {_join(conditions)}; "
             "after each session the Client LLM rated its satisfaction on a 0–100 scale.")
     exp2 = frames.exp2
     if not exp2.empty:
@@ -142,7 +152,7 @@ def methods_paragraph(frames: Frames, sections: list[SectionResult], options: Re
         sentences.append("Ratings that could not be read, sessions not held and sessions failing the simulation "
                          "integrity check (with the later sessions of their course) were excluded and counted, "
                          f"never imputed: {excluded}.")
-    primaries = [t for s in sections for t in s.tests if t.role == PRIMARY]
+    primaries = [t for s in sections for t in s.tests if t.role == PRIMARY and ALL_SESSIONS not in t.setting]
     for t in primaries:
         method = (f"{t.test} over {t.unit}" if t.status != NOT_TESTABLE else t.test)
         sentences.append(f"Pre-declared primary test ({t.experiment}, {t.setting}): {method}; "
