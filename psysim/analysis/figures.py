@@ -121,7 +121,8 @@ def response_types_figure(exp2: pd.DataFrame) -> go.Figure:
     return fig
 
 
-GROUP_COLORS = {"high": "#1b7837", "low": "#b2182b"}
+# quality groups (not conditions): a colour-blind-safe pair of their own (Paul Tol, muted)
+GROUP_COLORS = {"high": "#332288", "low": "#CC6677"}
 
 
 def validity_figure(transcripts: pd.DataFrame) -> go.Figure:

@@ -229,8 +229,9 @@ def paper_figure(tests: list[TestResult], title: str = "The paper side by side: 
     papers = frame.drop_duplicates("claim")
     fig.add_trace(go.Scatter(x=papers["paper"], y=papers["claim"], mode="markers", name="the paper",
                              marker={"symbol": "diamond", "size": 14, "color": "#000000"}))
+    # greys and shapes: these are sources, not conditions (whose colours mean a condition everywhere)
     for (kind, group), (symbol, color) in zip(frame.groupby("kind", sort=False),
-                                              (("circle", "#0072B2"), ("square", "#D55E00"))):
+                                              (("circle", "#8c8c8c"), ("square-open", "#000000"))):
         fig.add_trace(go.Scatter(x=group["t"], y=group["claim"], mode="markers", name=kind,
                                  marker={"symbol": symbol, "size": 11, "color": color},
                                  customdata=group[["df"]].to_numpy(),
