@@ -5,8 +5,8 @@
     python benchmarks/report_size.py --png           # also time the PNG export (needs Chromium)
 
 The study: Experiment 1 with 15 personas x 3 conditions x 5 runs x 6 sessions (the mock roles of
-``benchmarks/report_speed.py``) plus Experiment 2 with the paper's 50 snippets (the mock roles of
-``tests/rating_logs.py``), all offline. Target (issue 25): everything the page loads except the one
+``benchmarks/report_speed.py``) plus Experiment 2 asking for the paper's 50 snippets (the shipped
+demo transcripts give 39; the mock roles of ``tests/rating_logs.py``), all offline. Target (issue 25): everything the page loads except the one
 ``plotly.min.js`` beside it stays under 1 MB; the script exits 1 when it does not.
 """
 
@@ -104,7 +104,7 @@ def main() -> int:
     csvs = sum(size for name, size in files.items() if name.endswith(".csv"))
     pngs = sum(size for name, size in files.items() if name.endswith(".png"))
     print(f"psysim-report on {args.personas} personas x 3 conditions x {args.epochs} runs x {args.sessions} sessions "
-          f"+ Experiment 2 ({args.snippets} snippets): {seconds:.1f} s wall on {os.cpu_count()} cores "
+          f"+ Experiment 2 ({args.snippets} snippets asked for): {seconds:.1f} s wall on {os.cpu_count()} cores "
           f"({'with' if args.png else 'without'} PNGs)")
     print("command:", " ".join(command))
     print(f"index.html: {page:,} bytes; plotly.min.js: {files.get('plotly.min.js', 0):,} bytes (one copy); "
