@@ -304,3 +304,54 @@ def test_png_beside_each_figure(study: Path, tmp_path: Path) -> None:
         png = tmp_path / "r" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
         assert f'href="{name}.png"' in page
+
+
+# --- the further figures: known good vs known empty input -------------------------------------
+
+
+def test_agreement_figures_identity_line_and_bland_altman_limits() -> None:
+    from psysim.analysis.plots import agreement_figures
+
+    rows = []
+    for item in range(6):
+        for rater, rating in (("in_loop", 40 + 5 * item), ("rejudge_b", 42 + 5 * item + (item % 2))):
+            rows.append({"task": "iterative_feedback", "setting": "s", "sample": f"p{item}", "run": "r:1", "epoch": 1,
+                         "item": "session_1", "rater": rater, "rating": rating, "missing": False, "reason": ""})
+    data = pd.DataFrame(rows)
+    figures = agreement_figures(data)
+    scatter, bland = figures["figure_agreement_iterative_feedback_s"], figures["figure_bland_altman_iterative_feedback_s"]
+    assert list(scatter.data[0].x) == [40 + 5 * i for i in range(6)]
+    assert scatter.data[-1].name == "identity (same rating)" and list(scatter.data[-1].y) == [0, 100]
+    diffs = pd.Series([2 + (i % 2) for i in range(6)], dtype=float)
+    lines = sorted(shape.y0 for shape in bland.layout.shapes)
+    assert lines == pytest.approx(sorted([diffs.mean(), diffs.mean() - 1.96 * diffs.std(), diffs.mean() + 1.96 * diffs.std()]))
+    only_in_loop = agreement_figures(data[data["rater"] == "in_loop"])
+    assert isinstance(only_in_loop["figure_agreement"], NoData) and "no re-judge" in only_in_loop["figure_agreement"].reason
+
+
+def test_integrity_bars_and_no_data_when_nothing_fails() -> None:
+    from psysim.analysis.plots import integrity_figure
+
+    rates = pd.DataFrame([{"task": "iterative_feedback", "setting": "s", "condition": c, "units": 12, "fail": f,
+                           "excluded": e, "echo": f, "role_break": 0, "placeholder": 0, "restatement": 0}
+                          for c, f, e in (("expert", 2, 3), ("none", 0, 0))])
+    figure = integrity_figure(rates)
+    bars = {trace.name: list(trace.y) for trace in figure.data}
+    assert bars["failing (the flagged session or snippet)"] == [2, 0]
+    assert bars["excluded: later sessions of a failing course"] == [3, 0] and bars["flag: echo"] == [2, 0]
+    clean = integrity_figure(rates.assign(fail=0, excluded=0, echo=0))
+    assert isinstance(clean, NoData) and "0 of 24" in clean.reason
+
+
+def test_a_condition_has_one_colour_in_every_figure(study: Path) -> None:
+    from psysim.analysis.exp1 import session_means
+    from psysim.analysis.figures import PALETTE, sessions_figure
+    from psysim.analysis.frames import apply_integrity, read_frames
+    from psysim.analysis.plots import trajectories_figure
+
+    exp1 = apply_integrity(read_frames(study).exp1)
+    sessions = sessions_figure(session_means(exp1), exp1)
+    trajectories = trajectories_figure(exp1)
+    for condition in ("expert", "none"):
+        assert next(t.line.color for t in sessions.data if t.name == condition) == PALETTE[condition]
+        assert next(t.line.color for t in trajectories.data if t.name == f"{condition}: mean") == PALETTE[condition]

@@ -32,8 +32,6 @@ def rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-_rgba = rgba
-
 
 def sessions_figure(means: pd.DataFrame, exp1: pd.DataFrame) -> go.Figure:
     """(B) Mean Client rating by session for each condition, with 95% bands over runs.
@@ -54,7 +52,7 @@ def sessions_figure(means: pd.DataFrame, exp1: pd.DataFrame) -> go.Figure:
                 go.Scatter(
                     x=list(band["session"]) + list(band["session"][::-1]),
                     y=list(band["ci_high"]) + list(band["ci_low"][::-1]),
-                    mode="lines", fill="toself", fillcolor=_rgba(color, 0.18), line={"width": 0},
+                    mode="lines", fill="toself", fillcolor=rgba(color, 0.18), line={"width": 0},
                     hoverinfo="skip", showlegend=False, legendgroup=name,
                 )
             )
