@@ -338,7 +338,8 @@ def test_integrity_bars_and_no_data_when_nothing_fails() -> None:
     figure = integrity_figure(rates)
     bars = {trace.name: list(trace.y) for trace in figure.data}
     assert bars["failing (the flagged session or snippet)"] == [2, 0]
-    assert bars["excluded: later sessions of a failing course"] == [3, 0] and bars["flag: echo"] == [2, 0]
+    # excluded (3) = the failing sessions (2) + the later ones of their course (1)
+    assert bars["excluded with them: later sessions of the course"] == [1, 0] and bars["flag: echo"] == [2, 0]
     clean = integrity_figure(rates.assign(fail=0, excluded=0, echo=0))
     assert isinstance(clean, NoData) and "0 of 24" in clean.reason
 

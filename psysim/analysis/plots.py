@@ -42,6 +42,7 @@ def _finite(value: float) -> bool:
 
 
 MEASURE_AXIS = {"rating": "rating (points, 0–100)"}
+SHORT_TASK = {"iterative_feedback": "Exp 1", "human_comparison": "Exp 2", "rater_validity": "validity"}
 
 
 def forest_figure(tests: list[TestResult], title: str) -> go.Figure | NoData:
@@ -136,13 +137,17 @@ def integrity_figure(rates: pd.DataFrame, title: str = "Simulation integrity: fa
         return NoData(title, "no simulation_integrity scores in these logs")
     if not (rates["fail"].sum() or rates["excluded"].fillna(0).sum()):
         return NoData(title, f"no session or snippet fails the integrity check (0 of {int(rates['units'].sum())})")
-    labels = [f"{r.task}: {r.condition} [{r.setting}]" for r in rates.itertuples()]
+    many = rates["setting"].nunique() > 1
+    labels = [f"{SHORT_TASK.get(r.task, r.task)}: {r.condition}" + (f" [{r.setting}]" if many else "")
+              for r in rates.itertuples()]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("units failing and excluded", "flags by kind"),
                         horizontal_spacing=0.12)
     patterns = ["", "/", "x", ".", "\\", "+"]
-    for index, (column, label) in enumerate((("fail", "failing (the flagged session or snippet)"),
-                                             ("excluded", "excluded: later sessions of a failing course"))):
-        fig.add_trace(go.Bar(x=labels, y=rates[column].fillna(0), name=label, marker_color=GREYS[index],
+    # ``excluded`` counts the failing sessions plus the later ones of their course (Experiment 1 only)
+    later = (rates["excluded"].fillna(rates["fail"]) - rates["fail"]).clip(lower=0)
+    for index, (values, label) in enumerate(((rates["fail"], "failing (the flagged session or snippet)"),
+                                             (later, "excluded with them: later sessions of the course"))):
+        fig.add_trace(go.Bar(x=labels, y=values.fillna(0), name=label, marker_color=GREYS[index],
                              marker_pattern_shape=patterns[index]), row=1, col=1)
     for index, kind in enumerate(FLAG_KINDS):
         if kind in rates:
@@ -150,9 +155,10 @@ def integrity_figure(rates: pd.DataFrame, title: str = "Simulation integrity: fa
                                  marker_color=GREYS[(index + 2) % len(GREYS)],
                                  marker_pattern_shape=patterns[(index + 2) % len(patterns)]), row=1, col=2)
     fig.update_layout(title=title, barmode="group", template="plotly_white", height=520,
-                      legend={"orientation": "h", "y": -0.35},
+                      legend={"orientation": "v", "x": 1.02, "y": 1, "yanchor": "top"},
                       meta={"caption": f"{title}: left, sessions (Experiment 1) or snippets (Experiment 2) that fail, "
                                        "and the later sessions excluded with them; right, flagged replies by kind."})
+    fig.update_xaxes(automargin=True)
     fig.update_yaxes(title_text="units (sessions or snippets)", row=1, col=1)
     fig.update_yaxes(title_text="flagged replies", row=1, col=2)
     return fig
