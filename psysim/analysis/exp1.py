@@ -407,6 +407,7 @@ def _all_sessions_lines(section: SectionResult, every_session: pd.DataFrame, use
         apply_holm(tests)
         section.tests += tests
         lines += [f"Setting {setting}: {excluded} rating(s) excluded above are included here.", "",
+                  f"Tests on all sessions [{setting}]:", "",
                   render_tests([t for t in tests if t.role in (PRIMARY, SECONDARY)]), ""]
         for test in tests:
             if test.role == PRIMARY:

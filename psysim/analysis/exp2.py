@@ -114,7 +114,8 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
              "secondary, Holm-adjusted within this experiment and setting.", "",
              f"{exp2['snippet'].nunique()} snippets, {exp2['run'].nunique()} run(s); each snippet's runs are averaged "
              "before means, CIs and tests.", "",
-             markdown_table(means), "",
+             markdown_table(means, caption="Mean rating per response type (95% CI over snippets, each snippet's "
+                                   "runs averaged first)"), "",
              "Missing ratings by reason (excluded, never imputed):", "",
              markdown_table(missing_by_reason(exp2, ["setting", "response_type"]), empty="_no missing ratings_"), ""]
     bad = out_of_range_lines(exp2, ["setting", "snippet", "run", "response_type"], "rating(s)")

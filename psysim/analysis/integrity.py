@@ -80,7 +80,8 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
         "share of all replies flagged (the offline check's gate); a role's flag rate is the mean over samples of "
         "its flagged replies / its replies. Failed calls and truncated turns are counted "
         "from the failure records, not re-detected.", "",
-        markdown_table(rates, empty="_no integrity scores in these logs_"), "",
+        markdown_table(rates, empty="_no integrity scores in these logs_",
+                       caption="Simulation integrity per task, setting and condition"), "",
         f"Warning threshold: more than {config.report_warning_share:.0%} of a setting's units failing "
         "(`report_warning_share`).", "",
     ]

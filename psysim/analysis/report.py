@@ -195,7 +195,7 @@ def paper_lines(sections: list[SectionResult]) -> list[str]:
             "the paired t-test over the session means (df = 5 with 6 sessions), the paper's apparent unit: "
             "it ignores persona and run variation and is not the recommended analysis. The paper's Experiment 1 "
             f"p-values sit below even the one-sided p for its t and df ({exp1_p}), so its exact test cannot be "
-            "reproduced.", "", markdown_table(rows), ""]
+            "reproduced.", "", markdown_table(rows, caption="The paper's results next to this run's"), ""]
 
 
 def markdown_summary(log_dir: str | Path, frames: Frames, sections: list[SectionResult], omissions: list[str],
@@ -243,7 +243,11 @@ def html_document(log_dir: str | Path, frames: Frames, sections: list[SectionRes
     paper = [s for s in sections if s.paper_rows]
     add("The paper side by side", paper_lines(sections)[2:] if paper else ["No contrast of the paper's claims in these logs."],
         {"figure_paper": paper_figure([t for s in sections for t in s.tests])})
-    callouts = []
+    logs_anchor = next(d.id for d in doc if d.title == "Logs used")
+    callouts = [Callout(html=inline(f"**Duplicate log with different contents**: `{d.entry.name}` has the eval id of "
+                                    f"`{d.kept.name}`; only `{d.kept.name}` is read."),
+                        target=logs_anchor, target_title="Logs used")
+                for d in frames.selection.duplicates if d.differs]
     ordered = sorted([*sections, *placeholders], key=lambda s: [x.title for x in SECTIONS.values()].index(s.title)
                      if s.title in [x.title for x in SECTIONS.values()] else 99)
     for section in ordered:
