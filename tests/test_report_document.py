@@ -356,3 +356,16 @@ def test_a_condition_has_one_colour_in_every_figure(study: Path) -> None:
     for condition in ("expert", "none"):
         assert next(t.line.color for t in sessions.data if t.name == condition) == PALETTE[condition]
         assert next(t.line.color for t in trajectories.data if t.name == f"{condition}: mean") == PALETTE[condition]
+
+
+def test_a_figure_whose_every_value_is_missing_is_not_drawn() -> None:
+    import plotly.graph_objects as go
+
+    from psysim.analysis.report import _figure, _has_data
+
+    empty = go.Figure(go.Scatter(x=[float("nan")] * 2, y=[float("nan")] * 2))
+    empty.update_layout(title="safety by session")
+    shown = _figure("figure_safety", empty, {})
+    assert not _has_data(empty) and shown.no_data == "no value to plot" and shown.html == ""
+    drawn = _figure("figure_safety", go.Figure(go.Scatter(x=[1, 2], y=[3.0, float("nan")])), {})
+    assert drawn.no_data == "" and "Plotly.newPlot" in drawn.html

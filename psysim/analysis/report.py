@@ -114,7 +114,7 @@ def write_report(log_dir: str | Path, out_dir: str | Path, options: ReportOption
     for name, table in tables.items():
         table.to_csv(out / name, index=False)
         report.files.append(out / name)
-    drawn = {name: figure for name, figure in figures.items() if isinstance(figure, go.Figure)}
+    drawn = {name: figure for name, figure in figures.items() if isinstance(figure, go.Figure) and _has_data(figure)}
     pngs: dict[str, Path] = {}
     if png_wanted(options.png):
         pngs, notes = write_pngs(drawn, out)
@@ -124,7 +124,7 @@ def write_report(log_dir: str | Path, out_dir: str | Path, options: ReportOption
         report.notes.append(f"PNG figures not written: switched off (--no-png or {PNG_ENV}=0)")
     summary += "".join(f"\nNote: {note}\n" for note in report.notes)
     (out / "summary.md").write_text(summary, encoding="utf-8")
-    page, doc_tables = html_document(log_dir, frames, sections, placeholders, report, methods, tables, pngs)
+    page, doc_tables = html_document(log_dir, frames, sections, placeholders, report, methods, tables, pngs, paper)
     (out / "tables.tex").write_text(latex_tables(doc_tables), encoding="utf-8")
     if drawn:
         shutil.copyfile(PLOTLY_JS, out / PLOTLY_JS.name)
@@ -221,7 +221,7 @@ def markdown_summary(log_dir: str | Path, frames: Frames, sections: list[Section
 
 def html_document(log_dir: str | Path, frames: Frames, sections: list[SectionResult],
                   placeholders: list[SectionResult], report: Report, methods: str, tables: dict[str, pd.DataFrame],
-                  pngs: dict[str, Path]) -> tuple[str, list[Table]]:
+                  pngs: dict[str, Path], paper_plot: go.Figure | NoData) -> tuple[str, list[Table]]:
     """The page (Jinja2 template ``templates/report.html``) and every table it shows, in order."""
     taken: set[str] = set()
     sources = {id(frame): name for name, frame in tables.items()}
@@ -242,7 +242,7 @@ def html_document(log_dir: str | Path, frames: Frames, sections: list[SectionRes
     add("Logs used", logs_lines(frames))
     paper = [s for s in sections if s.paper_rows]
     add("The paper side by side", paper_lines(sections)[2:] if paper else ["No contrast of the paper's claims in these logs."],
-        {"figure_paper": paper_figure([t for s in sections for t in s.tests])})
+        {"figure_paper": paper_plot})
     logs_anchor = next(d.id for d in doc if d.title == "Logs used")
     callouts = [Callout(html=inline(f"**Duplicate log with different contents**: `{d.entry.name}` has the eval id of "
                                     f"`{d.kept.name}`; only `{d.kept.name}` is read."),
