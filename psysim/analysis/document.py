@@ -111,7 +111,10 @@ def markdown_html(lines: list[str]) -> str:
 
 
 def _decimals(values: pd.Series) -> int | None:
-    """None for a column of whole numbers; else 2, or up to 4 when its small values need them."""
+    """None for a column of whole numbers; else 2, or up to 4 when its small values need them (or, for
+    numbers a section wrote as text, the most decimals it wrote)."""
+    if "decimals" in values.attrs:  # set by _numbers_from_text
+        return values.attrs["decimals"] or None
     finite = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
               and math.isfinite(float(v))]
     if not finite or (all(v.is_integer() for v in finite) and "share" not in str(values.name)
@@ -136,14 +139,42 @@ def _cell(value: Any, decimals: int | None) -> dict[str, Any]:
     return {"text": text, "num": bool(_NUMERIC.match(text))}
 
 
+def _numbers_from_text(column: pd.Series) -> pd.Series:
+    """A column of numbers a section already wrote as text (e.g. df "12.00" and "8") as numbers, so
+    that the column gets one number of decimals; a column with any other text stays as written."""
+    if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
+        return column  # (pandas >= 3 stores text as its own string dtype, not object)
+    values, places = [], 0
+    for value in column:
+        if isinstance(value, str):
+            text = value.strip()
+            places = max(places, len(text.split(".")[1]) if "." in text else 0)
+            if text in ("–", ""):
+                values.append(float("nan"))
+                continue
+            try:
+                values.append(float(text))
+            except ValueError:
+                return column
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            values.append(float(value))
+        else:
+            return column
+    numbers = pd.Series(values, index=column.index, name=column.name, dtype=float)
+    numbers.attrs["decimals"] = places  # as many decimals as the section wrote, in every row
+    return numbers
+
+
 def table_of(text: TableText, caption: str, source: str = "") -> Table:
     """The rows a table shows; numbers keep one number of decimals per column (texts as written)."""
     frame = text.frame
-    columns, decimals = [], []
-    for name in frame.columns:
+    columns, decimals, values = [], [], []
+    for index, name in enumerate(frame.columns):
         columns.append({"name": str(name), "unit": text.units.get(str(name), COLUMN_UNITS.get(str(name).lower(), ""))})
-        decimals.append(_decimals(frame[name]))
-    rows = [[_cell(value, places) for value, places in zip(row, decimals)] for row in frame.itertuples(index=False)]
+        column = _numbers_from_text(frame.iloc[:, index])
+        decimals.append(_decimals(column))
+        values.append(list(column))
+    rows = [[_cell(value, places) for value, places in zip(row, decimals)] for row in zip(*values)]
     return Table(caption=caption, columns=columns, rows=rows, source=source)
 
 
