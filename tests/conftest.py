@@ -15,6 +15,8 @@ def _isolated_inspect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test gets its own generate cache and no stray provider configuration."""
     monkeypatch.setenv("INSPECT_CACHE_DIR", str(tmp_path / "inspect-cache"))
     monkeypatch.setenv("INSPECT_LOG_DIR", str(tmp_path / "logs"))
+    # reports skip the PNGs (a browser per report is slow); tests/test_report_document.py turns them on
+    monkeypatch.setenv("PSYSIM_REPORT_PNG", "0")
     for var in ("INSPECT_EVAL_MODEL", "VLLM_BASE_URL", "INSPECT_EVAL_MODEL_ROLES", "VLLM_DEFAULT_SERVER_ARGS"):
         monkeypatch.setenv(var, "")  # so that the variable is restored (or removed) after the test
         monkeypatch.delenv(var)

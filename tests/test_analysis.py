@@ -254,9 +254,10 @@ def test_report_directory(log_dir: Path, tmp_path: Path) -> None:
     rc, summary, statistics = report(log_dir, out)
     assert rc == 0
     page = (out / "index.html").read_text()
-    assert 'id="figure-0"' in page and 'id="figure-1"' in page
+    assert 'id="figure-sessions"' in page and 'id="figure-response-types"' in page
     assert "CI over runs" in page and "Client rating per response type" in page
-    assert page.count("plotly.js v") >= 1  # plotly inlined: the page works offline
+    # plotly.js once beside the page (works offline, no CDN), not inlined
+    assert (out / "plotly.min.js").is_file() and '<script src="plotly.min.js">' in page and "plotly.js v" not in page
     assert "## Experiment 1" in summary and "## Experiment 2" in summary and "not patient outcomes" in summary
     assert summary.index("Logs used: 4 (4 complete") < summary.index("## Summary")
     assert "## The paper side by side" in summary and "0.0026" in summary and "0.0050" in summary

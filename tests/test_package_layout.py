@@ -58,7 +58,8 @@ def test_the_wheel_installs_only_the_psysim_namespace_with_its_data(tmp_path: Pa
                     "psysim/scorers/client_satisfaction.py", "psysim/datasets/personas/original.yaml",
                     "psysim/datasets/transcripts/demo_transcripts.csv", "psysim/datasets/safety/judge_check.yaml",
                     "psysim/prompts/therapist.yaml", "psysim/data/integrity.yaml",
-                    "psysim/questionnaires/instruments/wai_sr.yaml", "psysim/rating_app/templates/rate.html"]:
+                    "psysim/questionnaires/instruments/wai_sr.yaml", "psysim/rating_app/templates/rate.html",
+                    "psysim/analysis/templates/report.html"]:
         assert shipped in names, shipped
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "[inspect_ai]\npsysim = psysim._registry" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
                              f"AUC and group difference; default {DEFAULT_RESAMPLES})")
     parser.add_argument("--human-ratings", default=None, metavar="STUDY.db|CSV",
                         help="a psysim-rate study (its database or exported CSV): adds human raters next to the Client LLM")
+    parser.add_argument("--png", action=argparse.BooleanOptionalAction, default=None,
+                        help="write a PNG beside each figure (needs Chromium for kaleido; default: on unless "
+                             "PSYSIM_REPORT_PNG=0)")
     parser.add_argument("--skip-unknown", action="store_true", help="ignore logs of other tasks")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--ci-resamples must be at least 2 (got {args.ci_resamples})")
         options = ReportOptions(primary=_primary(args.primary), bootstrap=args.bootstrap, seed=args.seed,
                                 ci_resamples=args.ci_resamples, human_ratings=args.human_ratings,
-                                skip_unknown=args.skip_unknown, quiet=args.quiet)
+                                skip_unknown=args.skip_unknown, quiet=args.quiet, png=args.png)
         report = write_report(args.log_dir, args.output, options)
     except (FileNotFoundError, UnknownTaskError, NothingUsableError, ValueError) as ex:
         print(f"psysim-report: error: {ex}", file=sys.stderr)

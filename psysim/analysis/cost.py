@@ -71,8 +71,8 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
         f"cache; roles left unbound fall back to the main model and appear as `{UNBOUND_ROLE}`), "
         "to size the next study: a study's cost is about its units times the cost per unit. A unit is one "
         "persona's course in one run (Experiment 1) or one snippet in one run. Per run: `cost_by_run.csv`.", "",
-        markdown_table(overall, empty="_no samples_"), "",
-        markdown_table(roles, empty="_no token usage in these logs_"), "",
+        markdown_table(overall, empty="_no samples_", caption="Model calls and tokens per task and condition"), "",
+        markdown_table(roles, empty="_no token usage in these logs_", caption="Tokens per role"), "",
     ]
     return section
 

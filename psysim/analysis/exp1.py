@@ -29,6 +29,7 @@ from psysim.analysis.figures import sessions_figure
 from psysim.analysis.frames import EXP1_TASK, SETTING_FACTORS, Frames, apply_integrity, out_of_range_lines, run_summary
 from psysim.analysis.mixed import MixedFit, MixedSettings, fit_exp1_mixed
 from psysim.analysis.paper_values import for_task
+from psysim.analysis.plots import NoData, trajectories_figure
 from psysim.analysis.render import (
     ci,
     fmt,
@@ -76,6 +77,7 @@ PERSONAS = "paired t-test"
 PERSONA_RUNS = "Welch t-test, descriptive only"
 SESSION_MEANS = "paired t-test over session means (the paper's apparent unit; not recommended)"
 EFFECT = "SD between persona-runs"
+SESSIONS_TITLE = "Client satisfaction by session (mean, 95% CI over runs)"
 
 
 def parse_primary(spec: str) -> tuple[str, str, str]:
@@ -273,7 +275,10 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
     means = session_means(exp1)
     runs_table = run_summary(exp1)
     section.tables = {"exp1_ratings.csv": exp1, "exp1_runs.csv": runs_table, "exp1_session_means.csv": means}
-    section.figures["figure_sessions"] = sessions_figure(means, exp1)
+    section.figures["figure_sessions"] = (sessions_figure(means, exp1) if means["mean"].notna().any() else
+                                          NoData(SESSIONS_TITLE, "no rated session in the Experiment 1 logs (every "
+                                                 "rating is missing or excluded; see the reasons below)"))
+    section.figures["figure_trajectories"] = trajectories_figure(exp1)
     lines = [f"Primary test (pre-declared; `--primary {EXP1_TASK}=...`): {primary[0]} vs {primary[1]}, "
              f"{MEASURES[primary[2]]}, from the mixed model. Every other test is secondary (Holm-adjusted "
              "within this experiment and setting) or labelled descriptive.", ""]
@@ -382,7 +387,7 @@ def integrity_lines(every_session: pd.DataFrame) -> list[str]:
             "that fails, and every later session of its course (its dialogue depends on the failed one), is "
             "excluded: its rating counts as missing with reason `integrity` or `integrity_upstream`. The same "
             "statistics on all sessions follow at the end of this section.", "",
-            markdown_table(table, empty="_no ratings_"), ""]
+            markdown_table(table, empty="_no ratings_", caption="Ratings excluded by the integrity check"), ""]
 
 
 def _all_sessions_lines(section: SectionResult, every_session: pd.DataFrame, used: pd.DataFrame,
@@ -402,6 +407,7 @@ def _all_sessions_lines(section: SectionResult, every_session: pd.DataFrame, use
         apply_holm(tests)
         section.tests += tests
         lines += [f"Setting {setting}: {excluded} rating(s) excluded above are included here.", "",
+                  f"Tests on all sessions [{setting}]:", "",
                   render_tests([t for t in tests if t.role in (PRIMARY, SECONDARY)]), ""]
         for test in tests:
             if test.role == PRIMARY:

@@ -16,6 +16,7 @@ from psysim.analysis.exp1 import missing_by_reason
 from psysim.analysis.figures import response_types_figure
 from psysim.analysis.frames import EXP2_TASK, Frames, out_of_range_lines
 from psysim.analysis.paper_values import for_task
+from psysim.analysis.plots import NoData
 from psysim.analysis.render import (
     ci,
     fmt,
@@ -105,12 +106,16 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
     primary = parse_primary(SECTION.primary(options))
     means = type_means(exp2)
     section.tables = {"exp2_ratings.csv": exp2, "exp2_type_means.csv": means}
-    section.figures["figure_response_types"] = response_types_figure(exp2)
+    section.figures["figure_response_types"] = (
+        response_types_figure(exp2) if exp2["rating"].notna().any() else
+        NoData("Client rating per response type", "no rated response in the Experiment 2 logs (every rating is "
+               "missing; see the reasons below)"))
     lines = [f"Primary test (pre-declared; `--primary {EXP2_TASK}=...`): {primary[0]} vs {primary[1]}; the others "
              "secondary, Holm-adjusted within this experiment and setting.", "",
              f"{exp2['snippet'].nunique()} snippets, {exp2['run'].nunique()} run(s); each snippet's runs are averaged "
              "before means, CIs and tests.", "",
-             markdown_table(means), "",
+             markdown_table(means, caption="Mean rating per response type (95% CI over snippets, each snippet's "
+                                   "runs averaged first)"), "",
              "Missing ratings by reason (excluded, never imputed):", "",
              markdown_table(missing_by_reason(exp2, ["setting", "response_type"]), empty="_no missing ratings_"), ""]
     bad = out_of_range_lines(exp2, ["setting", "snippet", "run", "response_type"], "rating(s)")

@@ -1,4 +1,8 @@
-"""The study's figures with plotly: ratings by session per condition, and per response type."""
+"""The study's figures with plotly: ratings by session per condition, and per response type.
+
+Colours: the Okabe-Ito palette (colour-blind safe); a condition (or response type) has the same
+colour in every figure of the report (:func:`color_for`).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,26 @@ import plotly.graph_objects as go
 
 from psysim.analysis.stats import mean_ci, snippet_means
 
-PALETTE = {"expert": "#1b7837", "generic": "#d95f02", "none": "#7570b3"}
-TYPE_COLORS = {"human": "#636363", "llm": "#2166ac", "revised": "#1b7837"}
+# Okabe & Ito (2008): distinguishable with every common colour-vision deficiency
+PALETTE = {"expert": "#009E73", "generic": "#E69F00", "none": "#0072B2"}
+TYPE_COLORS = {"human": "#D55E00", "llm": "#56B4E9", "revised": "#CC79A7"}
+OTHER_COLORS = ("#F0E442", "#000000", "#882255", "#44AA99")
+GREYS = ("#404040", "#8c8c8c", "#000000", "#bdbdbd", "#636363", "#d9d9d9")
+"""Bars of reasons (not conditions): greys told apart by their patterns too."""
 
 
-def _rgba(hex_color: str, alpha: float) -> str:
+def color_for(name: str) -> str:
+    """The colour of a condition or response type, the same in every figure."""
+    known = {**PALETTE, **TYPE_COLORS}
+    if name in known:
+        return known[name]
+    return OTHER_COLORS[sum(map(ord, name)) % len(OTHER_COLORS)]
+
+
+def rgba(hex_color: str, alpha: float) -> str:
     r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{alpha})"
+
 
 
 def sessions_figure(means: pd.DataFrame, exp1: pd.DataFrame) -> go.Figure:
@@ -28,14 +45,14 @@ def sessions_figure(means: pd.DataFrame, exp1: pd.DataFrame) -> go.Figure:
     many_settings = means["setting"].nunique() > 1
     for (setting, condition), table in means.groupby(["setting", "condition"], sort=True):
         name = f"{condition} ({setting})" if many_settings else str(condition)
-        color = PALETTE.get(str(condition), "#444444")
+        color = color_for(str(condition))
         band = table.dropna(subset=["ci_low", "ci_high"])
         if len(band):
             fig.add_trace(
                 go.Scatter(
                     x=list(band["session"]) + list(band["session"][::-1]),
                     y=list(band["ci_high"]) + list(band["ci_low"][::-1]),
-                    mode="lines", fill="toself", fillcolor=_rgba(color, 0.18), line={"width": 0},
+                    mode="lines", fill="toself", fillcolor=rgba(color, 0.18), line={"width": 0},
                     hoverinfo="skip", showlegend=False, legendgroup=name,
                 )
             )
@@ -57,9 +74,10 @@ def sessions_figure(means: pd.DataFrame, exp1: pd.DataFrame) -> go.Figure:
         title="Client satisfaction by session (mean, 95% CI over runs; each run's personas averaged)",
         xaxis_title="session", yaxis_title="Client rating (0–100)", template="plotly_white",
         xaxis={"dtick": 1}, yaxis={"range": [0, 100]}, legend_title="feedback condition",
+        # the caption sits under the figure on the page, never on the axis title
+        meta={"caption": "Mean by session per condition; bands: 95% CI over runs (the unit of the study's "
+                         "independent runs), not over persona-runs; each run's personas averaged first."},
     )
-    fig.add_annotation(text="bands: 95% CI over runs (the unit of the study's independent runs), not over persona-runs",
-                       xref="paper", yref="paper", x=0, y=-0.18, showarrow=False, font={"size": 11, "color": "#555"})
     return fig
 
 
@@ -75,29 +93,34 @@ def response_types_figure(exp2: pd.DataFrame) -> go.Figure:
                 hovertemplate=f"{snippet}<br>%{{x}}: %{{y}}<extra></extra>", showlegend=False,
             )
         )
-    for setting, group in wide.groupby(level="setting", sort=True):
-        stats = [mean_ci(group[t]) for t in order]
-        means = [s[0] for s in stats]
-        fig.add_trace(
-            go.Scatter(
-                x=order, y=means, mode="markers", name=f"mean ({setting})",
-                marker={"size": 14, "color": [TYPE_COLORS[t] for t in order], "line": {"width": 1, "color": "black"}},
-                error_y={"type": "data", "symmetric": False,
-                         "array": [s[2] - s[0] for s in stats], "arrayminus": [s[0] - s[1] for s in stats],
-                         "thickness": 2, "width": 8},
-                customdata=[[s[1], s[2], s[3]] for s in stats],
-                hovertemplate="%{x}: mean %{y:.1f} (95% CI %{customdata[0]:.1f}–%{customdata[1]:.1f}), n=%{customdata[2]}<extra></extra>",
+    settings = sorted(wide.index.get_level_values("setting").unique()) if len(wide) else []
+    symbols = ("circle", "square", "diamond", "triangle-up")
+    for index, (setting, group) in enumerate(wide.groupby(level="setting", sort=True)):
+        for kind in order:
+            mean, low, high, n = mean_ci(group[kind])
+            name = f"{kind} ({setting})" if len(settings) > 1 else kind
+            fig.add_trace(
+                go.Scatter(
+                    x=[kind], y=[mean], mode="markers", name=name,
+                    marker={"size": 14, "color": color_for(kind), "symbol": symbols[index % len(symbols)],
+                            "line": {"width": 1, "color": "black"}},
+                    error_y={"type": "data", "symmetric": False, "array": [high - mean], "arrayminus": [mean - low],
+                             "thickness": 2, "width": 8, "color": color_for(kind)},
+                    customdata=[[low, high, n]],
+                    hovertemplate="%{x}: mean %{y:.1f} (95% CI %{customdata[0]:.1f}–%{customdata[1]:.1f}), "
+                                  "n=%{customdata[2]}<extra>" + name + "</extra>",
+                )
             )
-        )
     fig.update_layout(
         title="Client rating per response type (mean over snippets, 95% CI; grey lines: one snippet)",
         xaxis_title="response", yaxis_title="Client rating (0–100)", template="plotly_white",
-        yaxis={"range": [0, 100]},
+        yaxis={"range": [0, 100]}, legend_title="response (mean, 95% CI)",
     )
     return fig
 
 
-GROUP_COLORS = {"high": "#1b7837", "low": "#b2182b"}
+# quality groups (not conditions): a colour-blind-safe pair of their own (Paul Tol, muted)
+GROUP_COLORS = {"high": "#332288", "low": "#CC6677"}
 
 
 def validity_figure(transcripts: pd.DataFrame) -> go.Figure:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from psysim.analysis.frames import EXP1_TASK, INTEGRITY, Frames
+from psysim.analysis.plots import integrity_figure
 from psysim.analysis.render import markdown_table
 from psysim.analysis.section import ReportOptions, Section, SectionResult
 from psysim.dialogue.integrity import FLAG_KINDS, load_integrity_config
@@ -62,6 +63,7 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
     rates = integrity_rates(frame)
     section.tables["integrity_rates.csv"] = rates
     section.tables["integrity_samples.csv"] = frame
+    section.figures["figure_integrity"] = integrity_figure(rates)
     section.warnings = warnings_for(rates, config.report_warning_share)
     for task, group in rates.groupby("task", sort=True) if not rates.empty else ():
         total, failed = int(group["units"].sum()), int(group["fail"].sum())
@@ -78,7 +80,8 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
         "share of all replies flagged (the offline check's gate); a role's flag rate is the mean over samples of "
         "its flagged replies / its replies. Failed calls and truncated turns are counted "
         "from the failure records, not re-detected.", "",
-        markdown_table(rates, empty="_no integrity scores in these logs_"), "",
+        markdown_table(rates, empty="_no integrity scores in these logs_",
+                       caption="Simulation integrity per task, setting and condition"), "",
         f"Warning threshold: more than {config.report_warning_share:.0%} of a setting's units failing "
         "(`report_warning_share`).", "",
     ]

@@ -34,6 +34,7 @@ from psysim.analysis.frames import (
     VALIDITY_TASK,
     Frames,
 )
+from psysim.analysis.plots import agreement_figures
 from psysim.analysis.render import ci, fmt, markdown_table
 from psysim.analysis.section import ReportOptions, Section, SectionResult
 
@@ -119,8 +120,11 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
         if comparison == "between raters (pair)":
             continue
         stats = "; ".join(_sentence(row) for row in group.to_dict("records"))
-        section.summary.append(f"Agreement [{task}, {setting}], {comparison} ({raters}): {stats}"
-                               + _no_agreement_flag(group))
+        flag = _no_agreement_flag(group)
+        section.summary.append(f"Agreement [{task}, {setting}], {comparison} ({raters}): {stats}" + flag)
+        if flag:  # shown at the top of the report
+            section.warnings.append(f"**Rater agreement warning** [{task}, {setting}], {comparison} ({raters}): no "
+                                    "evidence that these ratings agree (the ICC's 95% CI reaches 0 or cannot be computed).")
     lines = ["Do two raters give the same items the same rating, and does one rater repeat itself? Raters: "
              "`in_loop` (the ratings made during the run) and each re-judge (`inspect score ... --scorer "
              "scorers/rejudge.py@rejudge -S rater=<label>`). Between raters: the same items (Experiment 1: a session "
@@ -135,6 +139,7 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
              "Missing ratings by rater and reason (excluded, never imputed):", "",
              markdown_table(missing_by_reason(data, ["task", "setting", "rater"]), empty="_no missing ratings_"), ""]
     section.tables = {"agreement.csv": table, "agreement_ratings.csv": data}
+    section.figures.update(agreement_figures(data))
     section.markdown = lines
     return section
 

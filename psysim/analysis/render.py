@@ -51,7 +51,27 @@ def ci(low: float, high: float) -> str:
     return f"{fmt(low)} to {fmt(high)}"
 
 
-def markdown_table(frame: pd.DataFrame, empty: str = "_no rows_") -> str:
+class TableText(str):
+    """A Markdown pipe table that remembers its rows, so that the HTML report renders a real
+    ``<table>`` (caption, units, aligned numbers) from the same data the Markdown shows."""
+
+    frame: pd.DataFrame
+    caption: str | None
+    units: dict[str, str]
+
+
+def markdown_table(frame: pd.DataFrame, empty: str = "_no rows_", caption: str | None = None,
+                   units: dict[str, str] | None = None) -> str:
+    """A pipe table of ``frame`` (``empty`` when there are no rows), carrying the frame, an optional
+    caption and column units for the HTML report (:mod:`psysim.analysis.document`)."""
+    text = TableText(_pipe_table(frame, empty))
+    text.frame = frame if frame is not None else pd.DataFrame()
+    text.caption = caption
+    text.units = units or {}
+    return text
+
+
+def _pipe_table(frame: pd.DataFrame, empty: str) -> str:
     if frame is None or frame.empty:
         return empty
     header = "| " + " | ".join(map(str, frame.columns)) + " |"

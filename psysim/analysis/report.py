@@ -1,29 +1,42 @@
-"""A self-contained report directory: HTML (figures embedded, works offline), CSV tables,
-a Markdown summary, and PNG figures where plotly's image export is available.
+"""A self-contained report directory: ``index.html`` (a document: table of contents, warnings at the
+top, HTML tables, figures in their sections; works offline with ``plotly.min.js`` beside it), the
+CSV tables and the same tables as LaTeX (``tables.tex``), ``summary.md`` for terminals and diffs,
+a methods paragraph, and a PNG beside each figure (:mod:`psysim.analysis.static_images`).
 
 Everything is computed before anything is written, so a failure leaves no half-written report.
 """
 
 from __future__ import annotations
 
-import html
+import math
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+import plotly
+import plotly.graph_objects as go
 
-from psysim.analysis.frames import Frames, provenance_notes, read_frames
+from psysim.analysis.document import Block, Callout, DocSection, Table, inline, render_page, section_blocks, slug
+from psysim.analysis.document import Figure as DocFigure
+from psysim.analysis.frames import EXP1_TASK, EXP2_TASK, Frames, provenance_notes, read_frames
 from psysim.analysis.human_ratings import HUMAN_RATINGS, read_human_ratings
+from psysim.analysis.latex import latex_tables
+from psysim.analysis.methods import methods_paragraph
 from psysim.analysis.paper_values import PAPER_RESULTS, one_sided_p
+from psysim.analysis.plots import NoData, caption, forest_figure, paper_figure
 from psysim.analysis.render import markdown_table
 from psysim.analysis.safe_csv import write_csv
 from psysim.analysis.section import ReportOptions, SectionResult
 from psysim.analysis.sections import SECTIONS
-from psysim.analysis.stats import results_frame
+from psysim.analysis.static_images import PNG_ENV, png_wanted, write_pngs
+from psysim.analysis.stats import PRIMARY, SECONDARY, results_frame
 from psysim.demo import is_demo_model
 from psysim.study.log_series import LogEntry, LogSelection, log_provenance
 
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+"""plotly.js, copied once beside index.html: the page works offline, with no CDN."""
 DISCLAIMER = "Simulated ratings from a language model role-playing a client: not patient outcomes."
 
 
@@ -65,11 +78,13 @@ def write_report(log_dir: str | Path, out_dir: str | Path, options: ReportOption
     if options.human_ratings:
         frames.ratings[HUMAN_RATINGS] = read_human_ratings(options.human_ratings)
     sections: list[SectionResult] = []
+    keys: list[str] = []
     report = Report(directory=Path(out_dir))
     for task, section in SECTIONS.items():
         logs = [e for e in frames.selection.used if e.key.task == task]
         if task in frames.ratings and not frames.ratings[task].empty:
             sections.append(section.build(frames, options))
+            keys.append(task)
         elif logs:
             report.omissions.append(f"{task}: {len(logs)} log(s) without any sample ({', '.join(e.name for e in logs)})")
     if not sections:
@@ -80,32 +95,62 @@ def write_report(log_dir: str | Path, out_dir: str | Path, options: ReportOption
     for section in sections:
         report.omissions += section.omissions
 
+    for task, section in zip(keys, sections):
+        if any(t.role in (PRIMARY, SECONDARY) for t in section.tests):
+            section.figures[f"figure_forest_{task}"] = forest_figure(section.tests, f"{section.title}: every contrast")
+    placeholders = _placeholders(log_dir, keys)
+
     tests = [t for s in sections for t in s.tests]
     tables: dict[str, pd.DataFrame] = {"evals.csv": frames.evals, "statistics.csv": results_frame(tests),
                                        "paper_comparison.csv": pd.DataFrame([r for s in sections for r in s.paper_rows])}
-    figures = {}
+    figures: dict = {}
     for section in sections:
         tables.update(section.tables)
         figures.update(section.figures)
-    summary = markdown_summary(log_dir, frames, sections, report.omissions)
+    paper = paper_figure(tests)
+    figures["figure_paper"] = paper
+    methods = methods_paragraph(frames, sections, options)
+    summary = markdown_summary(log_dir, frames, [*sections, *placeholders], report.omissions, methods)
 
     out = report.directory
     out.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
         write_csv(table, out / name)  # text cells (replies, reasons) never open as spreadsheet formulas
         report.files.append(out / name)
-    for name, figure in figures.items():
-        try:
-            figure.write_image(out / f"{name}.png", width=900, height=520, scale=2)
-            report.files.append(out / f"{name}.png")
-        except Exception as ex:  # kaleido (and a browser) are optional: HTML always works
-            report.notes.append(f"{name}.png not written (static image export unavailable: {type(ex).__name__})")
+    drawn = {name: figure for name, figure in figures.items() if isinstance(figure, go.Figure) and _has_data(figure)}
+    pngs: dict[str, Path] = {}
+    if png_wanted(options.png):
+        pngs, notes = write_pngs(drawn, out)
+        report.notes += notes
+        report.files += list(pngs.values())
+    else:
+        report.notes.append(f"PNG figures not written: switched off (--no-png or {PNG_ENV}=0)")
     summary += "".join(f"\nNote: {note}\n" for note in report.notes)
     (out / "summary.md").write_text(summary, encoding="utf-8")
-    warnings = demo_warning(frames.selection) + [w for s in sections for w in s.warnings]
-    (out / "index.html").write_text(html_page(summary, figures, warnings), encoding="utf-8")
-    report.files += [out / "summary.md", out / "index.html"]
+    page, doc_tables = html_document(log_dir, frames, sections, placeholders, report, methods, tables, pngs, paper)
+    (out / "tables.tex").write_text(latex_tables(doc_tables), encoding="utf-8")
+    if drawn:
+        shutil.copyfile(PLOTLY_JS, out / PLOTLY_JS.name)
+        report.files.append(out / PLOTLY_JS.name)
+    (out / "index.html").write_text(page, encoding="utf-8")
+    report.files += [out / "summary.md", out / "tables.tex", out / "index.html"]
     return report
+
+
+REQUIRED = {EXP1_TASK: ("figure_sessions", "Client satisfaction by session"),
+            EXP2_TASK: ("figure_response_types", "Client rating per response type")}
+"""The experiments every report shows, with their main figure: "no data" in its place when absent."""
+
+
+def _placeholders(log_dir: str | Path, keys: list[str]) -> list[SectionResult]:
+    out = []
+    for task, (name, title) in REQUIRED.items():
+        if task in keys:
+            continue
+        reason = f"no {task} logs with samples in {log_dir}"
+        out.append(SectionResult(title=SECTIONS[task].title, markdown=[f"No data: {reason}.", ""],
+                                 figures={name: NoData(title, reason)}))
+    return out
 
 
 def logs_lines(frames: Frames) -> list[str]:
@@ -182,10 +227,11 @@ def paper_lines(sections: list[SectionResult]) -> list[str]:
             "the paired t-test over the session means (df = 5 with 6 sessions), the paper's apparent unit: "
             "it ignores persona and run variation and is not the recommended analysis. The paper's Experiment 1 "
             f"p-values sit below even the one-sided p for its t and df ({exp1_p}), so its exact test cannot be "
-            "reproduced.", "", markdown_table(rows), ""]
+            "reproduced.", "", markdown_table(rows, caption="The paper's results next to this run's"), ""]
 
 
-def markdown_summary(log_dir: str | Path, frames: Frames, sections: list[SectionResult], omissions: list[str]) -> str:
+def markdown_summary(log_dir: str | Path, frames: Frames, sections: list[SectionResult], omissions: list[str],
+                     methods: str = "") -> str:
     lines = ["# psychotherapy-in-silico report", "",
              f"Logs from `{log_dir}`; written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.", f"_{DISCLAIMER}_", ""]
     lines += [line for warning in demo_warning(frames.selection) for line in (warning, "")]
@@ -195,6 +241,7 @@ def markdown_summary(log_dir: str | Path, frames: Frames, sections: list[Section
     lines += [f"- {line}" for s in sections for line in s.summary]
     lines += [f"- {len(omissions)} omission(s) or untestable comparison(s): listed under \"What is missing\"."
               if omissions else "- Nothing omitted.", ""]
+    lines += ["## Methods (to paste into a paper)", "", methods, ""] if methods else []
     lines += paper_lines(sections)
     for section in sections:
         lines += [f"## {section.title}", "", *section.markdown]
@@ -205,21 +252,73 @@ def markdown_summary(log_dir: str | Path, frames: Frames, sections: list[Section
     return "\n".join(lines) + "\n"
 
 
-def html_page(summary: str, figures: dict, warnings: list[str] | None = None) -> str:
-    parts = []
-    for index, figure in enumerate(figures.values()):
-        # plotly.js inlined once, so the page works offline and stays one file
-        parts.append(figure.to_html(full_html=False, include_plotlyjs=index == 0, div_id=f"figure-{index}"))
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>psychotherapy-in-silico report</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}
-pre{{white-space:pre-wrap;background:#f6f6f6;padding:1em;border-radius:6px;font-size:13px}}</style>
-</head><body>
-<h1>psychotherapy-in-silico report</h1>
-<p><em>{html.escape(DISCLAIMER)}</em></p>
-{''.join(f'<p style="background:#fff3cd;padding:.6em">{html.escape(w.replace("**", ""))}</p>' for w in warnings or [])}
-{''.join(f'<section>{part}</section>' for part in parts)}
-<h2>Summary</h2>
-<pre>{html.escape(summary)}</pre>
-</body></html>
-"""
+def html_document(log_dir: str | Path, frames: Frames, sections: list[SectionResult],
+                  placeholders: list[SectionResult], report: Report, methods: str, tables: dict[str, pd.DataFrame],
+                  pngs: dict[str, Path], paper_plot: go.Figure | NoData) -> tuple[str, list[Table]]:
+    """The page (Jinja2 template ``templates/report.html``) and every table it shows, in order."""
+    taken: set[str] = set()
+    sources = {id(frame): name for name, frame in tables.items()}
+    doc: list[DocSection] = []
+
+    def add(title: str, lines: list[str], figures: dict | None = None) -> DocSection:
+        anchor = slug(title, taken)
+        blocks = [Block("figure", figure=_figure(name, figure, pngs)) for name, figure in (figures or {}).items()]
+        text_blocks, subsections = section_blocks(lines, title, taken, sources)
+        section = DocSection(id=anchor, title=title, blocks=blocks + text_blocks, subsections=subsections)
+        doc.append(section)
+        return section
+
+    add("Summary", [f"- {line}" for s in sections for line in s.summary]
+        + [f"- {len(report.omissions)} omission(s) or untestable comparison(s): listed under \"What is missing\"."
+           if report.omissions else "- Nothing omitted."])
+    add("Methods (to paste into a paper)", [methods])
+    add("Logs used", logs_lines(frames))
+    paper = [s for s in sections if s.paper_rows]
+    add("The paper side by side", paper_lines(sections)[2:] if paper else ["No contrast of the paper's claims in these logs."],
+        {"figure_paper": paper_plot})
+    logs_anchor = next(d.id for d in doc if d.title == "Logs used")
+    callouts = [Callout(html=inline(w), target=logs_anchor, target_title="Logs used") for w in demo_warning(frames.selection)]
+    callouts += [Callout(html=inline(f"**Duplicate log with different contents**: `{d.entry.name}` has the eval id of "
+                                    f"`{d.kept.name}`; only `{d.kept.name}` is read."),
+                        target=logs_anchor, target_title="Logs used")
+                for d in frames.selection.duplicates if d.differs]
+    ordered = sorted([*sections, *placeholders], key=lambda s: [x.title for x in SECTIONS.values()].index(s.title)
+                     if s.title in [x.title for x in SECTIONS.values()] else 99)
+    for section in ordered:
+        placed = add(section.title, section.markdown, section.figures)
+        callouts += [Callout(html=inline(w), target=placed.id, target_title=section.title) for w in section.warnings]
+    add("What is missing", [f"- {o}" for o in report.omissions] or ["Nothing."])
+    files = sorted(p.name for p in report.files) + ["summary.md", "tables.tex"]
+    add("Files", [", ".join(f"[{name}]({name})" for name in files) + "."])
+    doc_tables = [b.table for s in doc for b in s.blocks if b.kind == "table"]
+    page = render_page({
+        "title": "psychotherapy-in-silico report", "disclaimer": DISCLAIMER,
+        "header_lines": [f"Logs from {log_dir}; written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC."]
+                        + [f"Note: {note}" for note in report.notes],
+        "callouts": callouts, "sections": doc, "plotly_js": PLOTLY_JS.name,
+        "has_plots": any(b.figure and b.figure.html for s in doc for b in s.blocks),
+    })
+    return page, doc_tables
+
+
+def _figure(name: str, figure, pngs: dict[str, Path]) -> DocFigure:  # noqa: ANN001
+    anchor = "figure-" + name.removeprefix("figure_").replace("_", "-")
+    if isinstance(figure, NoData):
+        return DocFigure(id=anchor, name=name, caption=figure.title, no_data=figure.reason)
+    if not _has_data(figure):
+        return DocFigure(id=anchor, name=name, caption=caption(figure) or name, no_data="no value to plot")
+    body = figure.to_html(full_html=False, include_plotlyjs=False, div_id=anchor + "-plot",
+                          config={"displaylogo": False, "responsive": True})
+    png = pngs.get(name)
+    return DocFigure(id=anchor, name=name, caption=caption(figure), html=body, png=png.name if png else "")
+
+
+def _has_data(figure: go.Figure) -> bool:
+    """At least one trace with a finite value (an empty figure is never drawn)."""
+    for trace in figure.data:
+        for axis in ("y", "x"):
+            values = getattr(trace, axis, None)
+            if values is not None and any(isinstance(v, (int, float)) and math.isfinite(v) for v in values
+                                          if not isinstance(v, bool)):
+                return True
+    return False

@@ -37,6 +37,8 @@ class ReportOptions:
     """A psysim-rate study database or its CSV export: adds the human-raters section."""
     skip_unknown: bool = False
     quiet: bool = True
+    png: bool | None = None
+    """Write a PNG beside each figure: True/False, or None for ``PSYSIM_REPORT_PNG`` (default on)."""
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from psysim.analysis.discrimination import KnownGroups, known_groups
+from psysim.analysis.discrimination import SEPARATES, KnownGroups, known_groups
 from psysim.analysis.exp1 import missing_by_reason
 from psysim.analysis.figures import validity_figure
 from psysim.analysis.frames import VALIDITY_TASK, Frames
@@ -111,6 +111,10 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
         lines += [""]
         head = next(r for r in results if r.level == primary)
         section.summary.append(f"Rater validity [{setting}]: {_sentence(head).replace('**', '')}")
+        if head.verdict != SEPARATES:  # shown at the top of the report
+            section.warnings.append(f"**Rater validity warning** [{setting}]: {head.verdict} at the {head.level} "
+                                    f"level (AUC {fmt(head.auc)}, 95% CI {ci(head.auc_ci_low, head.auc_ci_high)}): "
+                                    "the client's ratings may not measure counselling quality.")
         tests = _tests(str(setting), transcripts)
         apply_holm(tests)
         section.tests += tests
