@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -8,6 +9,21 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(Path(__file__).parent))  # tests/mock_roles.py
+REQUIRE_BROWSER = "PSYSIM_REQUIRE_BROWSER"
+"""Set to 1 (``.ci/run`` does) and a browser test that would skip for a missing tool fails instead."""
+BROWSER_SKIPS = ("no Chromium found", "axe-core not installed", "playwright is not installed", "kaleido is not installed")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):  # noqa: ANN001, ANN201
+    """In CI the browser and axe tests must run: their skip for a missing tool becomes a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get(REQUIRE_BROWSER) == "1" and report.skipped:
+        reason = str(report.longrepr)
+        if any(marker in reason for marker in BROWSER_SKIPS):
+            report.outcome = "failed"
+            report.longrepr = f"{REQUIRE_BROWSER}=1, but this browser test would skip: {reason}"
 
 
 @pytest.fixture(autouse=True)
