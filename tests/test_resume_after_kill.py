@@ -197,7 +197,7 @@ def test_samples_finished_but_not_yet_in_the_log_run_again_whole(tmp_path: Path)
         assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
         assert "resuming 3 interrupted log(s)" in resumed.stderr
         # all 6 samples ran again: 6 persona-runs x 6 calls + 2 expert reviews
-        assert stats(base_url)["requests"] - requests_before == 6 * 6 + 2
+        assert stats(base_url)["requests"] - requests_before == 6 * 6 + 2 + 1  # + the preflight's one probe call
     finally:
         server.terminate()
         server.wait(timeout=30)
