@@ -156,7 +156,7 @@ def human_comparison(
         metadata={
             "experiment": "human_comparison",
             "provenance": provenance(
-                prompt_files(["therapist", "client", "expert", "rating"] + (["rating_joint"] if joint_rating else []))
+                prompt_files(["therapist", "client", "expert", "rating", "reask"] + (["rating_joint"] if joint_rating else []))
                 | {"transcripts": source_record(transcripts, DEFAULT_TRANSCRIPTS),
                    "guidelines": text_or_file_record(guidelines, DEFAULT_GUIDELINES),
                    "integrity": file_record(INTEGRITY_FILE)}),

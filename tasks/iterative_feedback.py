@@ -142,7 +142,7 @@ def iterative_feedback(
             sessions=sessions, rubric=safety_rubric_file, temperature=float(temperature), seed=seed,
             rating_format=rating_format, max_attempts=max_rating_attempts,
         ))
-    inputs = prompt_files([style_prompt(therapist), "client", "expert", "rating"]
+    inputs = prompt_files([style_prompt(therapist), "client", "expert", "rating", "reask"]
                           + (["questionnaire"] if instruments else []) + (["safety_judge"] if safety else []))
     inputs |= {"personas": source_record(personas, DEFAULT_PERSONAS), "integrity": file_record(INTEGRITY_FILE),
                "guidelines": text_or_file_record(guidelines, DEFAULT_GUIDELINES),

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from inspect_ai import eval
 from inspect_ai.log import read_eval_log
-from inspect_ai.model import GenerateConfig
+from inspect_ai.model import GenerateConfig, ModelOutput
 
 from psysim.calls.failed_calls import contains_error_text, reply_fault
 from psysim.calls.generation import REASK_SEED_STEP, reask_config
@@ -365,6 +365,29 @@ def test_failed_critique_leaves_revised_unrated(tmp_path: Path) -> None:
     assert len(recorder.of("expert")) == 1  # context length: not re-asked
     assert score.metadata["critique"] == ""
     print("\nfigures exp2_failed_critique:", audit.figures())  # shown with -s
+
+
+def test_critique_cut_at_its_cap_is_reasked_for_a_shorter_reply(tmp_path: Path) -> None:
+    # the offline model's critique ran past its cap 3 times in 3 with the same prompt: the re-ask
+    # now says the reply was cut and asks for a shorter one (prompts/reask.yaml)
+    def expert(call: Call) -> ModelOutput:
+        if "cut off because it was too long" in call.last_user:
+            return output("Reflect the client's feeling before advising.")
+        return output("The therapist should first " + "reflect and " * 50, "max_tokens")
+
+    recorder = Recorder()
+    log, audit = run_comparison(tmp_path, recorder, exp2_therapist(empty_llm=False), expert, snippets=1)
+    score = log.samples[0].scores["client_rating"]
+    assert score.value["revised"] == 80.0 and score.metadata["critique"] == "Reflect the client's feeling before advising."
+    first, second = recorder.of("expert")
+    assert "cut off" not in first.last_user and "reflect and reflect" not in second.text  # the cut reply is not shown back
+    assert audit.samples_lost == 0
+    # a reply that never fits still fails as incomplete after the bound, the note asked each time
+    recorder = Recorder()
+    log, _ = run_comparison(tmp_path / "never", recorder, exp2_therapist(empty_llm=False),
+                            lambda call: output("The therapist should " + "reflect and " * 50, "max_tokens"), snippets=1)
+    assert len(recorder.of("expert")) == 3
+    assert re.match(r"upstream_failed: .* critique failed \(incomplete: ", log.samples[0].scores["client_rating"].metadata["missing_reasons"]["revised"])
 
 
 def test_audit_detects_coercion_and_error_text(tmp_path: Path) -> None:

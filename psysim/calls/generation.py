@@ -5,6 +5,7 @@ carries its own :class:`GenerateConfig`. A reply that is not a reply (empty, a s
 message, a context-length stop, a reply the server marked as incomplete: see
 :mod:`psysim.calls.failed_calls`) is never returned as text: the
 call is asked again, up to ``max_reply_attempts`` in all, and then raises :class:`CallFailed`.
+A reply cut at its token cap is re-asked with a note asking for a shorter reply (``prompts/reask.yaml``).
 A context-length failure is not re-asked (the same prompt cannot fit the next time either).
 """
 
@@ -16,7 +17,7 @@ from collections import Counter
 from contextvars import ContextVar
 from typing import Awaitable, Callable
 
-from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, get_model
+from inspect_ai.model import ChatMessage, ChatMessageUser, GenerateConfig, ModelOutput, get_model
 from inspect_ai.model._generate_config import active_generate_config
 from inspect_ai.scorer import Score, Target
 from inspect_ai.solver import TaskState
@@ -29,6 +30,7 @@ from psysim.calls.failed_calls import (
     reply_complete,
     reply_fault,
 )
+from psysim.prompts import prompt
 
 ROLES = ("therapist", "client", "expert")
 """The model roles; bind all three (even to one model) so the log labels every call's role."""
@@ -139,6 +141,11 @@ async def generate_once(
     return output
 
 
+def cut_at_cap(output: ModelOutput) -> bool:
+    """The reply stopped at its token cap (not at the model's own end)."""
+    return output.stop_reason == "max_tokens"
+
+
 def reask_config(config: GenerateConfig, attempt: int) -> GenerateConfig:
     """``config`` for attempt ``attempt`` (1-based) of the same prompt (see REASK_SEED_STEP)."""
     if attempt == 1 or config.seed is None:
@@ -168,9 +175,10 @@ async def generate_reply(
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be >= 1; got {max_attempts}")
     raw: list[str] = []
+    asked = messages
     for attempt in range(1, max_attempts + 1):
         attempt_step = step if attempt == 1 else f"{step}_attempt_{attempt}"
-        output = await generate_once(role, messages, reask_config(config, attempt), step=attempt_step, stops=stops)
+        output = await generate_once(role, asked, reask_config(config, attempt), step=attempt_step, stops=stops)
         raw.append(output.completion)
         fault = reply_fault(output)
         text = clean(output.completion) if fault is None else ""
@@ -182,6 +190,9 @@ async def generate_reply(
                 FailureRecord(code=code, role=role, step=step, detail=f"{detail} (attempt {attempt} of {max_attempts})",
                               raw=raw, attempts=attempt)
             )
+        # cut at its cap: the same prompt would run as long again, so the re-ask asks for less
+        # (prompts/reask.yaml); the cut reply itself is never shown back
+        asked = messages + [ChatMessageUser(content=prompt("reask", "cut_off"))] if cut_at_cap(output) else messages
     raise AssertionError("unreachable")
 
 
