@@ -11,6 +11,7 @@ from collections import Counter
 
 from pydantic import BaseModel, Field
 
+from psysim.inputs.input_error import TaskArgumentError
 from psysim.inputs.shortfall import Shortfall, take_at_most
 from psysim.inputs.snippets import Snippet, sample_snippets
 from psysim.inputs.transcripts import TranscriptFileError
@@ -38,7 +39,7 @@ def split_by_label(snippets: list[Snippet], label: str, high: str, low: str, sou
             has), or ``high`` equals ``low``.
     """
     if str(high) == str(low):
-        raise ValueError(f"high and low must differ; both are {high!r}")
+        raise TaskArgumentError(f"high and low must differ; both are {high!r}")
     groups = QualityGroups(label=label, values={"high": str(high), "low": str(low)},
                            snippets={group: [] for group in GROUPS})
     by_value = {str(high): "high", str(low): "low"}
