@@ -55,3 +55,40 @@ def test_input_error_is_a_value_error_whose_message_is_printed_as_written() -> N
     console = Console(width=200, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
     console.print(error.message)
     assert console.export_text().strip() == str(error)
+
+
+def test_readme_example_for_a_corpus_with_other_column_names(tmp_path: Path) -> None:
+    """The README's full -T columns/speakers/label example builds both tasks on such a file."""
+    import csv
+    import re
+    import shlex
+
+    from inspect_ai._util.config import parse_cli_args
+
+    from psysim.tasks.human_comparison import human_comparison
+    from psysim.tasks.rater_validity import DEFAULT_LABELLED_TRANSCRIPTS, rater_validity
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("**Your own corpus, full example.**")[1]
+    header = re.search(r"```text\n(.*?)\n", section).group(1).split(",")
+    commands = re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1).replace("\\\n", " ")
+    # the demo's labelled transcripts written with the README's column names and labels
+    path = tmp_path / "sessions.csv"
+    with DEFAULT_LABELLED_TRANSCRIPTS.open(encoding="utf-8") as f, path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(header)
+        for r in csv.DictReader(f):
+            writer.writerow([r["transcript_id"], r["turn"], {"therapist": "T", "client": "C"}[r["speaker"]], r["text"],
+                             {"high": "good", "low": "poor"}[r["mi_quality"]]])
+    tasks = {"tasks/human_comparison.py": human_comparison, "tasks/rater_validity.py": rater_validity}
+    built = {}
+    for line in commands.splitlines():
+        words = shlex.split(line, comments=True)
+        if words[:2] != ["inspect", "eval"]:
+            continue
+        args = parse_cli_args([words[i + 1] for i, w in enumerate(words) if w == "-T"])
+        assert args.pop("transcripts") == "sessions.csv"
+        built[words[2]] = tasks[words[2]](transcripts=str(path), **args)
+    assert sorted(built) == sorted(tasks)
+    assert built["tasks/rater_validity.py"].metadata["eligible_per_group"] == {"high": 6, "low": 6}
+    assert built["tasks/human_comparison.py"].metadata["transcripts"] == 4
