@@ -94,3 +94,43 @@ def test_scripted_copy_is_flagged_and_its_rating_left_out(tmp_path: Path) -> Non
     # the human and LLM ratings of a flagged snippet still count
     others = exp2[(exp2["response_type"] != "revised")]
     assert (others["rating"] == 60).all()
+
+
+# --- Experiment 1: flagged and counted, never excluded -----------------------------------------
+
+FEEDBACK = ('Next session, open with the loss: say "I have been thinking about what you told me about your '
+            'husband and how quiet the house has become in the evenings since he died" and then wait. '
+            "Reflect before advising.")
+
+
+def course(opening: str) -> list[Turn]:
+    first = [("therapist", "Good morning. What would you like to talk about today?"),
+             ("client", "The evenings mostly. The house is so quiet since my husband died.")]
+    second = [("therapist", "Welcome again. How has the week been since we last met?"),
+              ("client", "Much the same. I went to the shops on Tuesday, which was something."),
+              ("therapist", opening),
+              ("client", "Yes. I keep his chair as it was, and I cannot sit in it.")]
+    return ([Turn(session=1, speaker=s, text=t) for s, t in first]  # type: ignore[arg-type]
+            + [Turn(session=2, speaker=s, text=t) for s, t in second])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("opening", "scripted"), [
+    # the Expert's line, said word for word
+    ("I have been thinking about what you told me about your husband and how quiet the house has become in "
+     "the evenings since he died.", True),
+    # the Therapist's own words, with one short phrase of the advice
+    ("You said the house has become so quiet. What are the evenings like for you now, on your own?", False),
+])
+def test_experiment_1_counts_scripted_turns_without_failing_the_session(opening: str, scripted: bool) -> None:
+    from psysim.dialogue.integrity import SessionInput, course_integrity
+
+    sessions = [SessionInput(session=1, status="complete", feedback_after=FEEDBACK),
+                SessionInput(session=2, status="complete")]
+    result = course_integrity(course(opening), sessions, [], load_integrity_config())
+    flags = [f for f in result.flags if f.kind == "expert_authored"]
+    assert result.value["expert_authored"] == float(scripted)
+    if scripted:
+        [flag] = flags
+        assert (flag.session, flag.turn, flag.role, flag.failure) == (2, 2, "therapist", False)
+    assert [s.status for s in result.sessions] == ["pass", "pass"]  # following the advice is the treatment
+    assert result.value["flagged"] == 0

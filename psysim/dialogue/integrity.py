@@ -322,6 +322,7 @@ def course_integrity(
             feedback_count += 1
             flags += feedback_flags(record.session, record.feedback_after,
                                     session_turns(turns, record.session), config)
+            flags += scripted_turns(record.session + 1, record.feedback_after, turns, config)
 
     verdicts: list[SessionIntegrity] = []
     failed_at: int | None = None
@@ -455,6 +456,28 @@ def comparison_integrity(
     value["failed_calls"] = float(failed_calls)
     value["flagged"] = float(any(f.failure for f in flags))
     return CourseIntegrity(flags=flags, value=value)
+
+
+def scripted_turns(session: int, feedback: str, turns: list[Turn], config: IntegrityConfig) -> list[Flag]:
+    """Experiment 1: therapist turns of ``session`` that copy the Expert feedback read before it.
+
+    Information, never a failure: following the Expert's advice is the treatment. The flags are
+    counted per condition (``expert_authored`` in the score value), so a report shows how much of
+    the therapist's dialogue the Expert wrote.
+    """
+    flags = []
+    for i, turn in enumerate(session_turns(turns, session)):
+        if turn.speaker != "therapist" or len(normalize(turn.text).split()) < config.min_words:
+            continue
+        share, span = copied_share(turn.text, [feedback], config.expert_authored_ngram)
+        if share >= config.expert_authored_max_share:
+            exchange = i // 2 + 1
+            flags.append(Flag(
+                kind="expert_authored", role="therapist", session=session, turn=exchange,
+                step=f"session_{session}_turn_{exchange}", evidence=_snippet(span), failure=False,
+                detail=f"{share:.0%} of the turn's words copy the Expert feedback read before the session "
+                       f"(runs of {config.expert_authored_ngram}+ words; information, not a failure)"))
+    return flags
 
 
 def expert_authored(revision: str, critique: str, config: IntegrityConfig) -> Flag | None:
