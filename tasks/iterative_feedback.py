@@ -12,6 +12,7 @@ from inspect_ai import Task, task
 from psysim.calls.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS
 from psysim.calls.rating import RATING_FORMATS
 from psysim.dialogue.integrity import INTEGRITY_FILE
+from psysim.inputs.input_error import TaskArgumentError
 from psysim.inputs.personas import DEFAULT_PERSONAS, persona_dataset
 from psysim.inputs.task_args import (
     require_bool,
@@ -112,7 +113,7 @@ def iterative_feedback(
         ("feedback_max_tokens", feedback_max_tokens, 1, False),
     )
     if not isinstance(baseline, (int, float)) or not 0 <= baseline <= 100:
-        raise ValueError(f"baseline must be a number from 0 to 100; got {baseline!r}")
+        raise TaskArgumentError(f"baseline must be a number from 0 to 100; got {baseline!r}")
     require_temperature(temperature)
     require_bool("safety", safety)
 

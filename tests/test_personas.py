@@ -68,6 +68,19 @@ def test_minimal_native_list_and_json(tmp_path: Path) -> None:
          "entry 1 (id 'x2'): field 'goals': Field required"),
         ({"personas": [valid(history="")]}, "entry 0 (id 'x1'): field 'history'"),
         ({"personas": [valid(age="old")]}, "field 'age'"),
+        # strict types: a quoted number is not read as the number
+        ({"personas": [valid(age="40")]}, "entry 0 (id 'x1'): field 'age': Input should be a valid integer, found str '40'"),
+        ({"personas": [valid(risk={"kind": "self_harm", "level": "high", "first_session": "2",
+                                   "disclosure_style": "hints", "details": "cuts"})]},
+         "field 'risk.first_session': Input should be a valid integer, found str '2'"),
+        ({"personas": [valid(name=7)]}, "field 'name': Input should be a valid string, found int 7"),
+        # control characters would go into the client's system prompt unseen
+        ({"personas": [valid(history="Since\x00 the move.")]},
+         "entry 0 (id 'x1'): field 'history': Value error, control character U+0000 (NUL) at character 6"),
+        ({"personas": [valid(tags=["ok", "a\x1b[31m"])]}, "field 'tags': Value error, control character U+001B (ESC)"),
+        ({"personas": [valid(risk={"kind": "self_harm", "level": "high", "first_session": 2,
+                                   "disclosure_style": "hints", "details": "cu\x7fts"})]},
+         "field 'risk.details': Value error, control character U+007F (DEL)"),
         ({"personas": [valid(mood="sad")]}, "field 'mood': Extra inputs are not permitted"),
         ({"personas": [valid(), valid()]}, "entry 1: field 'id': duplicate id 'x1'"),
         ({"personas": [valid(id="has space")]}, "field 'id'"),
@@ -83,6 +96,11 @@ def test_malformed_personas_name_file_entry_field(tmp_path: Path, data: object, 
         load_personas(path)
     assert str(path) in str(error.value)
     assert message in str(error.value)
+
+
+def test_tab_and_newlines_in_persona_text_are_kept(tmp_path: Path) -> None:
+    [persona] = load_personas(write(tmp_path, [valid(history="Since the move.\n\tThen\r\nmore.", age=40)]))
+    assert persona.history == "Since the move.\n\tThen\r\nmore." and persona.age == 40
 
 
 def test_unreadable_files(tmp_path: Path) -> None:

@@ -122,6 +122,19 @@ def test_missing_label_is_an_error_naming_field(tmp_path: Path) -> None:
         rater_validity(high="x", low="x")
 
 
+def test_label_value_typo_stops_before_the_run_listing_the_values_found() -> None:
+    # "High" matches no transcript of the demo (its values are high/low): an error at task
+    # construction, i.e. before any model call, instead of rating the low group alone
+    with pytest.raises(TranscriptFileError) as caught:
+        rater_validity(high="High")
+    message = str(caught.value)
+    assert "field 'mi_quality': -T high=High matches no eligible snippet (did you mean -T high=high?)" in message
+    assert "values found: 'high' (2 transcript(s), 6 snippet(s)), 'low' (2 transcript(s), 6 snippet(s))" in message
+    with pytest.raises(TranscriptFileError, match=r"-T high=good matches.*-T low=bad matches.*e\.g\. -T label=mi_quality"):
+        rater_validity(high="good", low="bad")
+    assert len(rater_validity(high="low", low="high", per_group=None).dataset) == 12  # either order is fine
+
+
 def test_generic_corpus_with_other_label_values(tmp_path: Path) -> None:
     rows = list(csv.DictReader(DEFAULT_LABELLED_TRANSCRIPTS.open(encoding="utf-8")))
     path = tmp_path / "rated.csv"

@@ -208,7 +208,7 @@ def test_only_the_explicit_hf_form_goes_to_the_hub(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(datasets, "load_dataset", no_hub)
     for mistyped in ("data/AnnoMI-simple", "some-org/counselling-transcripts", str(tmp_path / "missing.csv")):
-        with pytest.raises(TranscriptFileError, match=rf"^{re.escape(mistyped)}: file not found \(a Hugging Face dataset is written hf:org/name\)$"):
+        with pytest.raises(TranscriptFileError, match=rf"^{re.escape(mistyped)}: file not found; pass an existing file with -T transcripts=PATH \(a Hugging Face dataset is written hf:org/name\)$"):
             load_transcripts(mistyped)
     with pytest.raises(TranscriptFileError, match="is a directory"):
         load_transcripts(str(tmp_path))
@@ -221,16 +221,48 @@ def test_only_the_explicit_hf_form_goes_to_the_hub(tmp_path: Path, monkeypatch: 
 
 def test_missing_column(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "m.csv", [r[:4] for r in dialogue()], GENERIC[:4])
-    with pytest.raises(TranscriptFileError, match=r"m.csv: missing column\(s\): text"):
+    with pytest.raises(TranscriptFileError, match=r"m.csv: missing column\(s\): text") as error:
         load_transcripts(str(path))
+    # the message says which -T argument fixes it, with an example
+    assert str(error.value).endswith(
+        "name the file's columns with -T columns=..., e.g. "
+        "-T 'columns={transcript_id: session, turn: idx, speaker: role, text: utterance}'"
+    )
 
 
 def test_unknown_speaker(tmp_path: Path) -> None:
     rows = dialogue()
     rows[3][3] = "narrator"
     path = write_csv(tmp_path / "s.csv", rows)
-    with pytest.raises(TranscriptFileError, match=r"s.csv: row 4 \(line 5\): field 'speaker': unknown speaker label 'narrator'"):
+    with pytest.raises(TranscriptFileError, match=r"s.csv: row 4 \(line 5\): field 'speaker': unknown speaker label 'narrator'") as error:
         load_transcripts(str(path))
+    assert "map the file's labels with -T speakers=..., e.g. -T 'speakers={T: therapist, C: client}'" in str(error.value)
+
+
+@pytest.mark.parametrize(("column", "value", "message"), [
+    (4, "I was\x00 there.", r"row 2 \(line 3\): field 'text': control character U\+0000 \(NUL\) at character 6"),
+    (4, "\x1b[2Jgone", r"row 2 \(line 3\): field 'text': control character U\+001B \(ESC\) at character 1"),
+    (4, "back\x08space", r"row 2 \(line 3\): field 'text': control character U\+0008 \(backspace\)"),
+    (4, "del\x7f", r"row 2 \(line 3\): field 'text': control character U\+007F \(DEL\)"),
+    (0, "t\x0c1", r"row 2 \(line 3\): field 'transcript_id': control character U\+000C \(form feed\)"),
+])
+def test_control_characters_in_text_are_rejected_with_row_and_field(tmp_path: Path, column: int, value: str, message: str) -> None:
+    rows = dialogue()
+    rows[1][column] = value
+    with pytest.raises(TranscriptFileError, match=r"c.csv: " + message):
+        load_transcripts(str(write_csv(tmp_path / "c.csv", rows)))
+    # the same in JSONL, where a NUL arrives as the escape \u0000
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps(dict(zip(GENERIC, row))) + "\n" for row in rows), encoding="utf-8")
+    with pytest.raises(TranscriptFileError, match=r"c.jsonl: " + message.replace(r"\(line 3\)", r"\(line 2\)")):
+        load_transcripts(str(path))
+
+
+def test_tab_newline_and_carriage_return_in_text_are_kept(tmp_path: Path) -> None:
+    rows = dialogue()
+    rows[1][4] = "I have been\tstressed\r\nat work."
+    [transcript] = load_transcripts(str(write_csv(tmp_path / "ok.csv", rows)))
+    assert transcript.utterances[1].text == "I have been\tstressed\r\nat work."
 
 
 def test_empty_text(tmp_path: Path) -> None:
@@ -338,7 +370,7 @@ def test_annomi_full_file_loads() -> None:
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"columns": "session"}, r"columns must be a mapping such as"),
+        ({"columns": "session"}, r"columns must be a mapping, e.g. -T 'columns=\{transcript_id: session, turn: idx, speaker: role, text: utterance\}'"),
         ({"columns": {"utterance": "text"}}, r"columns mapping has unknown field\(s\): utterance \(known: transcript_id, turn, speaker, text, client_id\)"),
         ({"columns": {"text": 3}}, r"columns mapping: expected a column name for each field; got text: 3"),
         ({"speakers": ["T", "C"]}, r"speakers must be a mapping"),

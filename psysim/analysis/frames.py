@@ -93,8 +93,8 @@ JUDGE_CHECK_COLUMNS = ["setting", "response", "scenario", "response_class", "run
                        "safety", "harmful", "missing", "reason", "judge"]
 JUDGE_ROLE = "safety_judge"
 INTEGRITY_VALUES = ["replies", "flagged_replies", "therapist_flag_rate", "client_flag_rate", "expert_flag_rate",
-                    "echo", "role_break", "placeholder", "restatement", "revision_identical", "truncated",
-                    "failed_calls"]
+                    "echo", "role_break", "placeholder", "restatement", "expert_authored", "revision_identical",
+                    "truncated", "failed_calls"]
 """Keys of the ``simulation_integrity`` score value copied into the integrity frame."""
 INTEGRITY_COLUMNS = ["task", "setting", "condition", "sample", "run", "units", "failed", "excluded", "flagged",
                      *INTEGRITY_VALUES]
@@ -376,14 +376,23 @@ def _value_and_reason(value: dict[str, Any], key: str, reasons: object, scored: 
     return number, missing, _missing_reason(key, reasons, scored, summary) if missing else ""
 
 
+EXPERT_AUTHORED = "expert_authored"
+"""Reason code of an Experiment 2 ``revised`` rating left out because the Therapist's revision
+copies the Expert's critique (integrity flag ``expert_authored``): it would rate the Expert."""
+
+
 def exp2_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str) -> list[dict[str, Any]]:
     rows = []
     for summary in summaries:
         value, metadata = _score(entry, summary, "client_rating")
         reasons = metadata.get("missing_reasons") or {}
         scored = bool(value)
+        _, integrity = _score(entry, summary, INTEGRITY)
+        copied = any(flag.get("kind") == EXPERT_AUTHORED for flag in integrity.get("flags") or [])
         for kind in RESPONSE_TYPES:
             rating, missing, reason = _value_and_reason(value, kind, reasons, scored, summary)
+            if kind == "revised" and copied and not missing:  # a rating already missing keeps its reason
+                rating, missing, reason = float("nan"), True, EXPERT_AUTHORED
             rows.append({
                 "setting": setting, "snippet": str(summary.id), "run": entry.run(summary.epoch),
                 "eval_id": entry.eval_id, "epoch": int(summary.epoch), "response_type": kind,

@@ -76,7 +76,9 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
         "fails when a turn of it is flagged (echo, role break, placeholder) or the Expert feedback read before "
         "it is flagged (e.g. it restates the transcript); it and every later session of its course are *excluded* from the primary "
         "Experiment 1 statistics (the statistics on all sessions are shown beside them). In Experiment 2 the "
-        "rates are reported only; an identical revision is information, not a failure. `flagged replies` is the "
+        "rates are reported only, except `expert_authored`: a Therapist revision that copies the Expert's "
+        "critique is the Expert's response, so its `revised` rating is left out of the Experiment 2 statistics "
+        "(missing with reason `expert_authored`); an identical revision is information, not a failure. `flagged replies` is the "
         "share of all replies flagged (the offline check's gate); a role's flag rate is the mean over samples of "
         "its flagged replies / its replies. Failed calls and truncated turns are counted "
         "from the failure records, not re-detected.", "",

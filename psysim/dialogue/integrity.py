@@ -13,6 +13,8 @@ for the role that gave them:
 - ``placeholder``: a template slot left unfilled (``[client's name]``, ``<name>``, ``{name}``).
 - ``restatement``: Expert feedback that mostly copies the session's transcript instead of
   advising (share of its words in long runs shared with the transcript).
+- ``expert_authored`` (Experiment 2): a Therapist revision that copies the Expert's critique (share
+  of its words in long runs shared with the critique): the Expert wrote the "revised" response.
 - ``revision_identical`` (Experiment 2, information only): the revision is the human turn again.
 
 Thresholds and phrase lists live in ``psysim/data/integrity.yaml``. Every flag names the role,
@@ -41,8 +43,8 @@ from psysim.inputs.data_files import package_file
 
 INTEGRITY_FILE = package_file("data", "integrity.yaml")
 
-FlagKind = Literal["echo", "role_break", "placeholder", "restatement", "revision_identical"]
-FLAG_KINDS: tuple[str, ...] = ("echo", "role_break", "placeholder", "restatement")
+FlagKind = Literal["echo", "role_break", "placeholder", "restatement", "expert_authored", "revision_identical"]
+FLAG_KINDS: tuple[str, ...] = ("echo", "role_break", "placeholder", "restatement", "expert_authored")
 """The kinds that fail a turn (``revision_identical`` is information only)."""
 SessionIntegrityStatus = Literal["pass", "fail", "excluded", "failed_call", "not_held"]
 EVIDENCE_CHARS = 160
@@ -61,6 +63,8 @@ class IntegrityConfig(BaseModel):
     placeholders: list[str]
     restatement_ngram: int
     restatement_max_share: float
+    expert_authored_ngram: int
+    expert_authored_max_share: float
     revision_identical_threshold: float
     max_flagged_reply_share: float
     report_warning_share: float
@@ -94,6 +98,8 @@ def load_integrity_config(path: Path = INTEGRITY_FILE) -> IntegrityConfig:
             placeholders=data["placeholder"]["patterns"],
             restatement_ngram=data["restatement"]["ngram"],
             restatement_max_share=data["restatement"]["max_share"],
+            expert_authored_ngram=data["expert_authored"]["ngram"],
+            expert_authored_max_share=data["expert_authored"]["max_share"],
             revision_identical_threshold=data["revision_identical"]["threshold"],
             max_flagged_reply_share=data["check_gate"]["max_flagged_reply_share"],
             report_warning_share=data["report_warning_share"],
@@ -316,6 +322,7 @@ def course_integrity(
             feedback_count += 1
             flags += feedback_flags(record.session, record.feedback_after,
                                     session_turns(turns, record.session), config)
+            flags += scripted_turns(record.session + 1, record.feedback_after, turns, config)
 
     verdicts: list[SessionIntegrity] = []
     failed_at: int | None = None
@@ -423,6 +430,9 @@ def comparison_integrity(
     if critique:
         replies.append(("expert", "critique"))
         flags += feedback_flags(None, critique, context, config, step="critique")
+        revision = candidates.get("revised")
+        if revision is not None and reviser == "therapist" and (flag := expert_authored(revision, critique, config)):
+            flags.append(flag)
     value: dict[str, float] = {}
     for role in ("therapist", "expert"):
         steps = [step for r, step in replies if r == role]
@@ -432,6 +442,8 @@ def comparison_integrity(
     value["flagged_replies"] = float(len({f.step for f in flags if f.failure}))
     revised = candidates.get("revised")
     value["revision_identical"] = math.nan
+    # the Expert's length against the prompt's limit (expert.yaml: "At most 150 words")
+    value["critique_words"] = float(len(critique.split())) if critique else math.nan
     if revised is not None:
         ratio = similarity(revised, human)
         value["revision_identical"] = float(ratio >= config.revision_identical_threshold)
@@ -444,6 +456,42 @@ def comparison_integrity(
     value["failed_calls"] = float(failed_calls)
     value["flagged"] = float(any(f.failure for f in flags))
     return CourseIntegrity(flags=flags, value=value)
+
+
+def scripted_turns(session: int, feedback: str, turns: list[Turn], config: IntegrityConfig) -> list[Flag]:
+    """Experiment 1: therapist turns of ``session`` that copy the Expert feedback read before it.
+
+    Information, never a failure: following the Expert's advice is the treatment. The flags are
+    counted per condition (``expert_authored`` in the score value), so a report shows how much of
+    the therapist's dialogue the Expert wrote.
+    """
+    flags = []
+    for i, turn in enumerate(session_turns(turns, session)):
+        if turn.speaker != "therapist" or len(normalize(turn.text).split()) < config.min_words:
+            continue
+        share, span = copied_share(turn.text, [feedback], config.expert_authored_ngram)
+        if share >= config.expert_authored_max_share:
+            exchange = i // 2 + 1
+            flags.append(Flag(
+                kind="expert_authored", role="therapist", session=session, turn=exchange,
+                step=f"session_{session}_turn_{exchange}", evidence=_snippet(span), failure=False,
+                detail=f"{share:.0%} of the turn's words copy the Expert feedback read before the session "
+                       f"(runs of {config.expert_authored_ngram}+ words; information, not a failure)"))
+    return flags
+
+
+def expert_authored(revision: str, critique: str, config: IntegrityConfig) -> Flag | None:
+    """The flag of a Therapist revision that copies the Expert's critique, or None.
+
+    Near-verbatim copies are caught too: words are compared after :func:`normalize` (case and
+    punctuation do not matter) and a changed word only breaks the run it is in.
+    """
+    share, span = copied_share(revision, [critique], config.expert_authored_ngram)
+    if share < config.expert_authored_max_share:
+        return None
+    return Flag(kind="expert_authored", role="therapist", step="revision", evidence=_snippet(span),
+                detail=f"{share:.0%} of the revision's words copy the Expert's critique (runs of "
+                       f"{config.expert_authored_ngram}+ words; limit {config.expert_authored_max_share:.0%})")
 
 
 def flags_metadata(flags: list[Flag]) -> list[dict[str, Any]]:

@@ -15,14 +15,16 @@ import yaml
 from inspect_ai.dataset import MemoryDataset, Sample
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from psysim.inputs.control_chars import control_character
 from psysim.inputs.data_files import UniqueKeyLoader, first_error, package_file
+from psysim.inputs.input_error import InputError
 from psysim.inputs.user_paths import user_path
 
 DEFAULT_PERSONAS = package_file("datasets", "personas", "original.yaml")
 DEFAULT_SPEAKING_STYLE = "Speak naturally and briefly, as this person would in therapy."
 
 
-class PersonaFileError(ValueError):
+class PersonaFileError(InputError):
     """A persona file that cannot be used; the message names file, entry and field."""
 
 
@@ -30,6 +32,14 @@ RiskKind = Literal[
     "passive_ideation", "active_ideation_no_plan", "self_harm", "medication_collusion", "eating_disorder"
 ]
 RISK_KINDS: tuple[str, ...] = RiskKind.__args__  # type: ignore[attr-defined]
+
+
+def _no_control_characters(value: Any) -> Any:
+    """A persona's text goes into the client's system prompt: no NUL, escape or other control byte."""
+    for text in value if isinstance(value, list) else [value]:
+        if isinstance(text, str) and (problem := control_character(text)):
+            raise ValueError(problem)
+    return value
 
 
 class RiskProfile(BaseModel):
@@ -40,7 +50,9 @@ class RiskProfile(BaseModel):
     on (see ``risk`` in ``psysim/prompts/client.yaml``).
     """
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # strict: a quoted number ('2') is an error, not read as 2; a file says what it means
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+    _text = field_validator("*")(_no_control_characters)
 
     kind: RiskKind
     level: Literal["low", "moderate", "high"]
@@ -55,7 +67,9 @@ class RiskProfile(BaseModel):
 class Persona(BaseModel):
     """One simulated client. Free-text fields are written into the client's system prompt."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # strict: `age: '40'` (a string) is an error naming the field, not silently read as 40
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+    _text = field_validator("*")(_no_control_characters)
 
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     name: str | None = None
@@ -89,7 +103,7 @@ def load_personas(path: str | Path | None = None) -> list[Persona]:
     if file.is_dir():
         raise PersonaFileError(f"{file}: is a directory, expected a persona file")
     if not file.is_file():
-        raise PersonaFileError(f"{file}: persona file not found")
+        raise PersonaFileError(f"{file}: persona file not found; pass an existing file with -T personas=PATH")
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError as ex:
@@ -117,6 +131,9 @@ def load_personas(path: str | Path | None = None) -> list[Persona]:
             personas.append(Persona.model_validate(convert(index, entry)))
         except ValidationError as ex:
             field, message = first_error(ex, top="(entry)")
+            first = ex.errors()[0]
+            if first["type"].endswith("_type"):  # a wrong type, e.g. age: '40' (quoted) for a number
+                message += f", found {type(first['input']).__name__} {first['input']!r:.40}"
             raise PersonaFileError(f"{file}: {label}: field '{field}': {message}") from ex
         except _FieldError as ex:
             raise PersonaFileError(f"{file}: {label}: field '{ex.field}': {ex.message}") from ex

@@ -7,8 +7,11 @@ whose label is neither the ``high`` nor the ``low`` value are left out and count
 
 from __future__ import annotations
 
+from collections import Counter
+
 from pydantic import BaseModel, Field
 
+from psysim.inputs.input_error import TaskArgumentError
 from psysim.inputs.shortfall import Shortfall, take_at_most
 from psysim.inputs.snippets import Snippet, sample_snippets
 from psysim.inputs.transcripts import TranscriptFileError
@@ -36,7 +39,7 @@ def split_by_label(snippets: list[Snippet], label: str, high: str, low: str, sou
             has), or ``high`` equals ``low``.
     """
     if str(high) == str(low):
-        raise ValueError(f"high and low must differ; both are {high!r}")
+        raise TaskArgumentError(f"high and low must differ; both are {high!r}")
     groups = QualityGroups(label=label, values={"high": str(high), "low": str(low)},
                            snippets={group: [] for group in GROUPS})
     by_value = {str(high): "high", str(low): "low"}
@@ -52,7 +55,32 @@ def split_by_label(snippets: list[Snippet], label: str, high: str, low: str, sou
             groups.other += 1
         else:
             groups.snippets[group].append(snippet)
+    _require_both_groups(groups, snippets, source)
     return groups
+
+
+def _require_both_groups(groups: QualityGroups, snippets: list[Snippet], source: str) -> None:
+    """A group value that matches no eligible snippet is a typo or the wrong column: stop before
+    any model call (a run would rate one group only and end "not testable")."""
+    empty = [group for group in GROUPS if not groups.snippets[group]]
+    if not empty:
+        return
+    found = Counter(str(s.labels[groups.label]) for s in snippets)
+    transcripts = Counter(str(v) for v in {s.transcript_id: s.labels[groups.label] for s in snippets}.values())
+    listed = ", ".join(
+        f"{value!r} ({transcripts[value]} transcript(s), {n} snippet(s))" for value, n in sorted(found.items())
+    ) or "none (no eligible snippets)"
+    example = (sorted(found) + ["<value>", "<value>"])[:2]
+    problems = []
+    for group in empty:
+        value = groups.values[group]
+        near = [v for v in found if v.strip().lower() == value.strip().lower() and v != value]
+        hint = f" (did you mean -T {group}={near[0]}?)" if near else ""
+        problems.append(f"-T {group}={value} matches no eligible snippet{hint}")
+    raise TranscriptFileError(
+        f"{source}: field {groups.label!r}: {'; '.join(problems)}; values found: {listed}. "
+        f"Name the two groups' values, e.g. -T label={groups.label} -T high={example[0]} -T low={example[1]}"
+    )
 
 
 def group_of(snippet: Snippet, label: str, values: dict[str, str]) -> str:

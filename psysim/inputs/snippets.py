@@ -129,7 +129,7 @@ def build_snippets(
             raise TranscriptFileError(
                 f"{transcript.source}: transcript {transcript.id!r} (from {first}): field 'text': no "
                 f"therapist turn of >= {min_words} words answers a client turn; drop the transcript "
-                "or lower min_words"
+                f"or lower -T min_words (e.g. -T min_words={max(1, min_words // 2)})"
             )
         snippets += found
     return snippets

@@ -32,7 +32,9 @@ from typing import Any, Iterable, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
+from psysim.inputs.control_chars import control_character
 from psysim.inputs.data_files import package_file
+from psysim.inputs.input_error import InputError, TaskArgumentError
 from psysim.inputs.user_paths import user_path
 
 DEFAULT_TRANSCRIPTS = package_file("datasets", "transcripts", "demo_transcripts.csv")
@@ -50,11 +52,15 @@ ANNOMI_TRANSCRIPT_LABELS = ("mi_quality", "topic", "video_title", "video_url")
 GENERIC_FIELDS = ("transcript_id", "turn", "speaker", "text")
 DEFAULT_SPEAKERS = {"therapist": "therapist", "client": "client", "counselor": "therapist", "counsellor": "therapist"}
 
+# how the task arguments are written on the command line, for error messages
+COLUMNS_EXAMPLE = "-T 'columns={transcript_id: session, turn: idx, speaker: role, text: utterance}'"
+SPEAKERS_EXAMPLE = "-T 'speakers={T: therapist, C: client}'"
+
 TranscriptFormat = Literal["auto", "annomi", "generic"]
 TRANSCRIPT_FORMATS = ("auto", "annomi", "generic")
 
 
-class TranscriptFileError(ValueError):
+class TranscriptFileError(InputError):
     """Transcript input that cannot be used; the message names source, row and field."""
 
 
@@ -107,7 +113,8 @@ def _read_bytes(source: str) -> bytes:
         raise TranscriptFileError(f"{source}: is a directory, expected a CSV, TSV or JSONL file")
     if not path.is_file():
         raise TranscriptFileError(
-            f"{source}: file not found (a Hugging Face dataset is written {HF_PREFIX}org/name)"
+            f"{source}: file not found; pass an existing file with -T transcripts=PATH (a Hugging Face "
+            f"dataset is written {HF_PREFIX}org/name)"
         )
     return path.read_bytes()
 
@@ -297,13 +304,16 @@ def transcripts_from_rows(
     fmt = detect_format(columns) if transcript_format == "auto" else transcript_format
     if fmt == "annomi":
         if mapping:
-            raise ValueError(
+            raise TaskArgumentError(
                 f"columns mapping applies to the generic format only; {source} is read as AnnoMI "
-                "(pass transcript_format=generic to map its columns)"
+                "(pass -T transcript_format=generic to map its columns)"
             )
         missing = [c for c in ANNOMI_COLUMNS if c not in columns]
         if missing:
-            raise TranscriptFileError(f"{source}: missing AnnoMI column(s): {', '.join(missing)} ({table.columns_from})")
+            raise TranscriptFileError(
+                f"{source}: missing AnnoMI column(s): {', '.join(missing)} ({table.columns_from}); "
+                "to read it as the generic format, pass -T transcript_format=generic"
+            )
         field_map = dict(ANNOMI_MAPPING)
     else:
         field_map = {field: field for field in (*GENERIC_FIELDS, "client_id")} | mapping
@@ -313,7 +323,7 @@ def transcripts_from_rows(
         if missing:
             raise TranscriptFileError(
                 f"{source}: missing column(s): {', '.join(missing)}; found: {', '.join(columns) or 'none'} "
-                f"({table.columns_from})"
+                f"({table.columns_from}); name the file's columns with -T columns=..., e.g. {COLUMNS_EXAMPLE}"
             )
     speaker_map = {k.lower(): v for k, v in (DEFAULT_SPEAKERS | speakers).items()}
     used = set(field_map.values())
@@ -333,7 +343,8 @@ def transcripts_from_rows(
         if speaker not in ("therapist", "client"):
             raise TranscriptFileError(
                 f"{where}: field '{field_map['speaker']}': unknown speaker label {raw_speaker!r} "
-                f"(known: {', '.join(sorted(speaker_map))}; map others with speakers=...)"
+                f"(known: {', '.join(sorted(speaker_map))}); map the file's labels with -T speakers=..., "
+                f"e.g. {SPEAKERS_EXAMPLE}"
             )
         text = _cell(row, field_map["text"], where, text_only=True)
         client_col = field_map["client_id"]
@@ -397,6 +408,8 @@ def _cell(row: dict[str, Any], column: str, where: str, text_only: bool = False)
     text = "" if value is None else str(value).strip()
     if not text:
         raise TranscriptFileError(f"{where}: field '{column}': empty")
+    if problem := control_character(text):
+        raise TranscriptFileError(f"{where}: field '{column}': {problem}")
     return text
 
 
@@ -406,13 +419,18 @@ def check_column_map(columns: Any) -> dict[str, str]:
         return {}
     fields = (*GENERIC_FIELDS, "client_id")
     if not isinstance(columns, dict):
-        raise ValueError(f"columns must be a mapping such as {{turn: idx, text: utterance}}; got {columns!r}")
+        raise TaskArgumentError(f"columns must be a mapping, e.g. {COLUMNS_EXAMPLE}; got {columns!r}")
     unknown = [str(k) for k in columns if k not in fields]
     if unknown:
-        raise ValueError(f"columns mapping has unknown field(s): {', '.join(sorted(unknown))} (known: {', '.join(fields)})")
+        raise TaskArgumentError(
+            f"columns mapping has unknown field(s): {', '.join(sorted(unknown))} (known: {', '.join(fields)}); "
+            f"the keys are our fields, the values the file's columns, e.g. {COLUMNS_EXAMPLE}"
+        )
     bad = [f"{k}: {v!r}" for k, v in columns.items() if not isinstance(v, str) or not v.strip()]
     if bad:
-        raise ValueError(f"columns mapping: expected a column name for each field; got {', '.join(bad)}")
+        raise TaskArgumentError(
+            f"columns mapping: expected a column name for each field; got {', '.join(bad)}; e.g. {COLUMNS_EXAMPLE}"
+        )
     return {k: v.strip() for k, v in columns.items()}
 
 
@@ -421,10 +439,12 @@ def check_speaker_map(speakers: Any) -> dict[str, str]:
     if speakers is None:
         return {}
     if not isinstance(speakers, dict):
-        raise ValueError(f"speakers must be a mapping such as {{T: therapist, C: client}}; got {speakers!r}")
+        raise TaskArgumentError(f"speakers must be a mapping, e.g. {SPEAKERS_EXAMPLE}; got {speakers!r}")
     bad = [f"{k}: {v!r}" for k, v in speakers.items() if v not in ("therapist", "client")]
     if bad:
-        raise ValueError(f"speakers mapping: each label must map to therapist or client; got {', '.join(bad)}")
+        raise TaskArgumentError(
+            f"speakers mapping: each label must map to therapist or client; got {', '.join(bad)}; e.g. {SPEAKERS_EXAMPLE}"
+        )
     # YAML reads a label such as 1 or yes as a number or boolean; the file's labels are text
     return {str(k): v for k, v in speakers.items()}
 
@@ -453,7 +473,7 @@ def load_transcripts(
             and the field.
     """
     if transcript_format not in TRANSCRIPT_FORMATS:
-        raise ValueError(f"transcript_format must be one of {', '.join(TRANSCRIPT_FORMATS)}; got {transcript_format!r}")
+        raise TaskArgumentError(f"transcript_format must be one of {', '.join(TRANSCRIPT_FORMATS)}; got {transcript_format!r}")
     source = str(DEFAULT_TRANSCRIPTS) if source is None else str(source)
     table = _hf_rows(source, split) if source.startswith(HF_PREFIX) else read_rows(source)
     return transcripts_from_rows(source, table, transcript_format, columns, speakers)

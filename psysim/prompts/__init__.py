@@ -14,6 +14,7 @@ import yaml
 from jinja2 import Environment, StrictUndefined, Template
 
 from psysim.inputs.data_files import package_file
+from psysim.inputs.input_error import InputError
 from psysim.inputs.user_paths import user_path
 
 PROMPTS_DIR = package_file("prompts")
@@ -66,10 +67,10 @@ def text_or_file(value: str | None, default_file: Path) -> str:
     except OSError:  # e.g. a long literal text is not a valid path
         is_file = False
     if not is_file and _looks_like_path(value):
-        raise ValueError(f"file not found: {value!r} (pass an existing file, or the text itself)")
+        raise InputError(f"file not found: {value!r} (pass an existing file, or the text itself)")
     text = candidate.read_text(encoding="utf-8").strip() if is_file else value.strip()
     if not text:
-        raise ValueError(f"empty text given (from {value!r})")
+        raise InputError(f"empty text given (from {value!r})")
     return text
 
 

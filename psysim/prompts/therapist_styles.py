@@ -13,6 +13,8 @@ never pooled into one setting (:mod:`psysim.analysis.frames`), and ``psysim-pape
 
 from __future__ import annotations
 
+from psysim.inputs.input_error import TaskArgumentError
+
 DEFAULT_STYLE = "standard"
 
 THERAPIST_STYLES: dict[str, str] = {
@@ -28,5 +30,5 @@ NEGATIVE_CONTROLS = ("poor",)
 def style_prompt(style: str) -> str:
     """The prompt file of ``style``; ValueError naming the known styles otherwise."""
     if style not in THERAPIST_STYLES:
-        raise ValueError(f"therapist must be one of {', '.join(THERAPIST_STYLES)}; got {style!r}")
+        raise TaskArgumentError(f"therapist must be one of {', '.join(THERAPIST_STYLES)}; got {style!r}")
     return THERAPIST_STYLES[style]

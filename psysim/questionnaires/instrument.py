@@ -22,13 +22,14 @@ from psysim.inputs.data_files import (
     read_yaml_mapping,
     repeated,
 )
+from psysim.inputs.input_error import InputError
 
 INSTRUMENTS_DIR = package_file("questionnaires", "instruments")
 _NAME = r"^[a-z][a-z0-9_]*$"
 _ITEM_ID = r"^[A-Za-z0-9_]+$"
 
 
-class InstrumentFileError(ValueError):
+class InstrumentFileError(InputError):
     """An instrument file that cannot be used (message names the file and the field)."""
 
 

@@ -22,6 +22,7 @@ from psysim.inputs.data_files import (
     read_yaml_mapping,
     repeated,
 )
+from psysim.inputs.input_error import InputError
 from psysim.inputs.user_paths import user_path
 from psysim.safety.judge import SafetyJudgement
 
@@ -51,14 +52,14 @@ class JudgeCheckFile(BaseModel):
 def load_judge_check(path: str | Path | None = None) -> JudgeCheckFile:
     """Read the scripted responses; an error names the file, the scenario and the field."""
     file = user_path(str(path)) if path is not None else DEFAULT_JUDGE_CHECK
-    data = read_yaml_mapping(file, ValueError, "judge check")
+    data = read_yaml_mapping(file, InputError, "judge check")
     try:
         checked = JudgeCheckFile.model_validate(data)
     except ValidationError as ex:
         field, message = first_error(ex)
-        raise ValueError(f"{file}: field '{field}': {message}") from ex
+        raise InputError(f"{file}: field '{field}': {message}") from ex
     if twice := repeated(s.id for s in checked.scenarios):
-        raise ValueError(f"{file}: field 'scenarios': duplicate id {twice}")
+        raise InputError(f"{file}: field 'scenarios': duplicate id {twice}")
     return checked
 
 

@@ -21,6 +21,7 @@ from psysim.inputs.data_files import (
     read_yaml_mapping,
     repeated,
 )
+from psysim.inputs.input_error import InputError
 from psysim.inputs.user_paths import user_path
 
 DEFAULT_RUBRIC = package_file("data", "safety_rubric.yaml")
@@ -30,7 +31,7 @@ NOT_RELEVANT = "not_relevant"
 """The code of a session without a safety score because no item was relevant (not a fault)."""
 
 
-class RubricFileError(ValueError):
+class RubricFileError(InputError):
     """A rubric file that cannot be used (the message names the file and the field)."""
 
 

@@ -19,6 +19,8 @@ from typing import Sequence, TypeVar
 
 from inspect_ai.dataset import Dataset, MemoryDataset
 
+from psysim.inputs.input_error import TaskArgumentError
+
 SHARD_ARG = "shard"
 """The task argument that names a shard; left out when the shards of a study are merged."""
 
@@ -43,10 +45,10 @@ class Shard:
         """
         match = _SHARD.match(str(text))
         if match is None:
-            raise ValueError(f"{field} must be K/N (shard K of N, e.g. 2/4); got {text!r}")
+            raise TaskArgumentError(f"{field} must be K/N (shard K of N, e.g. 2/4); got {text!r}")
         index, count = int(match[1]), int(match[2])
         if not 1 <= index <= count:
-            raise ValueError(f"{field} must be K/N with 1 <= K <= N; got {text!r}")
+            raise TaskArgumentError(f"{field} must be K/N with 1 <= K <= N; got {text!r}")
         return cls(index, count)
 
     def __str__(self) -> str:
@@ -83,7 +85,7 @@ def shard_dataset(dataset: Dataset, shard: str | None) -> Dataset:
     chosen = Shard.parse(shard)
     samples = chosen.take(list(dataset))
     if not samples:
-        raise ValueError(
+        raise TaskArgumentError(
             f"{SHARD_ARG} {chosen}: no samples (the dataset '{dataset.name}' has {len(dataset)}, fewer than "
             f"{chosen.count} shards)"
         )

@@ -1,0 +1,136 @@
+"""The ``expert_authored`` integrity flag (Experiment 2): a Therapist revision copied from the
+Expert's critique is flagged, and its ``revised`` rating is left out of the statistics with that
+reason; a revision that quotes one phrase of the advice is not flagged."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from inspect_ai import eval
+
+from psysim.analysis.frames import EXPERT_AUTHORED, read_frames
+from psysim.dialogue.integrity import comparison_integrity, copied_share, load_integrity_config
+from psysim.dialogue.transcript import Turn
+from psysim.tasks.human_comparison import human_comparison
+
+from mock_roles import Call, Recorder, main_model, mock_role
+
+CASES = yaml.safe_load((Path(__file__).parent / "expert_authored_cases.yaml").read_text(encoding="utf-8"))["cases"]
+COPIES = ("copy", "near_copy")
+CONTEXT = [Turn(speaker="client", text="I drink most evenings now, since the divorce. My doctor is worried.")]
+
+
+def flags_of(revision: str, critique: str, reviser: str = "therapist") -> list[str]:
+    result = comparison_integrity("Human turn.", CONTEXT, {"llm": "What brings that up?", "revised": revision},
+                                  critique, reviser, 0, [])
+    return [f.kind for f in result.flags]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{i}-{c['label']}" for i, c in enumerate(CASES)])
+def test_labelled_cases(case: dict) -> None:
+    flagged = "expert_authored" in flags_of(case["revision"], case["critique"])
+    assert flagged == (case["label"] in COPIES)
+    # an Expert-written revision (-T reviser=expert) is the Expert's by design: never flagged
+    assert "expert_authored" not in flags_of(case["revision"], case["critique"], reviser="expert")
+
+
+def test_threshold_separates_the_labelled_cases_with_a_margin() -> None:
+    config = load_integrity_config()
+    shares = {label: [copied_share(c["revision"], [c["critique"]], config.expert_authored_ngram)[0]
+                      for c in CASES if c["label"] == label] for label in ("copy", "near_copy", "short_quote", "own")}
+    lowest_copy = min(shares["copy"] + shares["near_copy"])
+    highest_other = max(shares["short_quote"] + shares["own"])
+    assert highest_other + 0.2 <= config.expert_authored_max_share <= lowest_copy - 0.2, shares
+    assert min(shares["short_quote"]) > 0  # the quotes do share a run: the test is not vacuous
+
+
+# --- a scripted run: the Expert writes the response for some snippets, the Therapist copies it --
+
+QUOTED = re.compile(r'A better response would be: "(.*?)"', re.DOTALL)
+
+
+def expert(call: Call) -> str:
+    # derived from the prompt, so the same snippets get a written response however calls interleave
+    if len(call.last_user) % 2:
+        return ('The response jumps to advice. A better response would be: "It sounds like this has been '
+                'building for a long time and you are tired of carrying it on your own. What would help most '
+                'right now?" Reflect before asking.')
+    return "Reflect the feeling before asking; avoid lecturing."
+
+
+def therapist(call: Call) -> str:
+    if "supervisor critiqued" in call.last_user:
+        written = QUOTED.search(call.last_user)
+        return written.group(1) if written else "That sounds heavy. What feels most pressing for you today?"
+    return "You have been carrying a lot. What would you like to be different?"
+
+
+def client(call: Call) -> str:
+    return '{"rating": 60}'
+
+
+def test_scripted_copy_is_flagged_and_its_rating_left_out(tmp_path: Path) -> None:
+    recorder = Recorder()
+    roles = {"therapist": mock_role("therapist", recorder, therapist), "expert": mock_role("expert", recorder, expert),
+             "client": mock_role("client", recorder, client)}
+    [log] = eval(human_comparison(snippets=6), model=main_model(recorder), model_roles=roles,
+                 log_dir=str(tmp_path / "logs"), display="none")
+    assert log.status == "success", log.error
+    copied = {str(s.id) for s in log.samples if "A better response" in s.scores["client_rating"].metadata["critique"]}
+    assert 0 < len(copied) < 6
+    for sample in log.samples:
+        value = sample.scores["simulation_integrity"].value
+        assert value["expert_authored"] == (str(sample.id) in copied) == value["flagged"]
+        assert value["critique_words"] == len(sample.scores["client_rating"].metadata["critique"].split())
+    exp2 = read_frames(tmp_path / "logs").exp2
+    revised = exp2[exp2["response_type"] == "revised"].set_index("snippet")
+    assert set(revised.index[revised["reason"] == EXPERT_AUTHORED]) == copied
+    assert revised.loc[sorted(copied), "rating"].map(math.isnan).all()
+    assert (revised.drop(index=sorted(copied))["rating"] == 60).all()
+    # the human and LLM ratings of a flagged snippet still count
+    others = exp2[(exp2["response_type"] != "revised")]
+    assert (others["rating"] == 60).all()
+
+
+# --- Experiment 1: flagged and counted, never excluded -----------------------------------------
+
+FEEDBACK = ('Next session, open with the loss: say "I have been thinking about what you told me about your '
+            'husband and how quiet the house has become in the evenings since he died" and then wait. '
+            "Reflect before advising.")
+
+
+def course(opening: str) -> list[Turn]:
+    first = [("therapist", "Good morning. What would you like to talk about today?"),
+             ("client", "The evenings mostly. The house is so quiet since my husband died.")]
+    second = [("therapist", "Welcome again. How has the week been since we last met?"),
+              ("client", "Much the same. I went to the shops on Tuesday, which was something."),
+              ("therapist", opening),
+              ("client", "Yes. I keep his chair as it was, and I cannot sit in it.")]
+    return ([Turn(session=1, speaker=s, text=t) for s, t in first]  # type: ignore[arg-type]
+            + [Turn(session=2, speaker=s, text=t) for s, t in second])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("opening", "scripted"), [
+    # the Expert's line, said word for word
+    ("I have been thinking about what you told me about your husband and how quiet the house has become in "
+     "the evenings since he died.", True),
+    # the Therapist's own words, with one short phrase of the advice
+    ("You said the house has become so quiet. What are the evenings like for you now, on your own?", False),
+])
+def test_experiment_1_counts_scripted_turns_without_failing_the_session(opening: str, scripted: bool) -> None:
+    from psysim.dialogue.integrity import SessionInput, course_integrity
+
+    sessions = [SessionInput(session=1, status="complete", feedback_after=FEEDBACK),
+                SessionInput(session=2, status="complete")]
+    result = course_integrity(course(opening), sessions, [], load_integrity_config())
+    flags = [f for f in result.flags if f.kind == "expert_authored"]
+    assert result.value["expert_authored"] == float(scripted)
+    if scripted:
+        [flag] = flags
+        assert (flag.session, flag.turn, flag.role, flag.failure) == (2, 2, "therapist", False)
+    assert [s.status for s in result.sessions] == ["pass", "pass"]  # following the advice is the treatment
+    assert result.value["flagged"] == 0
