@@ -3,6 +3,8 @@
 Never ends in a traceback: a directory without usable logs, an unknown task or a malformed
 option exits 2 with a message naming the file or option; unreadable logs beside usable ones
 are named on stderr and at the top of the report, which is written from the rest (exit 0).
+Missing or incomplete shards of a sharded study are named the same way; with
+``--fail-on-incomplete-shards`` (the Slurm report job's) the exit code is then 3, after the report.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import sys
 from psysim._version import add_version_argument
 from psysim.analysis.frames import UnknownTaskError
 from psysim.analysis.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
-from psysim.analysis.report import NothingUsableError, write_report
+from psysim.analysis.report import SHARD_OMISSION, NothingUsableError, write_report
 from psysim.analysis.section import ReportOptions
 from psysim.analysis.sections import SECTIONS
 
@@ -52,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
                              "PSYSIM_REPORT_PNG=0)")
     parser.add_argument("--skip-unknown", action="store_true", help="ignore logs of other tasks")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--fail-on-incomplete-shards", action="store_true",
+                        help="exit 3 (after writing the report) when a shard of a sharded study is missing or "
+                             "incomplete (configs/slurm/report.sbatch uses it)")
     args = parser.parse_args(argv)
     try:
         if args.ci_resamples < 2:
@@ -71,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     for note in report.notes:
         print(f"note: {note}")
     for omission in report.omissions:
-        if "unreadable" in omission:
+        if "unreadable" in omission or omission.startswith(SHARD_OMISSION):
             print(f"warning: {omission}", file=sys.stderr)
+    if args.fail_on_incomplete_shards and any(o.startswith(SHARD_OMISSION) for o in report.omissions):
+        return 3
     return 0
 
 

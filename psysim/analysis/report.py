@@ -38,6 +38,8 @@ from psysim.study.log_series import LogEntry, LogSelection, log_provenance
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 """plotly.js, copied once beside index.html: the page works offline, with no CDN."""
 DISCLAIMER = "Simulated ratings from a language model role-playing a client: not patient outcomes."
+SHARD_OMISSION = "shard: "
+"""Prefix of the omissions that name a missing or incomplete shard of a sharded study."""
 
 
 class NothingUsableError(ValueError):
@@ -91,7 +93,7 @@ def write_report(log_dir: str | Path, out_dir: str | Path, options: ReportOption
         bad = "; ".join(f"{u.name}: {u.reason}" for u in frames.selection.unreadable)
         raise NothingUsableError(f"{log_dir}: no usable samples in any log" + (f" (unreadable: {bad})" if bad else ""))
     report.omissions += [f"unreadable log skipped: {u.name}: {u.reason}" for u in frames.selection.unreadable]
-    report.omissions += [f"shard: {note}" for note in frames.selection.shard_notes]
+    report.omissions += [f"{SHARD_OMISSION}{note}" for note in frames.selection.shard_notes]
     for section in sections:
         report.omissions += section.omissions
 
