@@ -177,8 +177,9 @@ def _task(experiment: str, args: argparse.Namespace) -> Any:
     return human_comparison(
         snippets=args.snippets, context_turns=8, rating_format="json_object", seed=args.seed,
         # the small model writes 350-400-word critiques (it adds a full response: issue 26) and
-        # ignores a re-ask for a shorter one (measured at 240 and 480 tokens): 8x lets it finish
-        response_max_tokens=args.max_tokens, critique_max_tokens=8 * args.max_tokens,
+        # ignores a re-ask for a shorter one (measured at 240 and 480 tokens): 8x lets it finish;
+        # its revision then runs past 120 tokens (3 of 3, measured), so responses get 2x
+        response_max_tokens=2 * args.max_tokens, critique_max_tokens=8 * args.max_tokens,
     )
 
 
@@ -285,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--safety", action="store_true",
                         help="Experiment 1: score each session against the safety rubric (role safety_judge)")
     parser.add_argument("--snippets", type=int, default=2, help="Experiment 2: demo snippets (default 2)")
-    parser.add_argument("--max-tokens", type=int, default=120, help="cap on each turn (feedback: twice this; Experiment 2's critique: 8 times)")
+    parser.add_argument("--max-tokens", type=int, default=120, help="cap on each turn (feedback: twice this; Experiment 2: responses twice this, the critique 8 times)")
     parser.add_argument("--log-dir", default="logs")
     parser.add_argument("--port", type=int, default=None, help="server port (default: a free one)")
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: all cores)")
