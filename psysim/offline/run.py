@@ -169,7 +169,10 @@ def _task(experiment: str, args: argparse.Namespace) -> Any:
 
         return iterative_feedback(
             condition="expert", sessions=args.sessions, turns=args.turns, rating_format="json_object",
-            turn_max_tokens=args.max_tokens, feedback_max_tokens=2 * args.max_tokens, seed=args.seed,
+            turn_max_tokens=args.max_tokens, seed=args.seed,
+            # the small model's feedback, like its critique, runs past 240 tokens (3 of 3 in a CI
+            # rehearsal): a cut one is never kept, so it gets 8x the turn cap
+            feedback_max_tokens=8 * args.max_tokens,
             personas=args.persona_file, safety=args.safety,
         )
     from psysim.tasks.human_comparison import human_comparison
@@ -286,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--safety", action="store_true",
                         help="Experiment 1: score each session against the safety rubric (role safety_judge)")
     parser.add_argument("--snippets", type=int, default=2, help="Experiment 2: demo snippets (default 2)")
-    parser.add_argument("--max-tokens", type=int, default=120, help="cap on each turn (feedback: twice this; Experiment 2: responses twice this, the critique 8 times)")
+    parser.add_argument("--max-tokens", type=int, default=120, help="cap on each turn (Experiment 2's responses: twice this; Expert feedback and critique: 8 times)")
     parser.add_argument("--log-dir", default="logs")
     parser.add_argument("--port", type=int, default=None, help="server port (default: a free one)")
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: all cores)")
