@@ -8,11 +8,11 @@ Set ``PSYSIM_SCREENSHOT_DIR`` to also write the README's screenshots there.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+from browser_tools import SERIOUS, axe_violations, chromium
 
 from psysim.rating_app.items import read_items
 from psysim.rating_app.study import create_study, export_frame
@@ -24,19 +24,6 @@ from rating_server import served
 
 pytestmark = pytest.mark.browser
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
-
-REPO = Path(__file__).resolve().parents[1]
-AXE = Path(os.environ.get("AXE_CORE_JS", REPO / "node_modules" / "axe-core" / "axe.min.js"))
-SERIOUS = ("serious", "critical")
-
-
-def chromium_path() -> str:
-    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                      shutil.which("chromium-browser")):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    pytest.skip("no Chromium found (apt-get install -y chromium, or set CHROMIUM=/path/to/chromium)")
-
 
 @pytest.fixture(scope="module")
 def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -50,11 +37,8 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def browser(log_dir: Path) -> Iterator:
     # after the logs: Playwright's sync API holds an event loop that Inspect's eval would trip over
     del log_dir
-    executable = chromium_path()
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox", "--disable-gpu"])
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def study(log_dir: Path, tmp_path: Path, task: str = "human_comparison") -> tuple[Path, str]:
@@ -62,13 +46,6 @@ def study(log_dir: Path, tmp_path: Path, task: str = "human_comparison") -> tupl
     items = read_items(entry)[0]
     created = create_study(tmp_path / "study.db", "browser", items, 1, load_template(), seed=0)
     return created.path, next(iter(created.tokens.values()))
-
-
-def axe_violations(page) -> list[dict]:  # noqa: ANN001
-    if not AXE.is_file():
-        pytest.skip(f"axe-core not installed ({AXE}); run `npm ci` at the repository root")
-    page.add_script_tag(path=str(AXE))
-    return page.evaluate("async () => (await axe.run(document)).violations")
 
 
 def serious(violations: list[dict]) -> list[str]:

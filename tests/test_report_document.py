@@ -9,9 +9,7 @@ installs both); the rest need no browser.
 from __future__ import annotations
 
 import math
-import os
 import re
-import shutil
 import zlib
 from html.parser import HTMLParser
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Iterator
 
 import pandas as pd
 import pytest
+from browser_tools import SERIOUS, axe_violations, chromium, chromium_path
 from inspect_ai import eval
 
 from psysim.analysis.plots import NoData, forest_figure
@@ -233,27 +232,11 @@ def test_png_unavailable_names_what_to_install(report_dir: Path, monkeypatch: py
 
 # --- in a real browser ------------------------------------------------------------------------
 
-REPO = Path(__file__).resolve().parents[1]
-AXE = Path(os.environ.get("AXE_CORE_JS", REPO / "node_modules" / "axe-core" / "axe.min.js"))
-
-
-def chromium_path() -> str:
-    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                      shutil.which("chromium-browser")):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    pytest.skip("no Chromium found (apt-get install -y chromium, or set CHROMIUM=/path/to/chromium)")
-
-
 @pytest.fixture(scope="module")
 def browser(report_dir: Path) -> Iterator:
     del report_dir  # logs first: Playwright's sync API holds an event loop that Inspect's eval would trip over
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
-    executable = chromium_path()
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox", "--disable-gpu"])
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.mark.browser
@@ -284,12 +267,8 @@ def test_report_in_chromium_renders_every_section_and_figure_and_passes_axe(brow
     # a warning callout links to its section
     for href in page.eval_on_selector_all(".callout a", "links => links.map(a => a.getAttribute('href'))"):
         assert page.locator(href).count() == 1
-    if not AXE.is_file():
-        pytest.skip(f"axe-core not installed ({AXE}); run `npm ci` at the repository root")
-    page.add_script_tag(path=str(AXE))
-    violations = page.evaluate("async () => (await axe.run(document)).violations")
     serious = [f"{v['id']} ({v['impact']}): {v['help']}: {[n['target'] for n in v['nodes'][:3]]}"
-               for v in violations if v["impact"] in ("serious", "critical")]
+               for v in axe_violations(page) if v["impact"] in SERIOUS]
     assert serious == []
     page.close()
 

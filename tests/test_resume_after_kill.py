@@ -23,8 +23,9 @@ import sys
 import time
 import urllib.request
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from inspect_ai.log import list_eval_logs, read_eval_log
 
@@ -107,17 +108,27 @@ def stats(base_url: str) -> dict[str, Any]:
         return json.load(response)
 
 
-def test_killed_run_resumes_to_the_scores_of_an_uninterrupted_run(tmp_path: Path) -> None:
+@contextmanager
+def stalling_server(tmp_path: Path, times: int) -> Iterator[str]:
+    """The fault server (a subprocess) whose client calls for the second persona stall ``times``
+    times in all; yields its base URL."""
     schedule = tmp_path / "faults.json"
-    # 3 conditions x 2 runs of the second persona: each stalls once, in the first run only
-    schedule.write_text(json.dumps([{"kind": "stall", "role": "client", "contains": "Arjun Mehta", "times": 6}]))
+    schedule.write_text(json.dumps([{"kind": "stall", "role": "client", "contains": "Arjun Mehta", "times": times}]))
     server = subprocess.Popen(
         [sys.executable, "-m", "psysim.testing.fault_server", "--schedule", str(schedule), "--latency", "0.05",
          "--derive-ratings", "--max-seconds", str(3 * WAIT)],
         cwd=REPO, stdout=subprocess.PIPE, text=True,
     )
     try:
-        base_url = server.stdout.readline().split()[1]
+        yield server.stdout.readline().split()[1]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_killed_run_resumes_to_the_scores_of_an_uninterrupted_run(tmp_path: Path) -> None:
+    # 3 conditions x 2 runs of the second persona: each stalls once, in the first run only
+    with stalling_server(tmp_path, times=6) as base_url:
         # the sample buffer database (recovery data) in the test's own data directory
         env = os.environ | {"VLLM_BASE_URL": base_url, "VLLM_API_KEY": "local", "XDG_DATA_HOME": str(tmp_path / "data")}
         resumed_dir, reference_dir = tmp_path / "resumed", tmp_path / "reference"
@@ -145,9 +156,6 @@ def test_killed_run_resumes_to_the_scores_of_an_uninterrupted_run(tmp_path: Path
 
         reference = subprocess.run(paper_command(reference_dir), cwd=REPO, env=env, capture_output=True, text=True, timeout=WAIT)
         assert reference.returncode == 0, reference.stdout[-2000:] + reference.stderr[-2000:]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
     final, uninterrupted = samples_by_key(resumed_dir, "success"), samples_by_key(reference_dir, "success")
     assert len(final) == len(uninterrupted) == 12  # 3 conditions x 2 personas x 2 runs
@@ -168,15 +176,7 @@ def test_samples_finished_but_not_yet_in_the_log_run_again_whole(tmp_path: Path)
     """Kill when the first persona's 3 samples have finished but sit only in Inspect's sample buffer
     (a log buffer of 100: nothing is written into the log before the task ends): on resume they run
     again, complete. Rebuilt from the buffer they came back with an empty store."""
-    schedule = tmp_path / "faults.json"
-    schedule.write_text(json.dumps([{"kind": "stall", "role": "client", "contains": "Arjun Mehta", "times": 3}]))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "psysim.testing.fault_server", "--schedule", str(schedule), "--latency", "0.05",
-         "--derive-ratings", "--max-seconds", str(3 * WAIT)],
-        cwd=REPO, stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        base_url = server.stdout.readline().split()[1]
+    with stalling_server(tmp_path, times=3) as base_url:
         data_home = tmp_path / "data"
         env = os.environ | {"VLLM_BASE_URL": base_url, "VLLM_API_KEY": "local", "XDG_DATA_HOME": str(data_home)}
         log_dir = tmp_path / "logs"
@@ -198,9 +198,6 @@ def test_samples_finished_but_not_yet_in_the_log_run_again_whole(tmp_path: Path)
         assert "resuming 3 interrupted log(s)" in resumed.stderr
         # all 6 samples ran again: 6 persona-runs x 6 calls + 2 expert reviews
         assert stats(base_url)["requests"] - requests_before == 6 * 6 + 2 + 1  # + the preflight's one probe call
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     final = samples_by_key(log_dir, "success")
     assert len(final) == 6
     assert_complete(final)
