@@ -37,6 +37,7 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 from throughput import exp1_chain  # noqa: E402
 
 from psysim.study.nginx_balancer import nginx_balancer  # noqa: E402
+from psysim.study.size import Hardware  # noqa: E402
 from psysim.testing.fake_server import server_process  # noqa: E402
 
 TURN_TOKENS, FEEDBACK_TOKENS = 300, 600  # the task's defaults (turn_max_tokens, feedback_max_tokens)
@@ -146,14 +147,18 @@ def measured_table(cells: list[Cell]) -> list[str]:
     return lines
 
 
+REPLICA = Hardware()
+
+
 @dataclass
 class Assumptions:
     """What a real replica does (flags of this script; none of it is measured here)."""
 
-    gpus_per_replica: int = 4
-    output_tokens_per_s: float = 2500.0
-    prefill_tokens_per_s: float = 25000.0
-    prefix_cache_hit: float = 0.8
+    # one source for the replica's speeds: psysim-paper's size table (psysim/study/size.py)
+    gpus_per_replica: int = REPLICA.gpus
+    output_tokens_per_s: float = REPLICA.gpus * REPLICA.generate_tps_per_gpu
+    prefill_tokens_per_s: float = REPLICA.gpus * REPLICA.prefill_tps_per_gpu
+    prefix_cache_hit: float = REPLICA.prefix_cache_share
     completion_tokens_per_call: float = 150.0
     projected_replicas: int = 8
     projected_shards: int = 8
