@@ -178,7 +178,7 @@ def _task(experiment: str, args: argparse.Namespace) -> Any:
     from psysim.tasks.human_comparison import human_comparison
 
     return human_comparison(
-        snippets=args.snippets, context_turns=8, rating_format="json_object", seed=args.seed,
+        transcripts=args.transcripts, snippets=args.snippets, context_turns=8, rating_format="json_object", seed=args.seed,
         # the small model writes 350-400-word critiques (it adds a full response: issue 26) and
         # ignores a re-ask for a shorter one (measured at 240 and 480 tokens): 8x lets it finish;
         # its revision then runs past 120 tokens (3 of 3, measured), so responses get 2x
@@ -288,7 +288,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="Experiment 1: persona file (default: the shipped personas), e.g. datasets/personas/risk.yaml")
     parser.add_argument("--safety", action="store_true",
                         help="Experiment 1: score each session against the safety rubric (role safety_judge)")
-    parser.add_argument("--snippets", type=int, default=2, help="Experiment 2: demo snippets (default 2)")
+    parser.add_argument("--snippets", type=int, default=2, help="Experiment 2: snippets (default 2)")
+    parser.add_argument("--transcripts", default=None,
+                        help="Experiment 2: transcript file (default: the shipped demo set), e.g. ../shared/data/annomi/AnnoMI-simple.csv")
     parser.add_argument("--max-tokens", type=int, default=120, help="cap on each turn (Experiment 2's responses: twice this; Expert feedback and critique: 8 times)")
     parser.add_argument("--log-dir", default="logs")
     parser.add_argument("--port", type=int, default=None, help="server port (default: a free one)")
