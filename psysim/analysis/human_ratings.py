@@ -88,12 +88,14 @@ def read_human_ratings(path: str | Path) -> pd.DataFrame:
     for column, convert in (("seconds", lambda v: float(v) if str(v).strip() else math.nan),
                             ("gold_failed", lambda v: {"True": True, "False": False}.get(str(v).strip()))):
         if column in frame.columns:
+            values = []
             for index, value in frame[column].items():
                 try:
-                    frame.at[index, column] = convert(value)
+                    values.append(convert(value))
                 except ValueError:
                     raise HumanRatingsError(f"{path} row {index + 1} (line {index + 2}), field {column}: "
                                             f"{value!r} is not a number") from None
+            frame[column] = pd.Series(values, index=frame.index, dtype="float" if column == "seconds" else "boolean")
     for index, row in frame.iterrows():
         where = f"{path} row {index + 1} (line {index + 2})"
         if row["role"] not in ROLES:
