@@ -279,3 +279,13 @@ def test_status_matches_the_database_and_reissue_replaces_the_link(tmp_path: Pat
         reissue_link(created.path, "rater_09")
     assert rate_main(["reissue", str(created.path), "--rater", "rater_09"]) == 2
     assert "rater_09" in capsys.readouterr().err
+
+
+def test_shipped_examples_load_and_keep_the_client_llms_question() -> None:
+    root = Path(__file__).resolve().parents[1] / "configs" / "rating"
+    gold = load_extra_items(root / "gold_example.yaml", "gold")
+    assert {g.expected for g in gold} == {"low", "high"}
+    assert load_extra_items(root / "practice_example.yaml", "practice")
+    consent, default = load_template(root / "study_with_consent.yaml"), load_template()
+    assert consent.consent and consent.description
+    assert (consent.question, consent.scale, consent.instructions) == (default.question, default.scale, default.instructions)
