@@ -70,9 +70,12 @@ def session(browser, base: str, token: str, db: Path, rater: int, careful: bool,
     page.wait_for_url("**/r/*/1")
     gold = gold_sides(db, rater)
     total = int(page.locator("#progress").get_attribute("max"))
+    longest = longest_page(db)
     skipped = False
     for position in range(1, int(total * stop_after) + 1):
         page.wait_for_url(f"**/r/{token}/{position}")
+        if shots and position == longest:  # as the rater first sees it: opened at the end of the context
+            page.screenshot(path=str(shots / "rating_long_context.png"))
         time.sleep(rng.uniform(1.5, 4.0) if careful else rng.uniform(0.6, 1.5))
         if careful and not skipped and position > 3 and position not in gold:
             page.click("text=Skip / cannot judge")
@@ -86,9 +89,6 @@ def session(browser, base: str, token: str, db: Path, rater: int, careful: bool,
             value = rng.randint(50, 70)
         page.fill("#rating", str(value))
         page.click("text=Save and continue")
-    if shots:
-        page.goto(f"{base}/r/{token}/{longest_page(db)}")
-        page.screenshot(path=str(shots / "rating_long_context.png"))
     page.close()
 
 

@@ -267,8 +267,8 @@ def test_start_page_once_with_consent_and_the_same_checks_as_the_rating_form(tmp
         assert client.get(path).headers["location"] == f"/r/{token}/start"  # nothing before the start page
     start = client.get(f"/r/{token}/start")
     assert start.status_code == 200
-    for shown in ("A STUDY OF COUNSELLING REPLIES.", "Put yourself", "I agree that my answers", "7 pages, the first 1 "
-                  "of them practice pages", "about 4 minutes", 'name="consent"'):
+    for shown in ("A STUDY OF COUNSELLING REPLIES.", "Put yourself", "I agree that my answers", "7 pages (1 practice "
+                  "page first)", "about 4 minutes", 'name="consent"'):
         assert shown in start.text, shown
     assert RESPONSE_ID.search(start.text) is None  # the start page holds no item
     # a rating posted before the start page: refused, nothing saved

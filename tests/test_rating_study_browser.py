@@ -67,7 +67,7 @@ def test_start_page_appears_once_and_is_linked_from_every_page(browser, tmp_path
         page.goto(f"{base}/r/{token}")
         assert page.url.endswith(f"/r/{token}/start")
         assert "Instructions" in page.inner_text("main") and CONSENT in page.inner_text("main")
-        assert "13 pages, the first 1 of them practice pages" in page.inner_text("main")
+        assert "13 pages (1 practice page first)" in page.inner_text("main")
         assert serious(axe_violations(page)) == []
         if SHOTS:
             Path(SHOTS).mkdir(parents=True, exist_ok=True)

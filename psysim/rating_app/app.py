@@ -21,6 +21,7 @@ Nothing is logged: no access log (the path holds the token), no transcript text.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -39,6 +40,14 @@ from psysim.rating_app.study import AnswerError, Page, Study, StudyClosedError
 
 HERE = package_file("rating_app")
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def paragraphs(text: str) -> list[str]:
+    """A template's text as paragraphs: blank lines separate them; a YAML file's line wraps within one are spaces."""
+    return [" ".join(part.split()) for part in re.split(r"\n\s*\n", text or "") if part.strip()]
+
+
+templates.env.filters["paragraphs"] = paragraphs
 
 SECURITY_HEADERS = {
     # everything from this server only (no CDN, no inline script); the token never leaves in a

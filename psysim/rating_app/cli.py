@@ -29,7 +29,7 @@ from psysim.rating_app.db import StudyFileError
 from psysim.rating_app.extra_items import ExtraItemsError, load_extra_items
 from psysim.rating_app.items import Item, read_items, select
 from psysim.rating_app.progress import rater_summary, status_frame
-from psysim.rating_app.study import close_study, create_study, export_frame, reissue_link
+from psysim.rating_app.study import close_study, create_study, export_frame, reissue_link, study_id
 from psysim.rating_app.template import DEFAULT_TEMPLATE, TemplateError, load_template
 
 STUDIES_DIR = Path("studies")
@@ -140,7 +140,7 @@ def _named(args: argparse.Namespace) -> str:
 def status(args: argparse.Namespace) -> int:
     name = _named(args)
     frame = status_frame(study_path(name))
-    print(f"Study {name}: {len(frame)} rater(s); expected finish = remaining pages x the rater's median seconds "
+    print(f"Study {study_id(name)}: {len(frame)} rater(s); expected finish = remaining pages x the rater's median seconds "
           "per page (practice pages not counted)")
     print(_table(frame))
     return 0

@@ -66,8 +66,11 @@ def _clock(stamp: str | datetime) -> str:
 
 
 def _duration(left: timedelta) -> str:
-    minutes = round(left.total_seconds() / 60)
-    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{max(minutes, 1)} min"
+    seconds = left.total_seconds()
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
 def rater_summary(frame: pd.DataFrame) -> pd.DataFrame:
