@@ -106,7 +106,8 @@ def test_server_side_validation_and_isolation(items: list, tmp_path: Path) -> No
         assert client.post(f"/r/{mine}/{position}", data={"response": response_id, "rating": "50"}).status_code == 404
     assert (export_frame(path)["status"] != "unanswered").sum() == 0
     # no admin action over HTTP
-    for route in ("/admin", "/export", "/close", "/study"):
+    for route in ("/admin", "/export", "/close", "/study", "/status", "/reissue", f"/r/{mine}/status",
+                  f"/r/{mine}/reissue"):
         assert client.get(route).status_code == 404 and client.post(route).status_code in (404, 405)
     close_study(path)
     closed = client.post(f"/r/{mine}/1", data={"response": response_id, "rating": "50", "action": "save"})

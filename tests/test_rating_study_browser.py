@@ -74,6 +74,10 @@ def test_start_page_appears_once_and_is_linked_from_every_page(browser, tmp_path
             page.screenshot(path=str(Path(SHOTS) / "rating_start_page.png"), full_page=True)
         page.click("form button.primary")  # consent not ticked: the browser keeps the rater on the page
         assert page.url.endswith("/start") and not Study(path).started(1)
+        page.evaluate("document.querySelector('form').noValidate = true")  # the server's own check
+        page.click("form button.primary")
+        assert "Not started: consent" in page.inner_text("#error") and not Study(path).started(1)
+        assert serious(axe_violations(page)) == []
         press_start(page)
         page.wait_for_url(f"**/r/{token}/1")
         assert "Practice page" in page.inner_text("main")
