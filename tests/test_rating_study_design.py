@@ -289,3 +289,9 @@ def test_shipped_examples_load_and_keep_the_client_llms_question() -> None:
     consent, default = load_template(root / "study_with_consent.yaml"), load_template()
     assert consent.consent and consent.description
     assert (consent.question, consent.scale, consent.instructions) == (default.question, default.scale, default.instructions)
+
+
+def test_docs_list_every_export_column() -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "human-raters.md").read_text(encoding="utf-8")
+    table = docs.split("### Export columns", 1)[1].split("\n\n`", 1)[0]
+    assert re.findall(r"^\| `([a-z_]+)` \|", table, re.MULTILINE) == EXPORT_COLUMNS
