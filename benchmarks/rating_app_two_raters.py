@@ -98,14 +98,18 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=6, help="contexts to sample (default 6)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--screenshots", default=None, help="write the docs' screenshots into this directory")
+    parser.add_argument("--keep", default=None, help="keep the study database and its CSV in this directory "
+                                                     "(default: a temporary directory, removed)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     shots = Path(args.screenshots) if args.screenshots else None
     if shots:
         shots.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "two_raters.db"
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = Path(args.keep or scratch)
+        tmp.mkdir(parents=True, exist_ok=True)
+        db = tmp / "two_raters.db"
         created = rate("create", *args.logs, "--study", str(db), "--raters", "2", "--items", str(args.items),
                        "--seed", str(args.seed), "--template", "configs/rating/study_with_consent.yaml",
                        "--practice", "configs/rating/practice_example.yaml",
@@ -120,7 +124,7 @@ def main() -> int:
             browser.close()
         print(f"(browser session: {time.monotonic() - started:.0f} s)")
         print("$ psysim-rate export --study two_raters.db\n" + rate("export", "--study", str(db), "-o",
-                                                                     str(Path(tmp) / "two_raters.csv")))
+                                                                     str(tmp / "two_raters.csv")))
         print("$ psysim-rate status two_raters.db\n" + rate("status", str(db)))
     return 0
 
