@@ -7,7 +7,7 @@ and every relative link and anchor resolves. The convention is docs/development/
 
 Runnable blocks run in reading order (README.md, then the site's navigation, then pages outside it) in one
 temporary working directory, as a reader would: a later block may read an earlier block's logs. The repository's
-tasks/, scorers/, datasets/, configs/ and psysim/ are linked into it, so paths in the docs resolve.
+tasks/, scorers/, datasets/, configs/, psysim/ and docs/ are linked into it, so paths in the docs resolve.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ BLOCK_TIMEOUT = 240  # seconds, one block (the whole test's budget is under 3 mi
 # commands a runnable block may not hold: they run until Ctrl-C, need a GPU or the network, or take many minutes
 NEVER_RUN = (r"run_offline\.sh", r"\binspect view\b", r"\bserve\b", r"psysim-serve", r"\bpip install\b",
              r"\bpsysim-offline\b", r"\bbenchmarks/", r"\bsbatch\b", r"\bsubmit\.sh\b", r"\bpytest\b")
-LINKED = ("tasks", "scorers", "datasets", "configs", "psysim")
+LINKED = ("tasks", "scorers", "datasets", "configs", "psysim", "docs")
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 LINK = re.compile(r"(?<!!)\[(?:[^\]\[]|\[[^\]]*\])*\]\((?P<target>[^)\s]+)(?:\s+\"[^\"]*\")?\)|!\[[^\]]*\]\((?P<image>[^)\s]+)\)")
 
