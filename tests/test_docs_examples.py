@@ -67,7 +67,8 @@ class Block:
 
 
 def doc_files() -> list[Path]:
-    """README.md, the site's pages in navigation order, then every other page (outside the nav)."""
+    """README.md, the site's pages in navigation order, then every other page (outside the nav; not the drafts
+    in docs/incoming/, which mkdocs.yml excludes until they are moved into a page)."""
     config = yaml.load((REPO / "mkdocs.yml").read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
 
     def pages(nav: object) -> list[str]:
@@ -80,7 +81,7 @@ def doc_files() -> list[Path]:
         return []
 
     ordered = [DOCS / p for p in pages(config["nav"])]
-    rest = sorted(p for p in DOCS.rglob("*.md") if p not in ordered)
+    rest = sorted(p for p in DOCS.rglob("*.md") if p not in ordered and "incoming" not in p.relative_to(DOCS).parts)
     return [REPO / "README.md", *ordered, *rest]
 
 
