@@ -90,7 +90,7 @@ def human_comparison(
         guidelines: Expert guidelines, as text or a path (default: as in Experiment 1).
         reviser: Role that rewrites the human response from the critique: ``therapist``
             (default) or ``expert``.
-        rating_format: ``auto``, ``json_schema``, ``json_object`` or ``text`` (see README).
+        rating_format: ``auto``, ``json_schema``, ``json_object`` or ``text`` (see docs/experiment-1.md, "Ratings").
         max_rating_attempts: Times the client is asked before a rating is recorded as missing.
         max_reply_attempts: Times the LLM response, the critique or the revision is asked when
             the reply is empty or an error message, before that candidate is recorded as failed

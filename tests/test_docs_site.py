@@ -20,6 +20,9 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     changelog = (tmp_path / "site" / "changelog" / "index.html").read_text(encoding="utf-8")
     assert "Task versions" in changelog  # CHANGELOG.md itself, included by the snippet, not the include line
     assert (tmp_path / "site" / "development" / "integrity-prompt-log" / "index.html").is_file()  # built, outside the nav
+    # a fence whose info string the highlighter did not accept renders as a paragraph starting with ```
+    raw = [p.relative_to(tmp_path) for p in (tmp_path / "site").rglob("*.html") if "<p>```" in p.read_text(encoding="utf-8")]
+    assert raw == []
 
 
 def test_readme_is_a_short_front_page() -> None:

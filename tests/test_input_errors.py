@@ -71,7 +71,7 @@ def test_readme_example_for_a_corpus_with_other_column_names(tmp_path: Path) -> 
     page = (Path(__file__).resolve().parents[1] / "docs" / "transcripts-and-personas.md").read_text(encoding="utf-8")
     section = page.split("**Your own corpus, full example.**")[1]
     header = re.search(r"```text\n(.*?)\n", section).group(1).split(",")
-    commands = re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1).replace("\\\n", " ")
+    commands = re.search(r"```bash[^\n]*\n(.*?)```", section, re.DOTALL).group(1).replace("\\\n", " ")
     # the demo's labelled transcripts written with the example's column names and labels
     path = tmp_path / "sessions.csv"
     with DEFAULT_LABELLED_TRANSCRIPTS.open(encoding="utf-8") as f, path.open("w", newline="", encoding="utf-8") as out:

@@ -280,7 +280,8 @@ def integrity_problems(report: RunReport, max_fail: float) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="psysim-offline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_version_argument(parser)
-    parser.add_argument("--experiment", choices=[*EXPERIMENTS, "both"], default="iterative_feedback")
+    parser.add_argument("--experiment", choices=[*EXPERIMENTS, "both"], default="iterative_feedback",
+                        help="which experiment to run (default iterative_feedback; both: Experiment 1, then 2)")
     parser.add_argument("--personas", type=int, default=1, help="Experiment 1: personas (default 1)")
     parser.add_argument("--sessions", type=int, default=2, help="Experiment 1: sessions (default 2)")
     parser.add_argument("--turns", type=int, default=2, help="Experiment 1: exchanges per session (default 2)")
@@ -290,9 +291,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="Experiment 1: score each session against the safety rubric (role safety_judge)")
     parser.add_argument("--snippets", type=int, default=2, help="Experiment 2: snippets (default 2)")
     parser.add_argument("--transcripts", default=None,
-                        help="Experiment 2: transcript file (default: the shipped demo set), e.g. ../shared/data/annomi/AnnoMI-simple.csv")
+                        help="Experiment 2: transcript file (default: the shipped demo set), e.g. data/AnnoMI-simple.csv")
     parser.add_argument("--max-tokens", type=int, default=120, help="cap on each turn (Experiment 2's responses: twice this; Expert feedback and critique: 8 times)")
-    parser.add_argument("--log-dir", default="logs")
+    parser.add_argument("--log-dir", default="logs", help="log directory (default logs)")
     parser.add_argument("--port", type=int, default=None, help="server port (default: a free one)")
     parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: all cores)")
     parser.add_argument("--refresh-model", action="store_true", help="download and assemble the model again")

@@ -20,9 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     add_version_argument(parser)
     parser.add_argument("--model", type=Path, default=None, help="a GGUF file (default: the offline model)")
     parser.add_argument("--alias", default=None, help="served model name (default: the offline model's)")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--n-ctx", type=int, default=4096)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
+    parser.add_argument("--n-ctx", type=int, default=4096, help="context window in tokens (default 4096)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     args = parser.parse_args(argv)
     stop_on_sigterm()
     try:

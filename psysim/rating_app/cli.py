@@ -181,9 +181,9 @@ def parser() -> argparse.ArgumentParser:
                    help="gold items (context, response, expected: low|high), planted at random positions (seeded)")
     p.set_defaults(run=create)
     p = commands.add_parser("serve", help="serve the rating pages")
-    p.add_argument("--study", required=True)
+    p.add_argument("--study", required=True, help="study name (studies/NAME.db) or a path ending in .db")
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST}: this machine only)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     p.add_argument("--base-url", default=None,
                    help="the address raters use (as given to `create`), when it differs from this server's own "
                         "(a proxy in front): form posts must come from a page of this server or of this address")
@@ -200,11 +200,11 @@ def parser() -> argparse.ArgumentParser:
                    help="start of the printed link (as given to create)")
     p.set_defaults(run=reissue)
     p = commands.add_parser("export", help="write the answers as tidy CSV")
-    p.add_argument("--study", required=True)
+    p.add_argument("--study", required=True, help="study name (studies/NAME.db) or a path ending in .db")
     p.add_argument("-o", "--output", default=None, help="CSV file (default: the database path with .csv)")
     p.set_defaults(run=export)
     p = commands.add_parser("close", help="stop accepting answers")
-    p.add_argument("--study", required=True)
+    p.add_argument("--study", required=True, help="study name (studies/NAME.db) or a path ending in .db")
     p.set_defaults(run=close)
     return main_parser
 

@@ -266,10 +266,12 @@ def study_sizes(tasks: list[Task], args: argparse.Namespace, limit: int | None) 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="psysim-paper", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_version_argument(parser)
-    parser.add_argument("--model", default="vllm/meta-llama/Llama-3.1-70B-Instruct")
-    parser.add_argument("--log-dir", default="logs/paper")
+    parser.add_argument("--model", default="vllm/meta-llama/Llama-3.1-70B-Instruct",
+                        help="model of every role (default vllm/meta-llama/Llama-3.1-70B-Instruct)")
+    parser.add_argument("--log-dir", default="logs/paper", help="the eval set's directory; the same one resumes (default logs/paper)")
     parser.add_argument("--experiments", nargs="+", default=["iterative_feedback"],
-                        choices=["iterative_feedback", "human_comparison"])
+                        choices=["iterative_feedback", "human_comparison"],
+                        help="experiments in the eval set (default iterative_feedback)")
     parser.add_argument("--therapist-styles", nargs="+", default=[DEFAULT_STYLE], choices=list(THERAPIST_STYLES),
                         help=f"Experiment 1 therapist styles, each with every condition (default {DEFAULT_STYLE}; "
                              "add poor for the negative control: a deliberately poor therapist)")
