@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from inspect_ai.log import EvalLog, EvalSample, read_eval_log, read_eval_log_sample, read_eval_log_sample_summaries
-from inspect_ai.log._recorders.eval import EvalRecorder
+from inspect_ai.log._recorders.eval import EvalRecorder  # what eval() writes with; streams sample by sample
 from shortuuid import uuid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -90,6 +90,7 @@ def _write_scaled(template: Path, out_dir: Path, personas: int, epochs: int, see
 async def _write(header: EvalLog, samples: list[EvalSample], out_dir: Path, personas: int, epochs: int,
                  seed: int) -> Path:
     condition = str(header.eval.task_args.get("condition"))
+    sessions = int(header.eval.task_args.get("sessions") or 6)
     ids = [f"{samples[p % len(samples)].id}-{p:04d}" for p in range(personas)]
     eval_spec = header.eval.model_copy(deep=True)
     eval_spec.eval_id, eval_spec.run_id = uuid(), uuid()
@@ -104,7 +105,7 @@ async def _write(header: EvalLog, samples: list[EvalSample], out_dir: Path, pers
     for p in range(personas):
         for epoch in range(1, epochs + 1):
             run_effect = random.Random(f"{seed}:run:{condition}:{epoch}").gauss(0, 2)
-            shift = [persona_effect[p] + run_effect + rng.gauss(0, 3) for _ in range(64)]
+            shift = [persona_effect[p] + run_effect + rng.gauss(0, 3) for _ in range(sessions)]
             await recorder.log_sample(eval_spec, _shifted(samples[p % len(samples)], shift, ids[p], epoch))
             written += 1
             if written % FLUSH_EVERY == 0:
