@@ -4,8 +4,8 @@
     python benchmarks/report_size.py --logs DIR      # reuse logs generated earlier
     python benchmarks/report_size.py --png           # also time the PNG export (needs Chromium)
 
-The study: Experiment 1 with 15 personas x 3 conditions x 5 runs x 6 sessions (the mock roles of
-``benchmarks/report_speed.py``) plus Experiment 2 asking for the paper's 50 snippets (the shipped
+The study: Experiment 1 with 15 personas x 3 conditions x 5 runs x 6 sessions (made as
+``benchmarks/report_speed.py`` makes it: the scripted demo model) plus Experiment 2 asking for the paper's 50 snippets (the shipped
 demo transcripts give 39; the mock roles of ``tests/rating_logs.py``), all offline. Target (issue 25): everything the page loads except the one
 ``plotly.min.js`` beside it stays under 1 MB; the script exits 1 when it does not.
 """
@@ -28,51 +28,14 @@ LIMIT = 1_000_000
 
 
 def make_logs(directory: Path, personas: int, epochs: int, sessions: int, turns: int, snippets: int) -> None:
-    """Experiment 1 with known effects (as ``report_speed.py``), but with turns under the integrity
-    check's 5 words (``echo.min_words``), so that near-identical mock turns are not echoes and the
-    sessions pass, as a real study's mostly do; then Experiment 2."""
-    import zlib
+    """Experiment 1 as ``report_speed.py`` makes it (the scripted demo model; its sessions pass the
+    integrity check, as a real study's mostly do), then Experiment 2 with mock roles."""
+    from report_speed import make_logs as exp1_logs
 
-    from inspect_ai import eval
-    from report_speed import RATING_MARKER, SLOPE
-
-    from psysim.calls.generation import SESSION_SEED_STEP
-    from psysim.tasks.iterative_feedback import iterative_feedback
-
-    from mock_roles import Call, Recorder, main_model, mock_role, session_of
     from rating_logs import exp2_log
 
     os.environ.setdefault("INSPECT_CACHE_DIR", str(directory.parent / "inspect-cache"))
-
-    def turn(call: Call) -> int:
-        return sum(1 for m in call.messages if m.role == "assistant") + 1
-
-    def therapist(call: Call) -> str:
-        style = "EXPERT-STYLE" if "EXPERT-FEEDBACK" in call.system else (
-            "GENERIC-STYLE" if "Pay closer attention" in call.system else "PLAIN")
-        return f"{style} t{turn(call)} s{session_of(call)}."
-
-    def client(call: Call) -> str:
-        if RATING_MARKER not in call.text:
-            return f"Answer {turn(call)}: struggling."
-        k = session_of(call)
-        style = "expert" if "EXPERT-STYLE" in call.text else "generic" if "GENERIC-STYLE" in call.text else "none"
-        persona = zlib.crc32(call.system.encode()) % 9 - 4
-        run = (int(call.config.seed or 0) % SESSION_SEED_STEP * 37) % 7 - 3
-        wobble = zlib.crc32(f"{call.system}{call.config.seed}{k}".encode()) % 5 - 2
-        return f'{{"rating": {round(40 + SLOPE[style] * (k - 1) + persona + run + wobble)}}}'
-
-    def expert(call: Call) -> str:
-        return f"EXPERT-FEEDBACK-{session_of(call)}: be concrete."
-
-    recorder = Recorder()
-    for condition in ("expert", "none", "generic"):
-        roles = {"therapist": mock_role("therapist", recorder, therapist), "client": mock_role("client", recorder, client),
-                 "expert": mock_role("expert", recorder, expert)}
-        [log] = eval(iterative_feedback(condition=condition, sessions=sessions, turns=turns), model=main_model(recorder),
-                     model_roles=roles, limit=personas, epochs=epochs, log_dir=str(directory), display="none",
-                     max_samples=personas * epochs)
-        assert log.status == "success", log.error
+    exp1_logs(directory, personas, epochs, sessions, turns)
     exp2_log(directory, snippets=snippets)
 
 

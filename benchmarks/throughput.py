@@ -8,7 +8,9 @@ after a fixed latency (and optionally a latency per requested token); the harnes
 through Inspect's ``vllm/`` provider with ``VLLM_BASE_URL``, as it would a real vLLM server.
 Experiment 1 runs at paper scale (3 conditions x 5 epochs x personas x 6 sessions) in one
 ``eval_set``; Experiment 2 at 50 snippets. The critical path is computed from the design (the
-longest chain of dependent calls x latency), not measured.
+longest chain of dependent calls x latency), and, for Experiment 1, also measured in the same run
+(one expert-condition sample alone, before the full run): on a shared machine the run is compared
+with that baseline, which pays the same load.
 """
 
 from __future__ import annotations
@@ -85,6 +87,27 @@ def session_tokens(log_path: str) -> list[tuple[int, float, float]]:
     return [(k, sum(p for p, _ in v) / len(v), sum(c for _, c in v) / len(v)) for k, v in sorted(totals.items())]
 
 
+def measured_chain_seconds(args: argparse.Namespace, log_dir: Path, recommended: bool) -> float:
+    """Wall time of the critical path measured on this machine now: one expert-condition sample
+    (the longest chain: 6 x 8 dialogue calls + the ratings and feedback after each session) run
+    alone against the same server with the same settings. On a shared machine, the whole run is
+    compared with this rather than with the computed chain, as both pay the same load."""
+    from psysim.tasks.iterative_feedback import iterative_feedback
+
+    task = iterative_feedback(condition="expert", sessions=args.sessions, turns=args.turns)
+    started = time.monotonic()
+    if recommended:
+        success, logs = run_paper(MODEL, str(log_dir), epochs=1, limit=1, tasks=[task], display="none",
+                                  realtime=not args.no_realtime)
+    else:
+        success, logs = eval_set([task], log_dir=str(log_dir), model=MODEL, model_roles={r: MODEL for r in ROLES},
+                                 epochs=1, limit=1, display="none")
+    seconds = time.monotonic() - started
+    if not success or any(log.status != "success" for log in logs):
+        raise SystemExit("baseline (one sample alone) failed")
+    return seconds
+
+
 def measure(name: str, args: argparse.Namespace, tasks_for: str, recommended: bool, workdir: Path, base_url: str) -> None:
     if tasks_for == "iterative_feedback":
         tasks = paper_tasks(("iterative_feedback",), sessions=args.sessions, turns=args.turns)
@@ -96,6 +119,9 @@ def measure(name: str, args: argparse.Namespace, tasks_for: str, recommended: bo
         chain = exp2_chain(300, 400, args.latency, args.per_token)
         limit, epochs = None, 1
     log_dir = str(workdir / f"logs-{tasks_for}-{name}")
+    measured_chain = None
+    if tasks_for == "iterative_feedback" and not args.no_baseline:
+        measured_chain = measured_chain_seconds(args, workdir / f"logs-chain-{name}", recommended)
     urllib.request.urlopen(f"{base_url}/stats?reset").read()
     started, cpu = time.monotonic(), time.process_time()
     if recommended:
@@ -116,6 +142,11 @@ def measure(name: str, args: argparse.Namespace, tasks_for: str, recommended: bo
     print("| total calls | critical path | wall | wall / critical path | wall / serial | peak concurrency | harness CPU / call |")
     print("|---|---|---|---|---|---|---|")
     print(f"| {calls} | {chain:.2f}s | {wall:.2f}s | {wall / chain:.2f} | {wall / serial:.3f} | {peak} | {1000 * cpu / calls:.1f} ms |")
+    if measured_chain is not None:
+        print(f"\nmeasured chain (one expert-condition sample alone, same server and settings, this run): "
+              f"{measured_chain:.2f}s = {measured_chain / chain:.3f}x the computed critical path; "
+              f"wall / measured chain = **{wall / measured_chain:.3f}** (goal at 3 s per call: at most 1.10)")
+    print(f"load average (1, 5, 15 min) after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if tasks_for == "iterative_feedback":
         expert_log = next(log.location for log in logs if log.eval.task_args.get("condition") == "expert")
         print("\n| session | prompt tokens / sample | completion tokens / sample |\n|---|---|---|")
@@ -135,6 +166,8 @@ def main() -> int:
     parser.add_argument("--turns", type=int, default=4)
     parser.add_argument("--snippets", type=int, default=50)
     parser.add_argument("--no-realtime", action="store_true", help="psysim-paper --no-realtime")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the measured chain (one Experiment 1 sample alone, run first as the baseline)")
     args = parser.parse_args()
     modes = {"after": [("after", True)], "before": [("before", False)], "both": [("before", False), ("after", True)]}[args.mode]
     experiments = ["iterative_feedback", "human_comparison"] if args.experiment == "both" else [args.experiment]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -296,15 +296,23 @@ def reason_code(text: Any) -> str:
     return str(text).split(":", 1)[0].strip() or NO_REASON
 
 
-def _score(entry: LogEntry, summary: EvalSampleSummary, scorer: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(value, metadata) of one scorer's score; metadata re-read from the full sample if thinned."""
+SAMPLE_BULK = {"events", "messages", "attachments", "store", "timelines"}
+"""Fields of a full sample that a re-read of its scores skips (the dialogue is most of a sample)."""
+
+
+def _score(entry: LogEntry, summary: EvalSampleSummary, scorer: str,
+           needs: Collection[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(value, metadata) of one scorer's score. Metadata keys the summary left out (over 1k) are
+    re-read from the full sample only when the caller ``needs`` one of them (``None``: any key);
+    the others keep Inspect's marker. A 450-persona study has 6,750 samples: re-reading each for
+    a key no row uses made the report's time mostly log reading."""
     score = (summary.scores or {}).get(scorer)
     if score is None:
         return {}, {}
     value = score.value if isinstance(score.value, dict) else {}
     metadata = dict(score.metadata or {})
-    if any(value == THINNED for value in metadata.values()):
-        sample = read_eval_log_sample(entry.path, id=summary.id, epoch=summary.epoch)
+    if any(v == THINNED and (needs is None or k in needs) for k, v in metadata.items()):
+        sample = read_eval_log_sample(entry.path, id=summary.id, epoch=summary.epoch, exclude_fields=SAMPLE_BULK)
         full = sample.scores.get(scorer) if sample.scores else None
         metadata = dict(full.metadata or {}) if full is not None else metadata
     return value, metadata
@@ -316,6 +324,11 @@ def _sample_failure(summary: EvalSampleSummary) -> str:
     return "not_scored: the sample has no score (it did not finish)"
 
 
+EXP1_NEEDS = ("missing_reasons", "course_status", "ended")
+"""Metadata keys of ``client_satisfaction`` that :func:`exp1_rows` reads (not the per-session records)."""
+VALIDITY_NEEDS = ("missing_reasons", "transcript_id", "client_id", "group", "label_value")
+
+
 def exp1_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str) -> list[dict[str, Any]]:
     """Experiment 1 rows; a sample that errored before scoring contributes missing sessions."""
     planned = int(json.loads(entry.key.arg("sessions", "6") or "6"))
@@ -324,8 +337,8 @@ def exp1_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str)
     therapist = factor_value(entry, "therapist", DEFAULT_STYLE)
     rows = []
     for summary in summaries:
-        value, metadata = _score(entry, summary, "client_satisfaction")
-        verdicts = {v["session"]: v for v in _score(entry, summary, INTEGRITY)[1].get("sessions") or []}
+        value, metadata = _score(entry, summary, "client_satisfaction", EXP1_NEEDS)
+        verdicts = {v["session"]: v for v in _score(entry, summary, INTEGRITY, ("sessions",))[1].get("sessions") or []}
         reasons = metadata.get("missing_reasons") or {}
         scored = any(k.startswith("session_") for k in value)
         ended = metadata.get("ended")
@@ -384,10 +397,10 @@ copies the Expert's critique (integrity flag ``expert_authored``): it would rate
 def exp2_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str) -> list[dict[str, Any]]:
     rows = []
     for summary in summaries:
-        value, metadata = _score(entry, summary, "client_rating")
+        value, metadata = _score(entry, summary, "client_rating", ("missing_reasons",))
         reasons = metadata.get("missing_reasons") or {}
         scored = bool(value)
-        _, integrity = _score(entry, summary, INTEGRITY)
+        _, integrity = _score(entry, summary, INTEGRITY, ("flags",))
         copied = any(flag.get("kind") == EXPERT_AUTHORED for flag in integrity.get("flags") or [])
         for kind in RESPONSE_TYPES:
             rating, missing, reason = _value_and_reason(value, kind, reasons, scored, summary)
@@ -405,7 +418,7 @@ def validity_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: 
     """Rater validity: one row per (snippet, run) with its group, transcript and rating."""
     rows = []
     for summary in summaries:
-        value, metadata = _score(entry, summary, "human_response_rating")
+        value, metadata = _score(entry, summary, "human_response_rating", VALIDITY_NEEDS)
         reasons = metadata.get("missing_reasons") or {}
         rating, missing, reason = _value_and_reason(value, "rating", reasons, bool(value), summary)
         snippet = str(summary.id)
@@ -425,7 +438,7 @@ def integrity_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting:
     condition = json.loads(entry.key.arg("condition", "null") or "null")
     rows = []
     for summary in summaries:
-        value, _ = _score(entry, summary, INTEGRITY)
+        value, _ = _score(entry, summary, INTEGRITY, ())
         if not value:
             continue
         exp1 = "held_sessions" in value
@@ -530,7 +543,7 @@ def judge_check_rows(entry: LogEntry, summaries: list[EvalSampleSummary], settin
     judge = judge_model(entry)
     rows = []
     for summary in summaries:
-        value, metadata = _score(entry, summary, "safety_judge_rating")
+        value, metadata = _score(entry, summary, "safety_judge_rating", ("missing_reasons", "scenario", "response_class"))
         reasons = metadata.get("missing_reasons") or {}
         hit, missing, reason = _value_and_reason(value, "hit", reasons, bool(value), summary, NO_SCALE)
         sample_meta = summary.metadata or {}
@@ -568,7 +581,7 @@ def questionnaire_rows(entry: LogEntry, summaries: list[EvalSampleSummary], sett
     """
     planned = int(json.loads(entry.key.arg("sessions", "6") or "6"))
     condition = json.loads(entry.key.arg("condition", '"expert"') or '"expert"')
-    scored = [(summary, *_score(entry, summary, "client_questionnaires")) for summary in summaries]
+    scored = [(summary, *_score(entry, summary, "client_questionnaires", ("missing_reasons", "scale_ranges"))) for summary in summaries]
     measures: dict[str, list[float]] = {}
     for _, value, metadata in scored:
         for key in value:
@@ -615,7 +628,7 @@ def joint_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: str
     response type) with the position it was shown in; none for a log run without them."""
     rows = []
     for summary in summaries:
-        value, metadata = _score(entry, summary, JOINT)
+        value, metadata = _score(entry, summary, JOINT, ("missing_reasons", "order"))
         if not value:
             continue
         reasons = metadata.get("missing_reasons") or {}
@@ -634,7 +647,7 @@ def safety_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: st
     """Rows of the ``safety_rubric`` scorer, one per (persona-run, session); none for a log run
     without ``-T safety=true``. A sample without the score (it errored before scoring) gives
     missing rows with the reason, as in Experiment 1."""
-    scored = [(summary, *_score(entry, summary, SAFETY_SCORER)) for summary in summaries]
+    scored = [(summary, *_score(entry, summary, SAFETY_SCORER, ("missing_reasons",))) for summary in summaries]
     if not any(value for _, value, _ in scored):
         return []
     planned = int(json.loads(entry.key.arg("sessions", "6") or "6"))
@@ -679,13 +692,13 @@ def agreement_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting:
     for summary in summaries:
         base = {"task": task, "setting": setting, "sample": str(summary.id), "run": entry.run(summary.epoch),
                 "epoch": int(summary.epoch)}
-        value, metadata = _score(entry, summary, IN_LOOP_SCORES[task])
+        value, metadata = _score(entry, summary, IN_LOOP_SCORES[task], ("missing_reasons",))
         reasons = metadata.get("missing_reasons") or {}
         for key in sorted(k for k in value if _IN_LOOP_KEY[task].match(k)):
             rating, missing, reason = _value_and_reason(value, key, reasons, True, summary)
             rows.append({**base, "item": key, "rater": IN_LOOP, "rating": rating, "missing": missing, "reason": reason})
         for name in sorted(rejudged & set(summary.scores or {})):
-            value, metadata = _score(entry, summary, name)
+            value, metadata = _score(entry, summary, name, ("missing_reasons", "rater"))
             rater = str(metadata.get("rater", name))
             reasons = metadata.get("missing_reasons") or {}
             for key in sorted(value):
