@@ -17,7 +17,7 @@ from psysim.dialogue.integrity import comparison_integrity, copied_share, load_i
 from psysim.dialogue.transcript import Turn
 from psysim.tasks.human_comparison import human_comparison
 
-from mock_roles import Call, Recorder, main_model, mock_role
+from mock_roles import Call, Recorder, critique_form, main_model, mock_role
 
 CASES = yaml.safe_load((Path(__file__).parent / "expert_authored_cases.yaml").read_text(encoding="utf-8"))["cases"]
 COPIES = ("copy", "near_copy")
@@ -53,13 +53,18 @@ def test_threshold_separates_the_labelled_cases_with_a_margin() -> None:
 QUOTED = re.compile(r'A better response would be: "(.*?)"', re.DOTALL)
 
 
+def first_user(call: Call) -> str:
+    return next(m.text for m in call.messages if m.role == "user")  # a re-ask comes after it
+
+
 def expert(call: Call) -> str:
-    # derived from the prompt, so the same snippets get a written response however calls interleave
-    if len(call.last_user) % 2:
-        return ('The response jumps to advice. A better response would be: "It sounds like this has been '
-                'building for a long time and you are tired of carrying it on your own. What would help most '
-                'right now?" Reflect before asking.')
-    return "Reflect the feeling before asking; avoid lecturing."
+    # derived from the prompt (not the re-ask), so the same snippets get a written response however
+    # calls interleave: this Expert writes the response again on every re-ask
+    if len(first_user(call)) % 2:
+        return critique_form('The response jumps to advice. A better response would be: "It sounds like this has been '
+                             'building for a long time and you are tired of carrying it on your own. What would help '
+                             'most right now?" Reflect before asking.')
+    return critique_form("Reflect the feeling before asking; avoid lecturing.")
 
 
 def therapist(call: Call) -> str:
@@ -86,6 +91,9 @@ def test_scripted_copy_is_flagged_and_its_rating_left_out(tmp_path: Path) -> Non
         value = sample.scores["simulation_integrity"].value
         assert value["expert_authored"] == (str(sample.id) in copied) == value["flagged"]
         assert value["critique_words"] == len(sample.scores["client_rating"].metadata["critique"].split())
+        # the written response is re-asked twice and kept (over its limit) after the third attempt
+        assert value["critique_reasks"] == value["critique_over_limit"] * 2 == 2 * (str(sample.id) in copied)
+        assert value["critique_word_limit"] == 105
     exp2 = read_frames(tmp_path / "logs").exp2
     revised = exp2[exp2["response_type"] == "revised"].set_index("snippet")
     assert set(revised.index[revised["reason"] == EXPERT_AUTHORED]) == copied

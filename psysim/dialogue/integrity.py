@@ -401,6 +401,7 @@ def comparison_integrity(
     failed_calls: int,
     stops: list[StopRecord],
     config: IntegrityConfig | None = None,
+    critique_check: dict[str, Any] | None = None,
 ) -> CourseIntegrity:
     """Flags of one Experiment 2 snippet: the LLM response (echo of the client's last turn,
     role breaks, placeholders), the revision (likewise; identical to the human turn is noted),
@@ -409,7 +410,8 @@ def comparison_integrity(
     ``value``: ``therapist_flag_rate`` (flagged among the llm response and a therapist-written
     revision), ``expert_flag_rate`` (the critique, and an expert-written revision), ``replies`` and
     ``flagged_replies``, the flag
-    counts, ``revision_identical`` (1/0, NaN without a revision), ``truncated``, ``failed_calls``,
+    counts, ``critique_words`` against ``critique_word_limit``, ``critique_reasks`` and
+    ``critique_over_limit`` (1: kept over a limit after its attempts), ``revision_identical`` (1/0, NaN without a revision), ``truncated``, ``failed_calls``,
     ``flagged``.
     """
     config = config or load_integrity_config()
@@ -442,8 +444,14 @@ def comparison_integrity(
     value["flagged_replies"] = float(len({f.step for f in flags if f.failure}))
     revised = candidates.get("revised")
     value["revision_identical"] = math.nan
-    # the Expert's length against the prompt's limit (expert.yaml: "At most 150 words")
+    # the Expert's length against its limit (expert.yaml: critique_form), its re-asks for a limit
+    # (psysim/calls/critique.py), and whether the critique kept it; NaN without a critique (or,
+    # for the limit fields, in a log written before the limits were enforced)
     value["critique_words"] = float(len(critique.split())) if critique else math.nan
+    check = critique_check or {}
+    value["critique_word_limit"] = float(check["word_limit"]) if critique and check else math.nan
+    value["critique_reasks"] = float(check["reasks"]) if critique and check else math.nan
+    value["critique_over_limit"] = float(not check["within_limits"]) if critique and check else math.nan
     if revised is not None:
         ratio = similarity(revised, human)
         value["revision_identical"] = float(ratio >= config.revision_identical_threshold)
