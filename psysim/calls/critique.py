@@ -147,8 +147,10 @@ def render_fields(fields: dict[str, str], form: LimitForm) -> str:
     return "\n".join(f"{f.heading}: {' '.join(fields[f.key].split())}" for f in form.fields)
 
 
-def limit_problems(text: str, fields: dict[str, str] | None, form: LimitForm) -> list[str]:
-    """What breaks the limits in an (otherwise parsed) reply; empty when it keeps them."""
+def limit_problems(text: str, fields: dict[str, str] | None, form: LimitForm, evidence: bool = True) -> list[str]:
+    """What breaks the limits in an (otherwise parsed) reply; empty when it keeps them.
+    ``evidence=False`` leaves out the written response's start (for the re-ask, which must not
+    show it back)."""
     problems = []
     if fields:
         for f in form.fields:
@@ -157,7 +159,8 @@ def limit_problems(text: str, fields: dict[str, str] | None, form: LimitForm) ->
     elif (n := word_count(text)) > form.max_words * (1 + form.word_tolerance):
         problems.append(f"it has {n} words; the limit is {form.max_words}")
     if (passage := response_passage(text, form)) is not None:
-        problems.append(f"it writes the therapist's response itself ({passage!r}); advise, do not write the response")
+        shown = f" ({passage!r})" if evidence else ""
+        problems.append(f"it writes the therapist's response itself{shown}; advise, do not write the response")
     return problems
 
 
@@ -233,7 +236,7 @@ async def ask_within_limits(
             break
         problems.append(f"attempt {attempt}: " + "; ".join(broken))
         if attempt < max_attempts:
-            asked = messages + [ChatMessageUser(content=_reask(form, "; ".join(broken)))]
+            asked = messages + [ChatMessageUser(content=_reask(form, "; ".join(limit_problems(text, fields, form, False))))]
     if kept is not None:
         # the last reply with every field (over a limit, if it got here after the attempts)
         kept.check.reasks = len(raw) - 1
