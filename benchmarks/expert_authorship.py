@@ -1,0 +1,60 @@
+"""Expert authorship on a finished (or running) Experiment 2 log: how often the "revised" response
+is the Expert's text, and how long the Expert's critiques are (issue 26's before/after measure).
+
+    python benchmarks/expert_authorship.py /work/runs/before26 /work/runs/after26
+
+Per log directory: snippets; revisions produced; revisions flagged ``expert_authored`` (the
+integrity flag, whatever the log's version); critique words (median, max; the text the reviser
+read); Expert calls beyond one per snippet (re-asks of any kind: a cut, an empty reply, a limit);
+failed calls; wall time. Reads only what the log holds: a running log counts its finished samples.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from inspect_ai.log import list_eval_logs, read_eval_log, read_eval_log_samples
+
+
+def expert_calls(sample) -> int:  # noqa: ANN001 - an Inspect EvalSample
+    return sum(1 for e in sample.events if getattr(e, "event", "") == "model" and getattr(e, "role", None) == "expert")
+
+
+def measure(log_dir: str) -> dict[str, object]:
+    [info] = list_eval_logs(log_dir)
+    header = read_eval_log(info.name, header_only=True)
+    samples = list(read_eval_log_samples(info.name, all_samples_required=False))
+    integrity = [s.scores["simulation_integrity"] for s in samples if s.scores and "simulation_integrity" in s.scores]
+    words = [v.value["critique_words"] for v in integrity if v.value.get("critique_words") == v.value.get("critique_words")]
+    revisions = sum(1 for s in samples if "revised" in (s.scores["client_rating"].metadata or {}).get("candidates", {}))
+    flagged = sum(1 for v in integrity if v.value.get("expert_authored"))
+    reasks = sum(max(expert_calls(s) - 1, 0) for s in samples)
+    over = [v.value.get("critique_over_limit") for v in integrity if v.value.get("critique_over_limit") is not None]
+    stats = header.stats
+    wall = None
+    if stats.started_at and stats.completed_at:
+        wall = (datetime.fromisoformat(stats.completed_at) - datetime.fromisoformat(stats.started_at)).total_seconds()
+    return {
+        "log": info.name, "status": header.status, "task_version": header.eval.task_version,
+        "snippets": len(samples), "revisions": revisions, "expert_authored": flagged,
+        "critique_words_median": statistics.median(words) if words else None,
+        "critique_words_max": max(words) if words else None,
+        "expert_reasks": reasks,
+        "critiques_over_limit": int(sum(x for x in over if x == x)) if over else None,
+        "failed_calls": int(sum(v.value.get("failed_calls", 0) for v in integrity)),
+        "wall_seconds": wall,
+    }
+
+
+def main(argv: list[str]) -> int:
+    for log_dir in argv or ["logs"]:
+        result = measure(log_dir)
+        print(f"{Path(log_dir).name}: " + ", ".join(f"{k}={v}" for k, v in result.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
