@@ -53,6 +53,7 @@ def simulation_integrity() -> Scorer:
                 status=r.status,
                 feedback_after=r.feedback_after,
                 failed_calls=int(r.status == "failed") + int(r.feedback_failure is not None),
+                feedback_check=r.feedback_check.model_dump() if r.feedback_check else None,
             )
             for r in course.sessions
         ]

@@ -142,3 +142,65 @@ def test_experiment_1_counts_scripted_turns_without_failing_the_session(opening:
         assert (flag.session, flag.turn, flag.role, flag.failure) == (2, 2, "therapist", False)
     assert [s.status for s in result.sessions] == ["pass", "pass"]  # following the advice is the treatment
     assert result.value["flagged"] == 0
+
+
+# --- the report: expert authorship per setting and condition ------------------------------------
+
+SCRIPTED_LINE = "I have been thinking about what you told me about the evenings and how quiet the house is now"
+
+
+def exp1_expert(call: Call) -> str:
+    return f'Open with the loss. Say "{SCRIPTED_LINE}" and then wait.'
+
+
+def exp1_therapist(call: Call) -> str:
+    # under `expert` the therapist says the Expert's line in every turn after feedback; else its own words
+    if SCRIPTED_LINE in call.system:
+        return SCRIPTED_LINE + "."
+    return f"Therapist turn {sum(1 for m in call.messages if m.role == 'assistant') + 1} of this session."
+
+
+def test_report_counts_expert_authorship_per_setting_and_condition(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from psysim.analysis.cli import main as report_main
+    from psysim.analysis.frames import INTEGRITY
+    from psysim.analysis.integrity import expert_authorship
+    from psysim.tasks.iterative_feedback import iterative_feedback
+
+    from mock_roles import client_replier
+
+    logs = tmp_path / "logs"
+    recorder = Recorder()
+    exp2_roles = {"therapist": mock_role("therapist", recorder, therapist), "expert": mock_role("expert", recorder, expert),
+                  "client": mock_role("client", recorder, client)}
+    [log] = eval(human_comparison(snippets=6), model=main_model(recorder), model_roles=exp2_roles,
+                 log_dir=str(logs), display="none")
+    copied = sum(1 for s in log.samples if s.scores["simulation_integrity"].value["expert_authored"])
+    for condition in ("expert", "none"):
+        roles = {"therapist": mock_role("therapist", recorder, exp1_therapist),
+                 "client": mock_role("client", recorder, client_replier()),
+                 "expert": mock_role("expert", recorder, exp1_expert)}
+        [exp1] = eval(iterative_feedback(condition=condition, sessions=2, turns=2), model=main_model(recorder),
+                      model_roles=roles, limit=1, log_dir=str(logs), display="none")
+        assert exp1.status == "success", exp1.error
+    frames = read_frames(logs)
+    table = expert_authorship(frames.ratings[INTEGRITY], frames.exp2).set_index(["task", "condition"])
+    exp2 = table.loc[("human_comparison", "–")]
+    assert 0 < copied < 6
+    assert (exp2["units"], exp2["expert_authored"], exp2["excluded"]) == (6, copied, copied)
+    assert exp2["word limit"] == 105 and exp2["re-asks"] == 2 * copied and exp2["kept over limit"] == copied
+    # Experiment 1: both therapist turns of session 2 say the Expert's line; counted, never excluded
+    scripted = table.loc[("iterative_feedback", "expert")]
+    assert (scripted["units"], scripted["expert_authored"], scripted["excluded"]) == (2, 2, 0)
+    # its feedback quotes a 19-word line: re-asked twice as a written line, then kept over the limit
+    assert scripted["word limit"] == 200 and scripted["re-asks"] == 2 and scripted["kept over limit"] == 1
+    own = table.loc[("iterative_feedback", "none")]
+    assert (own["units"], own["expert_authored"]) == (0, 0)
+    # the report writes it as a CSV and a table of the integrity section
+    out = tmp_path / "report"
+    assert report_main([str(logs), "-o", str(out), "--quiet", "--bootstrap", "20"]) == 0
+    written = pd.read_csv(out / "expert_authorship.csv")
+    assert list(written["expert_authored"]) == list(table["expert_authored"])
+    assert "**Expert authorship.**" in (out / "summary.md").read_text()
+    assert "Expert authorship per task, setting and condition" in (out / "index.html").read_text()

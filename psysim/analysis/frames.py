@@ -94,8 +94,12 @@ JUDGE_CHECK_COLUMNS = ["setting", "response", "scenario", "response_class", "run
 JUDGE_ROLE = "safety_judge"
 INTEGRITY_VALUES = ["replies", "flagged_replies", "therapist_flag_rate", "client_flag_rate", "expert_flag_rate",
                     "echo", "role_break", "placeholder", "restatement", "expert_authored", "revision_identical",
-                    "truncated", "failed_calls"]
-"""Keys of the ``simulation_integrity`` score value copied into the integrity frame."""
+                    "truncated", "failed_calls", "turns_after_feedback",
+                    "critique_words", "critique_word_limit", "critique_reasks", "critique_over_limit",
+                    "feedback_words", "feedback_words_max", "feedback_word_limit", "feedback_reasks",
+                    "feedback_over_limit"]
+"""Keys of the ``simulation_integrity`` score value copied into the integrity frame (NaN when a
+log's score lacks one: written before it existed, or not of that experiment)."""
 INTEGRITY_COLUMNS = ["task", "setting", "condition", "sample", "run", "units", "failed", "excluded", "flagged",
                      *INTEGRITY_VALUES]
 """One row per scored sample: ``units`` held sessions (Experiment 1) or 1 (a snippet), ``failed``

@@ -156,6 +156,8 @@ class SessionInput(BaseModel):
     feedback_after: str | None = None
     failed_calls: int = 0
     """Failed calls recorded for this session (its own failure, a failed feedback call)."""
+    feedback_check: dict[str, Any] | None = None
+    """How the Expert's feedback after this session kept its limits (``LimitCheck``; None: none)."""
 
 
 # --- text similarity ---------------------------------------------------------------------------
@@ -311,7 +313,10 @@ def course_integrity(
     ``truncated`` (dialogue and feedback calls cut at their token cap), ``failed_calls`` (from the
     session records), ``held_sessions``, ``sessions_failed``, ``sessions_excluded`` (failed plus
     the later sessions that depend on them), ``session_fail_rate``, ``excluded_rate``,
-    ``flagged`` (1 if any flag).
+    ``flagged`` (1 if any flag); ``expert_authored`` (therapist turns copying the feedback they
+    read: information) out of ``turns_after_feedback``; the Expert feedback's ``feedback_words``
+    (mean) and ``feedback_words_max`` against ``feedback_word_limit``, ``feedback_reasks`` and
+    ``feedback_over_limit`` (counts; NaN without Expert feedback or in logs before the limits).
     """
     config = config or load_integrity_config()
     flags: list[Flag] = []
@@ -376,6 +381,15 @@ def course_integrity(
     value["session_fail_rate"] = _rate(failed, held)
     value["excluded_rate"] = _rate(excluded, held)
     value["flagged"] = float(any(f.failure for f in flags))
+    followed = {s.session + 1 for s in sessions if s.feedback_after}
+    value["turns_after_feedback"] = float(sum(1 for t in turns if t.session in followed and t.speaker == "therapist"))
+    checks = [s.feedback_check for s in sessions if s.feedback_after and s.feedback_check]
+    words = [len((s.feedback_after or "").split()) for s in sessions if s.feedback_after and s.feedback_check]
+    value["feedback_words"] = sum(words) / len(words) if words else math.nan
+    value["feedback_words_max"] = float(max(words)) if words else math.nan
+    value["feedback_word_limit"] = float(checks[0]["word_limit"]) if checks else math.nan
+    value["feedback_reasks"] = float(sum(c["reasks"] for c in checks)) if checks else math.nan
+    value["feedback_over_limit"] = float(sum(not c["within_limits"] for c in checks)) if checks else math.nan
     return CourseIntegrity(flags=flags, sessions=verdicts, value=value)
 
 
