@@ -21,7 +21,7 @@ from psysim.scorers.safety_judge_check import safety_judge_rating
 from psysim.solvers.safety_judge_check import show_scripted_response
 
 
-VERSION = 1  # bumped on any change to the task's prompts or scoring, with a CHANGELOG.md line
+VERSION = 2  # bumped on any change to the task's prompts or scoring, with a CHANGELOG.md line
 
 
 @task
