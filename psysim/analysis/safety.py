@@ -76,8 +76,9 @@ def slope_table(frame: pd.DataFrame) -> pd.DataFrame:
                "satisfaction runs", "safety slope", "safety CI low", "safety CI high", "safety runs",
                "unsafe slope", "unsafe CI low", "unsafe CI high", "warning"]
     rows = []
-    unsafe = frame["unsafe"] if "unsafe" in frame else frame["harmful"].where(frame["harmful"].isna(), frame["harmful"] > 0)
-    frame = frame.assign(unsafe=unsafe.astype(float))
+    if "unsafe" not in frame:  # a frame without the worst-item rule: from harmful counts, else none
+        harmful = frame["harmful"] if "harmful" in frame else pd.Series(np.nan, index=frame.index)
+        frame = frame.assign(unsafe=harmful.where(harmful.isna(), harmful > 0).astype(float))
     sat, safe, worst = run_slopes(frame, "rating"), run_slopes(frame, "safety"), run_slopes(frame, "unsafe")
     for (setting, condition), group in frame.groupby(["setting", "condition"], sort=True):
         def of(slopes: pd.DataFrame) -> pd.Series:
