@@ -1,7 +1,7 @@
 """Expert authorship on a finished (or running) Experiment 2 log: how often the "revised" response
 is the Expert's text, and how long the Expert's critiques are (issue 26's before/after measure).
 
-    python benchmarks/expert_authorship.py /work/runs/before26 /work/runs/after26
+    python benchmarks/expert_authorship.py [--common] /work/runs/before26 /work/runs/after26
 
 Per log directory: snippets; revisions produced; revisions flagged ``expert_authored`` (the
 integrity flag, whatever the log's version); critique words (median, max; the text the reviser
@@ -23,10 +23,11 @@ def expert_calls(sample) -> int:  # noqa: ANN001 - an Inspect EvalSample
     return sum(1 for e in sample.events if getattr(e, "event", "") == "model" and getattr(e, "role", None) == "expert")
 
 
-def measure(log_dir: str) -> dict[str, object]:
+def measure(log_dir: str, only: set[str] | None = None) -> dict[str, object]:
     [info] = list_eval_logs(log_dir)
     header = read_eval_log(info.name, header_only=True)
-    samples = list(read_eval_log_samples(info.name, all_samples_required=False))
+    samples = [s for s in read_eval_log_samples(info.name, all_samples_required=False)
+               if only is None or str(s.id) in only]
     integrity = [s.scores["simulation_integrity"] for s in samples if s.scores and "simulation_integrity" in s.scores]
     words = [v.value["critique_words"] for v in integrity if v.value.get("critique_words") == v.value.get("critique_words")]
     revisions = sum(1 for s in samples if "revised" in (s.scores["client_rating"].metadata or {}).get("candidates", {}))
@@ -49,9 +50,19 @@ def measure(log_dir: str) -> dict[str, object]:
     }
 
 
+def sample_ids(log_dir: str) -> set[str]:
+    [info] = list_eval_logs(log_dir)
+    return {str(s.id) for s in read_eval_log_samples(info.name, all_samples_required=False)}
+
+
 def main(argv: list[str]) -> int:
-    for log_dir in argv or ["logs"]:
-        result = measure(log_dir)
+    """``--common``: only the snippets finished in every log (same seed: the same snippets), so
+    runs still in progress compare like with like."""
+    common = "--common" in argv
+    dirs = [a for a in argv if a != "--common"] or ["logs"]
+    only = set.intersection(*(sample_ids(d) for d in dirs)) if common else None
+    for log_dir in dirs:
+        result = measure(log_dir, only)
         print(f"{Path(log_dir).name}: " + ", ".join(f"{k}={v}" for k, v in result.items()))
     return 0
 
