@@ -53,6 +53,7 @@ def main() -> None:
         plans = []
         for token in created.tokens.values():
             rater_id, _ = study.rater(token)
+            study.start(rater_id)  # the start page passed (issue 27): answers are accepted from then on
             plans.append((token, [study.page(rater_id, p).response_id for p in range(1, 3 * args.contexts + 1)]))
         confirmed: list[tuple[str, int, int]] = []
         latencies: list[float] = []

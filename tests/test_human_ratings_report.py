@@ -181,3 +181,64 @@ def test_validity_and_experiment_1_items_meet_their_llm_ratings(tmp_path: Path) 
         row = table[(table["comparison"] == "Client LLM vs mean of the raters") & (table["statistic"] == "Spearman rho")]
         # every response found its LLM rating in the logs (none dropped for a missing LLM value)
         assert (int(row["responses"].iloc[0]), int(row["dropped"].iloc[0])) == (units, 0)
+
+
+def test_raters_failing_gold_items_are_left_out_saying_so(logs: Path, tmp_path: Path) -> None:
+    """Issue 27: by default a rater who failed more than a third of their gold items is left out of
+    the statistics, and the report says so; --keep-all-raters keeps them. Gold rows never meet the LLM."""
+    import sqlite3
+
+    from rating_study_items import write_extra
+
+    from psysim.rating_app.extra_items import load_extra_items
+
+    [entry] = load_selection(logs).used
+    items = read_items(entry)[0]
+    gold = load_extra_items(write_extra(tmp_path / "gold.yaml", 3), "gold")
+    created = create_study(tmp_path / "gold.db", "gold", items, RATERS, load_template(), seed=0, gold=gold)
+    study = Study(created.path)
+    llm = llm_of(logs)
+    with sqlite3.connect(created.path) as connection:
+        expected_side = dict(connection.execute(
+            "SELECT r.public_id, i.expected FROM responses r JOIN items i ON i.id = r.item_id WHERE i.role = 'gold'"))
+    frame = export_frame(created.path)
+    for label, token in created.tokens.items():
+        rater_id, _ = study.rater(token)
+        index = int(label[-2:]) - 1
+        for _, row in frame[frame["rater"] == label].iterrows():
+            page = study.page(rater_id, int(row["position"]))
+            if row["role"] == "gold":  # rater_03 fails two of three gold items, rater_02 one (a third: kept)
+                wrong = (index == 2 and row["sample_id"] != "x3") or (index == 1 and row["sample_id"] == "x1")
+                low = expected_side[page.response_id] == "low"
+                value = (90 if low else 10) if wrong else (10 if low else 90)
+            else:
+                value = human_value(index, llm[(row["sample_id"], row["response_type"])], 0)
+            study.save(rater_id, int(row["position"]), page.response_id, str(value), False, "")
+    summary = run_report(logs, created.path, tmp_path / "report")
+    assert "rater_03 (failed 2 of 3 gold items)" in summary and "--keep-all-raters keeps them" in summary
+    raters = pd.read_csv(tmp_path / "report" / "human_raters.csv").set_index("rater")
+    assert raters["gold_failed"].tolist() == [0, 1, 2] and raters["excluded"].tolist() == [False, False, True]
+    table = pd.read_csv(tmp_path / "report" / "human_agreement_human_comparison.csv")
+    among = table[(table["comparison"] == "among human raters") & table["statistic"].str.startswith("ICC")].iloc[0]
+    assert among["raters"] == 2 and not table["comparison"].str.contains("rater_03").any()
+    assert among["responses"] == len(llm)  # gold items are not responses of the study
+    assert "in no log given to the report" not in summary  # gold rows are never matched with the LLM
+    write_report(logs, tmp_path / "all", ReportOptions(human_ratings=str(created.path), ci_resamples=200,
+                                                       keep_all_raters=True))
+    kept = pd.read_csv(tmp_path / "all" / "human_agreement_human_comparison.csv")
+    assert kept[(kept["comparison"] == "among human raters") & kept["statistic"].str.startswith("ICC")].iloc[0]["raters"] == 3
+    assert "Kept in the statistics below (--keep-all-raters)" in (tmp_path / "all" / "summary.md").read_text()
+    # the exported CSV reads back with its roles and gold results, and gives the same exclusion
+    csv = tmp_path / "gold.csv"
+    assert rate_main_export(created.path, csv) == 0
+    from_csv = read_human_ratings(csv)
+    assert from_csv["role"].value_counts()["gold"] == 3 * RATERS
+    assert from_csv["gold_failed"].dropna().astype(bool).sum() == 3
+    run_report(logs, csv, tmp_path / "from_csv")
+    assert pd.read_csv(tmp_path / "from_csv" / "human_raters.csv")["excluded"].tolist() == [False, False, True]
+
+
+def rate_main_export(path: Path, out: Path) -> int:
+    from psysim.rating_app.cli import main as rate_main
+
+    return rate_main(["export", "--study", str(path), "-o", str(out)])

@@ -58,7 +58,7 @@ def test_input_error_is_a_value_error_whose_message_is_printed_as_written() -> N
 
 
 def test_readme_example_for_a_corpus_with_other_column_names(tmp_path: Path) -> None:
-    """The README's full -T columns/speakers/label example builds both tasks on such a file."""
+    """The docs' full -T columns/speakers/label example (docs/transcripts-and-personas.md) builds both tasks on such a file."""
     import csv
     import re
     import shlex
@@ -68,11 +68,11 @@ def test_readme_example_for_a_corpus_with_other_column_names(tmp_path: Path) -> 
     from psysim.tasks.human_comparison import human_comparison
     from psysim.tasks.rater_validity import DEFAULT_LABELLED_TRANSCRIPTS, rater_validity
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("**Your own corpus, full example.**")[1]
+    page = (Path(__file__).resolve().parents[1] / "docs" / "transcripts-and-personas.md").read_text(encoding="utf-8")
+    section = page.split("**Your own corpus, full example.**")[1]
     header = re.search(r"```text\n(.*?)\n", section).group(1).split(",")
     commands = re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1).replace("\\\n", " ")
-    # the demo's labelled transcripts written with the README's column names and labels
+    # the demo's labelled transcripts written with the example's column names and labels
     path = tmp_path / "sessions.csv"
     with DEFAULT_LABELLED_TRANSCRIPTS.open(encoding="utf-8") as f, path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)

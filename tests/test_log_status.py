@@ -1,4 +1,4 @@
-"""psysim-check-log: non-zero unless the runs succeeded; the README's per-condition loop stops on a failure."""
+"""psysim-check-log: non-zero unless the runs succeeded; the documented per-condition loop stops on a failure."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def test_no_logs_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert code == 2 and "no such log file or directory" in text
 
 
-README_LOOP = """
+DOCS_LOOP = """
 for c in expert none generic; do
   inspect eval --run-config configs/paper.yaml -T condition=$c --log-dir logs/paper-$c {small}
   psysim-check-log --latest logs/paper-$c || break  # inspect eval exits 0 even when the run failed
@@ -96,13 +96,13 @@ done
 
 
 def test_readme_loop_stops_on_a_failed_condition(tmp_path: Path) -> None:
-    """The README's loop, against a server whose client calls always fail: it stops after the first."""
+    """The loop in docs/experiment-1.md, against a server whose client calls always fail: it stops after the first."""
     from psysim.testing.fault_server import Fault, FaultServer
 
     def words(text: str) -> str:
         return " ".join(text.split())
 
-    assert words(README_LOOP.format(small="")) in words((REPO / "README.md").read_text())  # the loop shown
+    assert words(DOCS_LOOP.format(small="")) in words((REPO / "docs" / "experiment-1.md").read_text())  # the loop shown
     small = "-T sessions=1 -T turns=1 --limit 1 --epochs 1 --max-retries 0 --display plain"
     work = tmp_path / "work"  # the repository's configs and tasks, the logs apart
     work.mkdir()
@@ -111,7 +111,7 @@ def test_readme_loop_stops_on_a_failed_condition(tmp_path: Path) -> None:
     with FaultServer([Fault("http_500", role="client")], max_seconds=240) as server:
         env = os.environ | {"VLLM_BASE_URL": server.base_url, "VLLM_API_KEY": "local",
                             "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-        result = subprocess.run(["bash", "-c", README_LOOP.format(small=small)], cwd=work, env=env,
+        result = subprocess.run(["bash", "-c", DOCS_LOOP.format(small=small)], cwd=work, env=env,
                                 capture_output=True, text=True, timeout=240)
     assert "error     iterative_feedback (expert)" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
     assert sorted(p.name for p in (work / "logs").iterdir()) == ["paper-expert"]  # stopped there

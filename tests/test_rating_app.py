@@ -251,10 +251,10 @@ def test_database_refuses_a_skip_with_a_number(logs: Path, tmp_path: Path) -> No
     connection = db.connect(path)
     with pytest.raises(sqlite3.IntegrityError):
         with connection:
-            connection.execute("INSERT INTO answers VALUES (1, 1, 50, 1, '', 'x', 'x')")
+            connection.execute("INSERT INTO answers VALUES (1, 1, 50, 1, '', 'x', 'x', NULL)")
     with connection:  # the known-good shapes are accepted
-        connection.execute("INSERT INTO answers VALUES (1, 1, NULL, 1, '', 'x', 'x')")
-        connection.execute("INSERT INTO answers VALUES (1, 2, 50, 0, '', 'x', 'x')")
+        connection.execute("INSERT INTO answers VALUES (1, 1, NULL, 1, '', 'x', 'x', NULL)")
+        connection.execute("INSERT INTO answers VALUES (1, 2, 50, 0, '', 'x', 'x', 2.5)")
     connection.close()
 
 

@@ -15,7 +15,7 @@ import pytest
 from browser_tools import SERIOUS, axe_violations, chromium
 
 from psysim.rating_app.items import read_items
-from psysim.rating_app.study import create_study, export_frame
+from psysim.rating_app.study import Study, create_study, export_frame
 from psysim.rating_app.template import load_template
 from psysim.study.log_series import load_selection
 
@@ -42,10 +42,13 @@ def browser(log_dir: Path) -> Iterator:
 
 
 def study(log_dir: Path, tmp_path: Path, task: str = "human_comparison") -> tuple[Path, str]:
+    """A one-rater study whose rater has passed the start page (tested on its own below)."""
     [entry] = [e for e in load_selection(log_dir).used if e.key.task == task]
     items = read_items(entry)[0]
     created = create_study(tmp_path / "study.db", "browser", items, 1, load_template(), seed=0)
-    return created.path, next(iter(created.tokens.values()))
+    token = next(iter(created.tokens.values()))
+    Study(created.path).start(Study(created.path).rater(token)[0])
+    return created.path, token
 
 
 def serious(violations: list[dict]) -> list[str]:

@@ -31,8 +31,13 @@ def items(tmp_path_factory: pytest.TempPathFactory) -> list:
     return read_items(entry)[0]
 
 
-def new_study(items: list, tmp_path: Path, raters: int) -> tuple[Path, list[str]]:
+def new_study(items: list, tmp_path: Path, raters: int, started: bool = True) -> tuple[Path, list[str]]:
+    """A study whose raters have passed the start page (unless ``started`` is False)."""
     created = create_study(tmp_path / "study.db", "http", items, raters, load_template(), seed=3)
+    study = Study(created.path)
+    for token in created.tokens.values():
+        if started:
+            study.start(study.rater(token)[0])
     return created.path, list(created.tokens.values())
 
 
@@ -101,7 +106,8 @@ def test_server_side_validation_and_isolation(items: list, tmp_path: Path) -> No
         assert client.post(f"/r/{mine}/{position}", data={"response": response_id, "rating": "50"}).status_code == 404
     assert (export_frame(path)["status"] != "unanswered").sum() == 0
     # no admin action over HTTP
-    for route in ("/admin", "/export", "/close", "/study"):
+    for route in ("/admin", "/export", "/close", "/study", "/status", "/reissue", f"/r/{mine}/status",
+                  f"/r/{mine}/reissue"):
         assert client.get(route).status_code == 404 and client.post(route).status_code in (404, 405)
     close_study(path)
     closed = client.post(f"/r/{mine}/1", data={"response": response_id, "rating": "50", "action": "save"})
@@ -243,3 +249,70 @@ def test_formula_escaping_touches_text_cells_only() -> None:
     assert pd.isna(escaped["text"][7])
     assert list(escaped["number"]) == list(frame["number"]) and escaped["number"].dtype == frame["number"].dtype
     assert list(escaped["mixed"][:4]) == [-1.5, "'-a", 3, "b"]
+
+
+def test_start_page_once_with_consent_and_the_same_checks_as_the_rating_form(tmp_path: Path) -> None:
+    """Issue 27: a start page a rater passes once (consent ticked when the template has a consent
+    text), linked from every page; its POST has the rating form's origin check, validation and closing."""
+    from rating_study_items import snippet_items, write_extra
+
+    from psysim.rating_app.extra_items import load_extra_items
+
+    template = load_template().model_copy(update={"consent": "I agree that my answers are used for research.",
+                                                  "description": "A STUDY OF COUNSELLING REPLIES."})
+    practice = load_extra_items(write_extra(tmp_path / "p.yaml", 1, None), "practice")
+    created = create_study(tmp_path / "s.db", "start", snippet_items(2), 2, template, 0, practice=practice)
+    token, other = created.tokens.values()
+    client = browser_like(created.path)
+    for path in (f"/r/{token}", f"/r/{token}/1", f"/r/{token}/done"):
+        assert client.get(path).headers["location"] == f"/r/{token}/start"  # nothing before the start page
+    start = client.get(f"/r/{token}/start")
+    assert start.status_code == 200
+    for shown in ("A STUDY OF COUNSELLING REPLIES.", "Put yourself", "I agree that my answers", "7 pages (1 practice "
+                  "page first)", "about 4 minutes", 'name="consent"'):
+        assert shown in start.text, shown
+    assert RESPONSE_ID.search(start.text) is None  # the start page holds no item
+    # a rating posted before the start page: refused, nothing saved
+    page_id = Study(created.path).page(Study(created.path).rater(token)[0], 1).response_id
+    early = client.post(f"/r/{token}/1", data={"response": page_id, "rating": "50", "action": "save"})
+    assert early.status_code == 409 and "Start page first" in early.text
+    # the origin check of the rating form
+    for headers in ({"origin": "https://evil.example"}, {"origin": "null"}):
+        refused = client.post(f"/r/{token}/start", data={"consent": "yes"}, headers=headers)
+        assert refused.status_code == 403 and "Request refused" in refused.text
+    assert TestClient(create_app(created.path), follow_redirects=False).post(
+        f"/r/{token}/start", data={"consent": "yes"}).status_code == 403  # neither Origin nor Referer
+    # validation: the consent box is required; an unexpected value is refused
+    for form in ({}, {"consent": "no"}, {"consent": "yes" * 1000}):
+        missing = client.post(f"/r/{token}/start", data=form)
+        assert missing.status_code == 400 and "Not started: consent" in missing.text
+    assert not Study(created.path).started(Study(created.path).rater(token)[0])
+    assert client.post(f"/r/{token}/start", data={"consent": "yes"}).headers["location"] == f"/r/{token}"
+    assert client.get(f"/r/{token}").headers["location"] == f"/r/{token}/1"
+    assert "Continue rating" in client.get(f"/r/{token}/start").text  # once passed, no second form
+    assert 'name="consent"' not in client.get(f"/r/{token}/start").text
+    first = client.get(f"/r/{token}/1").text
+    assert "Practice page" in first and f'href="/r/{token}/start"' in first  # the link back, on every page
+    assert 'id="last-client-turn"' in first and "Your last turn" in first
+    assert "Practice page" not in client.get(f"/r/{token}/2").text
+    assert f'href="/r/{token}/start"' in client.get(f"/r/{token}/done").text
+    # the other rater still has to pass it; once the study is closed, they cannot
+    close_study(created.path)
+    assert client.post(f"/r/{other}/start", data={"consent": "yes"}).status_code == 409
+    assert client.get("/r/not-a-token/start").status_code == 404
+    assert client.post("/r/not-a-token/start", data={"consent": "yes"}).status_code == 404
+
+
+def test_reissued_link_works_and_the_old_one_is_refused(items: list, tmp_path: Path) -> None:
+    from psysim.rating_app.study import reissue_link
+
+    path, (old,) = new_study(items, tmp_path, 1)
+    client = browser_like(path)
+    response_id = RESPONSE_ID.search(client.get(f"/r/{old}/1").text).group(1)
+    assert client.post(f"/r/{old}/1", data={"response": response_id, "rating": "33", "action": "save"}).status_code == 303
+    new = reissue_link(path, "rater_01")
+    for route in ("", "/1", "/start", "/done"):
+        assert client.get(f"/r/{old}{route}").status_code == 404
+    assert client.post(f"/r/{old}/2", data={"response": response_id, "rating": "50"}).status_code == 404
+    assert client.get(f"/r/{new}").headers["location"] == f"/r/{new}/2"  # same rater: resumes after their answer
+    assert 'value="33"' in client.get(f"/r/{new}/1").text

@@ -115,6 +115,7 @@ def rating_app(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     [token] = created.tokens.values()
     study = Study(created.path)
     rater_id, _ = study.rater(token)
+    study.start(rater_id)  # the start page passed
     client = TestClient(create_app(created.path), follow_redirects=False, raise_server_exceptions=False,
                         headers={"origin": "http://testserver"})
     return client, study, rater_id, token

@@ -1,4 +1,5 @@
-"""The README's command, through Inspect's real vllm/ provider, against a local fake server."""
+"""The documented `inspect eval ... --model vllm/...` command with VLLM_BASE_URL set, through Inspect's real vllm/
+provider, against a local fake server."""
 
 from __future__ import annotations
 

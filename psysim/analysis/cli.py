@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
                              f"AUC and group difference; default {DEFAULT_RESAMPLES})")
     parser.add_argument("--human-ratings", default=None, metavar="STUDY.db|CSV",
                         help="a psysim-rate study (its database or exported CSV): adds human raters next to the Client LLM")
+    parser.add_argument("--keep-all-raters", action="store_true",
+                        help="with --human-ratings: keep raters who failed more than a third of their gold items "
+                             "(attention checks) in the statistics (default: left out, and the report says so)")
     parser.add_argument("--png", action=argparse.BooleanOptionalAction, default=None,
                         help="write a PNG beside each figure (needs Chromium for kaleido; default: on unless "
                              "PSYSIM_REPORT_PNG=0)")
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.ci_resamples < 2:
             raise ValueError(f"--ci-resamples must be at least 2 (got {args.ci_resamples})")
         options = ReportOptions(primary=_primary(args.primary), bootstrap=args.bootstrap, seed=args.seed,
-                                ci_resamples=args.ci_resamples, human_ratings=args.human_ratings,
+                                ci_resamples=args.ci_resamples, human_ratings=args.human_ratings, keep_all_raters=args.keep_all_raters,
                                 skip_unknown=args.skip_unknown, quiet=args.quiet, png=args.png)
         report = write_report(args.log_dir, args.output, options)
     except (FileNotFoundError, UnknownTaskError, NothingUsableError, ValueError) as ex:

@@ -437,7 +437,7 @@ def _mixed_lines(fit: MixedFit) -> list[str]:
     if not fit.fitted:
         return [f"Mixed model: **cannot be fitted**: {fit.reason}.", ""]
     lines = [
-        f"Mixed model (two stages; see the README, \"The primary test\"): each persona-run's sessions reduced to "
+        f"Mixed model (two stages; see docs/report.md, \"The primary test\"): each persona-run's sessions reduced to "
         f"its slope, final-session rating and mean rating ({fit.n_obs} ratings, {fit.n_missing} missing, left out; "
         f"{fit.n_personas} personas, {fit.n_runs} runs); then per measure, summary ~ condition with random "
         "intercepts for persona, persona x condition and run (within condition), fitted by REML; 95% CIs and p "

@@ -13,6 +13,11 @@ logs by (task, eval id, sample id, epoch, response type). Per task:
   raters, next to rho between the LLM and the same mean (same reference, so directly comparable).
 
 A response the LLM could not rate is left out of the LLM comparisons and counted with its reason.
+
+Gold items (attention checks planted by ``psysim-rate create --gold``) are never compared with
+the LLM: they give the per-rater table (pages done, median seconds per page, skips, gold items
+failed), and by default a rater who failed more than a third of their rated gold items is left
+out of every statistic of this section, which says so (``--keep-all-raters`` keeps them).
 """
 
 from __future__ import annotations
@@ -43,11 +48,13 @@ from psysim.analysis.render import (
 )
 from psysim.analysis.section import ReportOptions, Section, SectionResult
 from psysim.analysis.stats import apply_holm, snippet_means
+from psysim.rating_app.progress import GOLD_FAIL_LIMIT, rater_summary
 from psysim.rating_app.study import EXPORT_COLUMNS, export_frame
 
 HUMAN_RATINGS = "human_ratings"
 """The frame's key in ``Frames.ratings`` and the section's in the registry."""
 STATUSES = ("rated", "skipped", "unanswered")
+ROLES = ("study", "gold")
 KEY = ["task", "eval_id", "sample_id", "epoch", "response_type"]
 HUMANS = "human raters"
 """The ``setting`` of the human rows given to Experiment 2's tables and tests."""
@@ -76,8 +83,23 @@ def read_human_ratings(path: str | Path) -> pd.DataFrame:
     absent = [c for c in ("rater", "item", *KEY, "status", "rating") if c not in frame.columns]
     if absent:
         raise HumanRatingsError(f"{path}: missing column(s) {', '.join(absent)} (expected a psysim-rate export)")
+    if "role" not in frame.columns:  # an export from before gold items: every row is a study item
+        frame["role"] = "study"
+    for column, convert in (("seconds", lambda v: float(v) if str(v).strip() else math.nan),
+                            ("gold_failed", lambda v: {"True": True, "False": False}.get(str(v).strip()))):
+        if column in frame.columns:
+            values = []
+            for index, value in frame[column].items():
+                try:
+                    values.append(convert(value))
+                except ValueError:
+                    raise HumanRatingsError(f"{path} row {index + 1} (line {index + 2}), field {column}: "
+                                            f"{value!r} is not a number") from None
+            frame[column] = pd.Series(values, index=frame.index, dtype="float" if column == "seconds" else "boolean")
     for index, row in frame.iterrows():
         where = f"{path} row {index + 1} (line {index + 2})"
+        if row["role"] not in ROLES:
+            raise HumanRatingsError(f"{where}, field role: {row['role']!r} is not one of {', '.join(ROLES)}")
         if row["status"] not in STATUSES:
             raise HumanRatingsError(f"{where}, field status: {row['status']!r} is not one of {', '.join(STATUSES)}")
         rating = row["rating"]
@@ -184,7 +206,10 @@ def ceiling_figure(ceiling: pd.DataFrame, task: str) -> go.Figure:
 def build(frames: Frames, options: ReportOptions) -> SectionResult:
     section = SectionResult(title="Human raters and the Client LLM")
     human = frames.ratings[HUMAN_RATINGS]
-    data = joined(human, frames)
+    raters = rater_summary(human)
+    failing = raters.loc[raters["excluded"], "rater"].tolist()
+    left_out = [] if options.keep_all_raters else failing
+    data = joined(human[human["role"].fillna("study") == "study"], frames)
     lines = ["Human raters rated the same responses as the Client LLM, blind to their source, with the study "
              "template's question. A skip (\"cannot judge\") and an unanswered page are counted and left out, never "
              "averaged. Agreement: ICC(2,1) (two-way random, absolute agreement, single rater; McGraw & Wong CI), "
@@ -193,6 +218,22 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
              "other raters, next to the Client LLM against the same mean.", ""]
     counts = data.groupby(["task", "rater", "status"]).size().unstack("status").reindex(columns=list(STATUSES)).fillna(0)
     lines += ["Answers by status:", "", markdown_table(counts.astype(int).reset_index()), ""]
+    lines += ["Per rater (all pages but practice; seconds per page measured by the server, from the last view of a "
+              "page to its first save; a gold item fails when rated on the wrong side of the scale's midpoint):", "",
+              markdown_table(raters), ""]
+    if failing:
+        who = ", ".join(f"{r.rater} (failed {r.gold_failed} of {r.gold_rated} gold items)"
+                        for r in raters[raters["excluded"]].itertuples())
+        if left_out:
+            note = (f"Left out of the statistics below for failing more than {_share(GOLD_FAIL_LIMIT)} of their rated "
+                    f"gold items: {who}. psysim-report --keep-all-raters keeps them.")
+            section.omissions.append(f"{HUMAN_RATINGS}: {note}")
+        else:
+            note = (f"Kept in the statistics below (--keep-all-raters) although they failed more than "
+                    f"{_share(GOLD_FAIL_LIMIT)} of their rated gold items: {who}.")
+        lines += [note, ""]
+        section.warnings.append(f"Human raters: {note}")
+    everyone, data = data, data[~data["rater"].isin(left_out)]
     not_found = data[~data["llm_found"]]
     if len(not_found):
         section.omissions.append(f"{HUMAN_RATINGS}: {not_found['unit'].nunique()} response(s) of the study are in no "
@@ -201,7 +242,7 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
     if len(llm_missing):
         reasons = llm_missing.groupby("llm_reason").size().rename("responses").reset_index()
         lines += ["Responses the Client LLM did not rate (left out of the LLM comparisons):", "", markdown_table(reasons), ""]
-    tables = {"human_ratings.csv": data.drop(columns=["unit"])}
+    tables = {"human_ratings.csv": everyone.drop(columns=["unit"]), "human_raters.csv": raters}
     for task, part in data.groupby("task", sort=True):
         lines += [f"### {task}", ""]
         if task == EXP2_TASK:
@@ -223,6 +264,10 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
     section.tables = tables
     section.markdown = lines
     return section
+
+
+def _share(fraction: float) -> str:
+    return "a third" if abs(fraction - 1 / 3) < 1e-9 else f"{fraction:.0%}"
 
 
 def _exp2_lines(part: pd.DataFrame, section: SectionResult, options: ReportOptions,

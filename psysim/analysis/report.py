@@ -214,8 +214,8 @@ def demo_warning(selection: LogSelection) -> list[str]:
     if not demo:
         return []
     return [f"**DEMO, SCRIPTED NUMBERS, NOT A RESULT**: logs made with {', '.join(demo)}, a model-free demo "
-            "whose replies and ratings are scripted with a built-in effect (see the README, \"Try it without a "
-            "model\"). The statistics below only show that the analysis recovers that effect."]
+            "whose replies and ratings are scripted with a built-in effect (see docs/getting-started.md, \"Try it "
+            "without a model\"). The statistics below only show that the analysis recovers that effect."]
 
 
 def paper_lines(sections: list[SectionResult]) -> list[str]:

@@ -35,6 +35,9 @@ class ReportOptions:
     """Resamples of the cluster-bootstrap CIs of the rater checks (known-groups validity)."""
     human_ratings: str | None = None
     """A psysim-rate study database or its CSV export: adds the human-raters section."""
+    keep_all_raters: bool = False
+    """Keep raters who failed more than a third of their gold items in the human-raters statistics
+    (by default they are left out, and the report says so)."""
     skip_unknown: bool = False
     quiet: bool = True
     png: bool | None = None

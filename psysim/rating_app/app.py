@@ -2,11 +2,18 @@
 
 Routes (no admin action exists over HTTP; studies are created, exported and closed by the CLI):
 
+* ``GET /r/{token}/start``: the start page (what the study is, how long it takes, the
+  instructions, the consent text if the template has one); linked from every page.
+* ``POST /r/{token}/start``: pass the start page (once; with the consent box ticked when there is
+  a consent text). Until then every rating page leads to the start page.
 * ``GET /r/{token}``: resume at the first unanswered page (or the end page).
 * ``GET /r/{token}/{position}``: the page at that position of this rater's own order.
-* ``POST /r/{token}/{position}``: save the answer (committed), then go to the next page. Refused
-  (403) unless its ``Origin`` (else its ``Referer``) is this server or its configured base URL:
-  a page on another site cannot post ratings for a rater who opened it.
+* ``POST /r/{token}/{position}``: save the answer (committed), then go to the next page.
+
+Every POST is refused (403) unless its ``Origin`` (else its ``Referer``) is this server or its
+configured base URL (a page on another site cannot post for a rater who opened it), and is
+refused (409) once the study is closed; its fields are validated by the server (400 with the
+reason, nothing saved).
 
 A rater is known only by the token in their link, and sees and changes only their own answers.
 Nothing is logged: no access log (the path holds the token), no transcript text.
@@ -14,6 +21,7 @@ Nothing is logged: no access log (the path holds the token), no transcript text.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,6 +40,14 @@ from psysim.rating_app.study import AnswerError, Page, Study, StudyClosedError
 
 HERE = package_file("rating_app")
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def paragraphs(text: str) -> list[str]:
+    """A template's text as paragraphs: blank lines separate them; a YAML file's line wraps within one are spaces."""
+    return [" ".join(part.split()) for part in re.split(r"\n\s*\n", text or "") if part.strip()]
+
+
+templates.env.filters["paragraphs"] = paragraphs
 
 SECURITY_HEADERS = {
     # everything from this server only (no CDN, no inline script); the token never leaves in a
@@ -102,6 +118,49 @@ def create_app(study_path: str | Path, base_url: str | None = None) -> Starlette
     async def rater_of(request: Request) -> tuple[int, str] | None:
         return await run_in_threadpool(study.rater, request.path_params["token"])
 
+    def refused(request: Request) -> Response | None:
+        """The origin check of every POST: a 403 page, or None when the POST comes from this study's pages."""
+        if same_origin(request, base_url):
+            return None
+        return render(request, "message.html", 403, heading="Request refused",
+                      message="Answers are accepted only from the rating pages of this study. Open your "
+                              "personal link and answer there.")
+
+    def to_start(request: Request) -> Response:
+        return RedirectResponse(f"/r/{request.path_params['token']}/start", status_code=303)
+
+    async def start(request: Request) -> Response:
+        rater = await rater_of(request)
+        if rater is None:
+            return not_found(request)
+        token = request.path_params["token"]
+        if request.method == "POST":
+            if (refusal := refused(request)) is not None:
+                return refusal
+            form = await request.form()
+            agreed = str(form.get("consent", ""))
+            if study.template.consent and agreed != "yes":
+                return await start_page(request, rater[0], status=400,
+                                        error="consent: tick the box to agree before you start (or close this page "
+                                              "if you do not agree)")
+            if agreed not in ("", "yes"):
+                return await start_page(request, rater[0], status=400, error="consent: unexpected value")
+            try:
+                await run_in_threadpool(study.start, rater[0])
+            except StudyClosedError as ex:
+                return render(request, "message.html", 409, heading="Study closed", message=str(ex))
+            return RedirectResponse(f"/r/{token}", status_code=303)
+        return await start_page(request, rater[0])
+
+    async def start_page(request: Request, rater_id: int, status: int = 200, error: str = "") -> Response:
+        answered, total, first = await run_in_threadpool(study.progress, rater_id)
+        started = await run_in_threadpool(study.started, rater_id)
+        practice = await run_in_threadpool(study.practice_count)
+        minutes = max(1, round(total * study.template.seconds_per_page / 60))
+        return render(request, "start.html", status, token=request.path_params["token"], started=started,
+                      answered=answered, total=total, first=first, practice=practice, minutes=minutes, error=error,
+                      closed=study.closed())
+
     async def home(request: Request) -> Response:
         return render(request, "message.html", heading=study.template.title,
                       message="Open the personal link you were given to start or resume rating.")
@@ -110,6 +169,8 @@ def create_app(study_path: str | Path, base_url: str | None = None) -> Starlette
         rater = await rater_of(request)
         if rater is None:
             return not_found(request)
+        if not await run_in_threadpool(study.started, rater[0]):
+            return to_start(request)
         _, _, first = await run_in_threadpool(study.progress, rater[0])
         token = request.path_params["token"]
         return RedirectResponse(f"/r/{token}/{first}" if first else f"/r/{token}/done", status_code=303)
@@ -118,6 +179,8 @@ def create_app(study_path: str | Path, base_url: str | None = None) -> Starlette
         rater = await rater_of(request)
         if rater is None:
             return not_found(request)
+        if not await run_in_threadpool(study.started, rater[0]):
+            return to_start(request)
         answered, total, first = await run_in_threadpool(study.progress, rater[0])
         return render(request, "done.html", answered=answered, total=total, first=first,
                       token=request.path_params["token"])
@@ -127,15 +190,19 @@ def create_app(study_path: str | Path, base_url: str | None = None) -> Starlette
         if rater is None:
             return not_found(request)
         position = request.path_params["position"]
-        shown = await run_in_threadpool(study.page, rater[0], position)
+        viewing = request.method == "GET"
+        if viewing and not await run_in_threadpool(study.started, rater[0]):
+            return to_start(request)
+        shown = await run_in_threadpool(study.page, rater[0], position, viewing)
         if shown is None:
             return not_found(request)
-        if request.method == "GET":
+        if viewing:
             return _page(request, shown)
-        if not same_origin(request, base_url):
-            return render(request, "message.html", 403, heading="Request refused",
-                          message="Answers are accepted only from the rating pages of this study. Open your "
-                                  "personal link and answer there.")
+        if (refusal := refused(request)) is not None:
+            return refusal
+        if not await run_in_threadpool(study.started, rater[0]):
+            return render(request, "message.html", 409, heading="Start page first",
+                          message="Not saved: read the start page of your link and press its button first.")
         form = await request.form()
         skip = form.get("action") == "skip"
         try:
@@ -161,6 +228,7 @@ def create_app(study_path: str | Path, base_url: str | None = None) -> Starlette
         Route("/", home),
         Route("/r/{token}", resume),
         Route("/r/{token}/done", done),
+        Route("/r/{token}/start", start, methods=["GET", "POST"]),
         Route("/r/{token}/{position:int}", page, methods=["GET", "POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]

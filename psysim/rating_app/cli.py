@@ -1,7 +1,10 @@
 """``psysim-rate``: human raters on the Client LLM's items.
 
   psysim-rate create LOG [LOG...] --study NAME --raters 5 [--items 50] [--seed 0]
+              [--practice FILE.yaml] [--gold FILE.yaml]
   psysim-rate serve --study NAME [--host 127.0.0.1] [--port 8765]
+  psysim-rate status NAME                      each rater's progress and expected finish
+  psysim-rate reissue NAME --rater rater_02    a new link for a rater; the old one stops working
   psysim-rate export --study NAME [-o FILE.csv]
   psysim-rate close --study NAME
 
@@ -23,8 +26,10 @@ from psysim._version import add_version_argument
 from psysim.analysis.safe_csv import write_csv
 from psysim.inputs.shortfall import take_at_most
 from psysim.rating_app.db import StudyFileError
+from psysim.rating_app.extra_items import ExtraItemsError, load_extra_items
 from psysim.rating_app.items import Item, read_items, select
-from psysim.rating_app.study import close_study, create_study, export_frame
+from psysim.rating_app.progress import rater_summary, status_frame
+from psysim.rating_app.study import close_study, create_study, export_frame, reissue_link, study_id
 from psysim.rating_app.template import DEFAULT_TEMPLATE, TemplateError, load_template
 
 STUDIES_DIR = Path("studies")
@@ -52,6 +57,8 @@ def create(args: argparse.Namespace) -> int:
     if args.items is not None and args.items < 1:
         raise ValueError(f"--items must be at least 1 (got {args.items})")
     template = load_template(args.template)
+    practice = load_extra_items(args.practice, "practice") if args.practice else []
+    gold = load_extra_items(args.gold, "gold") if args.gold else []
     path = study_path(args.study)
     if path.exists():
         raise FileExistsError(f"{path}: a study database already exists (choose another --study name)")
@@ -72,10 +79,12 @@ def create(args: argparse.Namespace) -> int:
     if not items:
         raise ValueError(f"{' '.join(map(str, args.logs))}: no item to rate in these logs")
     items = pick_items(items, args.items, args.seed)
-    created = create_study(path, args.study, items, args.raters, template, args.seed)
+    created = create_study(path, args.study, items, args.raters, template, args.seed, practice=practice, gold=gold)
     tasks = Counter(item.task for item in items)
+    extra = (f" + {created.practice} practice page(s) first" if created.practice else "") + \
+            (f" + {created.gold} gold item(s) at random positions" if created.gold else "")
     print(f"Study {args.study}: {created.items} items ({', '.join(f'{t}: {n}' for t, n in tasks.items())}), "
-          f"{created.responses} responses per rater, {args.raters} rater(s); database {path}")
+          f"{created.responses} responses per rater{extra}, {args.raters} rater(s); database {path}")
     print("Private links (shown only now; the database keeps a hash of each token). Send each rater their own:")
     for label, token in created.tokens.items():
         print(f"  {label}  {args.base_url.rstrip('/')}/r/{token}")
@@ -112,6 +121,36 @@ def export(args: argparse.Namespace) -> int:
     write_csv(frame, out)  # a comment "=HYPERLINK(...)" is exported as text, not as a formula
     counts = frame["status"].value_counts()
     print(f"{out}: {len(frame)} rows ({', '.join(f'{k} {counts.get(k, 0)}' for k in ('rated', 'skipped', 'unanswered'))})")
+    print("Per rater (pages done, median seconds per page, skips, gold items failed of those rated):")
+    print(_table(rater_summary(frame)))
+    return 0
+
+
+def _table(frame) -> str:  # noqa: ANN001 - a DataFrame
+    return frame.fillna("-").to_string(index=False) if len(frame) else "(no raters)"
+
+
+def _named(args: argparse.Namespace) -> str:
+    name = args.study or args.name
+    if not name:
+        raise ValueError("give the study: psysim-rate {cmd} NAME (or --study NAME)".format(cmd=args.command))
+    return name
+
+
+def status(args: argparse.Namespace) -> int:
+    name = _named(args)
+    frame = status_frame(study_path(name))
+    print(f"Study {study_id(name)}: {len(frame)} rater(s); expected finish = remaining pages x the rater's median seconds "
+          "per page (practice pages not counted)")
+    print(_table(frame))
+    return 0
+
+
+def reissue(args: argparse.Namespace) -> int:
+    name = _named(args)
+    token = reissue_link(study_path(name), args.rater)
+    print(f"New private link for {args.rater} (shown only now; the old link no longer works; answers are kept):")
+    print(f"  {args.rater}  {args.base_url.rstrip('/')}/r/{token}")
     return 0
 
 
@@ -136,6 +175,10 @@ def parser() -> argparse.ArgumentParser:
                    help=f"study template: a shipped name or a YAML file (default {DEFAULT_TEMPLATE}: the Client LLM's question)")
     p.add_argument("--base-url", default=f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
                    help="start of the printed links (where raters will reach `serve`)")
+    p.add_argument("--practice", default=None, metavar="FILE.yaml",
+                   help="practice items every rater answers first (context, response; never exported)")
+    p.add_argument("--gold", default=None, metavar="FILE.yaml",
+                   help="gold items (context, response, expected: low|high), planted at random positions (seeded)")
     p.set_defaults(run=create)
     p = commands.add_parser("serve", help="serve the rating pages")
     p.add_argument("--study", required=True)
@@ -145,6 +188,17 @@ def parser() -> argparse.ArgumentParser:
                    help="the address raters use (as given to `create`), when it differs from this server's own "
                         "(a proxy in front): form posts must come from a page of this server or of this address")
     p.set_defaults(run=serve)
+    p = commands.add_parser("status", help="each rater's progress, last activity and expected finish (CLI only)")
+    p.add_argument("name", nargs="?", metavar="STUDY", help="study name or path ending in .db")
+    p.add_argument("--study", default=None, help="the same, as an option")
+    p.set_defaults(run=status)
+    p = commands.add_parser("reissue", help="a new link for a rater who lost theirs; the old link stops working")
+    p.add_argument("name", nargs="?", metavar="STUDY", help="study name or path ending in .db")
+    p.add_argument("--study", default=None, help="the same, as an option")
+    p.add_argument("--rater", required=True, help="the rater's label as printed by create (e.g. rater_02)")
+    p.add_argument("--base-url", default=f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
+                   help="start of the printed link (as given to create)")
+    p.set_defaults(run=reissue)
     p = commands.add_parser("export", help="write the answers as tidy CSV")
     p.add_argument("--study", required=True)
     p.add_argument("-o", "--output", default=None, help="CSV file (default: the database path with .csv)")
@@ -159,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError, FileExistsError, StudyFileError, TemplateError) as ex:
+    except (ValueError, FileNotFoundError, FileExistsError, StudyFileError, TemplateError, ExtraItemsError) as ex:
         print(f"psysim-rate {args.command}: error: {ex}", file=sys.stderr)
         return 2
 

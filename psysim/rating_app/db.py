@@ -8,7 +8,13 @@ advances: a server killed mid-study loses nothing that a rater saw saved.
 What the file holds: the study template, the items' text (transcript contexts and responses, and
 for Experiment 1 the persona), which log each came from, one row per rater (a label and the
 SHA-256 of their link token, never the token), each rater's order, and their answers with
-comments and times. No names, e-mail or IP addresses.
+comments and times (and when each page was last viewed before its first save, for the time per
+item). No names, e-mail or IP addresses.
+
+Version 2 (issue 27) adds practice and gold items (``items.role``, ``items.expected``), when each
+rater passed the start page and when their link was last issued (``raters``), page views
+(``views``) and each answer's seconds (``answers.seconds``). A new database is the version-1
+schema upgraded by the same migrations as an old one, so both have the same tables.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000
 """How long a writer waits for another's transaction (20 raters saving at once queue, none fails)."""
 
 SCHEMA = """
+-- version 1 (the migrations below bring it to SCHEMA_VERSION)
 CREATE TABLE study (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     name TEXT NOT NULL,
@@ -79,8 +86,32 @@ CREATE TABLE answers (
 );
 """
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
-"""From version v to v + 1: ``MIGRATIONS[v](connection)``. None yet (version 1 is the first)."""
+
+def _v1_to_v2(connection: sqlite3.Connection) -> None:
+    """Practice and gold items, the start page, link reissue, page views and seconds per answer."""
+    for statement in V2_STATEMENTS.split(";\n"):
+        if statement.strip():
+            connection.execute(statement)
+
+
+V2_STATEMENTS = """
+ALTER TABLE items ADD COLUMN role TEXT NOT NULL DEFAULT 'study' CHECK (role IN ('study', 'practice', 'gold'));
+ALTER TABLE items ADD COLUMN expected TEXT CHECK (expected IS NULL OR expected IN ('low', 'high'));
+ALTER TABLE raters ADD COLUMN started_at TEXT;
+ALTER TABLE raters ADD COLUMN token_issued_at TEXT;
+ALTER TABLE raters ADD COLUMN reissued INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE answers ADD COLUMN seconds REAL;
+CREATE TABLE views (
+    rater_id INTEGER NOT NULL REFERENCES raters(id),
+    response_id INTEGER NOT NULL REFERENCES responses(id),
+    viewed_at TEXT NOT NULL,
+    PRIMARY KEY (rater_id, response_id)
+);
+"""
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+"""From version v to v + 1: ``MIGRATIONS[v](connection)``."""
 
 
 class StudyFileError(ValueError):
@@ -100,6 +131,8 @@ def create(path: str | Path) -> sqlite3.Connection:
     connection = _open(path)
     with connection:
         connection.executescript(SCHEMA)
+        for version in range(1, SCHEMA_VERSION):
+            MIGRATIONS[version](connection)
         connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return connection
 

@@ -77,6 +77,10 @@ class Item:
     lines: list[Line] = field(default_factory=list)
     responses: list[Response] = field(default_factory=list)
     session: int | None = None
+    role: str = "study"
+    """``study`` (from the logs), ``practice`` or ``gold`` (from an organiser's file: :mod:`psysim.rating_app.extra_items`)."""
+    expected: str | None = None
+    """A gold item's expected side of the scale: ``low`` or ``high``."""
 
 
 @dataclass

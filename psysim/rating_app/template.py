@@ -48,6 +48,12 @@ class StudyTemplate(BaseModel):
     scale: Scale
     llm_prompt: dict[str, str] = Field(default_factory=dict)
     """The Client LLM's prompt this template mirrors (``file`` and one key per item kind), if any."""
+    description: str = ""
+    """What the study is, for the start page (optional: a general sentence is shown without it)."""
+    consent: str = ""
+    """Optional consent text: when given, the start page asks the rater to agree before the first page."""
+    seconds_per_page: int = Field(default=30, ge=1)
+    """The organiser's estimate, for the start page's "about N minutes" (pages x this)."""
 
     @model_validator(mode="after")
     def _every_kind(self) -> StudyTemplate:
