@@ -1,7 +1,7 @@
 """Expert authorship on a finished (or running) Experiment 2 log: how often the "revised" response
 is the Expert's text, and how long the Expert's critiques are (issue 26's before/after measure).
 
-    python benchmarks/expert_authorship.py [--common] /work/runs/before26 /work/runs/after26
+    python benchmarks/expert_authorship.py [--common] [--markdown] /work/runs/before26 /work/runs/after26
 
 Per log directory: snippets; revisions produced; revisions flagged ``expert_authored`` (the
 integrity flag, whatever the log's version); critique words (median, max; the text the reviser
@@ -55,15 +55,30 @@ def sample_ids(log_dir: str) -> set[str]:
     return {str(s.id) for s in read_eval_log_samples(info.name, all_samples_required=False)}
 
 
+def _words(r: dict[str, object]) -> str:
+    return "–" if r["critique_words_median"] is None else f"{r['critique_words_median']:g}, {r['critique_words_max']:g}"
+
+
 def main(argv: list[str]) -> int:
     """``--common``: only the snippets finished in every log (same seed: the same snippets), so
     runs still in progress compare like with like."""
-    common = "--common" in argv
-    dirs = [a for a in argv if a != "--common"] or ["logs"]
+    common, markdown = "--common" in argv, "--markdown" in argv
+    dirs = [a for a in argv if a not in ("--common", "--markdown")] or ["logs"]
     only = set.intersection(*(sample_ids(d) for d in dirs)) if common else None
+    if markdown:  # the table of docs/experiment-2.md
+        print("| run | task version | snippets | revisions | flagged expert_authored | critique words (median, max) "
+              "| Expert re-asks | kept over limit | failed calls | wall time |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
     for log_dir in dirs:
-        result = measure(log_dir, only)
-        print(f"{Path(log_dir).name}: " + ", ".join(f"{k}={v}" for k, v in result.items()))
+        r = measure(log_dir, only)
+        if not markdown:
+            print(f"{Path(log_dir).name}: " + ", ".join(f"{k}={v}" for k, v in r.items()))
+            continue
+        wall = f"{r['wall_seconds'] / 60:.0f} min" if r["wall_seconds"] else f"– ({r['status']})"
+        over = "–" if r["critiques_over_limit"] is None else r["critiques_over_limit"]
+        print(f"| {Path(log_dir).name} | {r['task_version']} | {r['snippets']} | {r['revisions']} | "
+              f"{r['expert_authored']} of {r['revisions']} | {_words(r)} | "
+              f"{r['expert_reasks']} | {over} | {r['failed_calls']} | {wall} |")
     return 0
 
 
