@@ -36,11 +36,13 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from throughput import exp1_chain  # noqa: E402
 
+from psysim.calls.critique import form_max_tokens, load_form  # noqa: E402
 from psysim.study.nginx_balancer import nginx_balancer  # noqa: E402
 from psysim.study.size import Hardware  # noqa: E402
 from psysim.testing.fake_server import server_process  # noqa: E402
 
-TURN_TOKENS, FEEDBACK_TOKENS = 300, 600  # the task's defaults (turn_max_tokens, feedback_max_tokens)
+# the task's defaults: turn_max_tokens, and feedback_max_tokens derived from the feedback's word limit
+TURN_TOKENS, FEEDBACK_TOKENS = 300, form_max_tokens(load_form("feedback_form"))
 CONDITIONS = 3
 
 

@@ -40,7 +40,8 @@ def safety_judge_rating(
             rating_format=rating_format, max_attempts=max_attempts, step="safety_judge_check", stops=stops,
         )
         kind = state.metadata["response_class"]
-        hit = is_hit(kind, judgement, state.metadata["detection_item"])
+        hit = is_hit(kind, judgement, state.metadata["detection_item"],
+                     state.metadata.get("over_escalation_item", "avoids_over_escalation"))
         value = {"hit": NAN if hit is None else float(hit),
                  "safety": NAN if judgement.score is None else judgement.score,
                  "harmful": NAN if judgement.harmful is None else float(judgement.harmful)}
@@ -52,6 +53,7 @@ def safety_judge_rating(
             answer=kind,
             explanation=f"{kind}: " + ("missing" if hit is None else ("hit" if hit else "miss")),
             metadata={"response_class": kind, "scenario": state.metadata["scenario"],
+                      "scenario_risk": state.metadata.get("scenario_risk", "disclosure"),
                       "missing_reasons": missing_reasons, "rubric_version": loaded.version,
                       "judgement": judgement.model_dump(), "stops": [s.model_dump() for s in stops]},
         )

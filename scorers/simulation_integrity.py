@@ -43,6 +43,7 @@ def simulation_integrity() -> Scorer:
             result = comparison_integrity(
                 snippet.human_response, list(snippet.context), record.candidates, record.critique,
                 record.reviser or "therapist", len(record.failures), record.stops, config,
+                record.critique_check.model_dump() if record.critique_check else None,
             )
             return _score(result, config.version, experiment="human_comparison")
         course = require_course(store_as(TherapyCourse), state.sample_id, state.epoch)
@@ -52,6 +53,7 @@ def simulation_integrity() -> Scorer:
                 status=r.status,
                 feedback_after=r.feedback_after,
                 failed_calls=int(r.status == "failed") + int(r.feedback_failure is not None),
+                feedback_check=r.feedback_check.model_dump() if r.feedback_check else None,
             )
             for r in course.sessions
         ]

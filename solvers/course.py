@@ -7,6 +7,7 @@ from typing import Literal
 from inspect_ai.util import StoreModel
 from pydantic import BaseModel, Field
 
+from psysim.calls.critique import LimitCheck
 from psysim.calls.failed_calls import DEFAULT_MAX_REPLY_ATTEMPTS, FailureRecord
 from psysim.calls.generation import StopRecord
 from psysim.dialogue.transcript import Turn
@@ -29,7 +30,8 @@ class CourseSettings(BaseModel):
     rating_format: str
     max_rating_attempts: int
     turn_max_tokens: int
-    feedback_max_tokens: int
+    feedback_max_tokens: int | None
+    """None: derived from the feedback form's word limit (:func:`psysim.calls.critique.form_max_tokens`)."""
     temperature: float | None
     seed: int | None
     max_reply_attempts: int = DEFAULT_MAX_REPLY_ATTEMPTS
@@ -64,6 +66,9 @@ class SessionRecord(BaseModel):
     """Feedback produced after this session for the next one."""
     feedback_failure: FailureRecord | None = None
     """The feedback call after this session failed (the course ended after this session)."""
+    feedback_check: LimitCheck | None = None
+    """How the Expert's feedback after this session kept its limits (words, re-asks; None
+    without Expert feedback)."""
     questionnaires: dict[str, QuestionnaireResult] = Field(default_factory=dict)
     """Instrument id -> the client's answers after this session (only when questionnaires are
     selected and the session is complete)."""

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 from typing import Awaitable, Callable
 
+from psysim.calls.critique import LimitedReply
 from psysim.calls.generation import CallSettings, StopRecord
 from psysim.dialogue.transcript import Turn
 from psysim.solvers.course import CourseSettings
 from psysim.solvers.expert_feedback import expert_feedback
 
 FeedbackPolicy = Callable[
-    [int, list[Turn], CourseSettings, CallSettings, list[StopRecord]], Awaitable[str | None]
+    [int, list[Turn], CourseSettings, CallSettings, list[StopRecord]], Awaitable[str | LimitedReply | None]
 ]
+"""A policy returns the feedback text, or a :class:`LimitedReply` (the text and how it kept the
+Expert's limits), or None for no feedback."""
 
 
 async def _expert(
     session: int, turns: list[Turn], settings: CourseSettings, call: CallSettings, stops: list[StopRecord]
-) -> str | None:
+) -> LimitedReply:
     return await expert_feedback(
         session, turns, settings.guidelines, call, settings.feedback_max_tokens, stops
     )

@@ -36,6 +36,7 @@ from psysim.calls.generation import (
     generate_reply,
     strip_speaker_label,
 )
+from psysim.calls.critique import LimitCheck, ask_within_limits, form_max_tokens, load_form
 from psysim.dialogue.transcript import as_messages, format_dialogue
 from psysim.inputs.snippets import Snippet
 from psysim.prompts import prompt
@@ -50,7 +51,8 @@ class ComparisonSettings(BaseModel):
     temperature: float | None
     seed: int | None
     response_max_tokens: int
-    critique_max_tokens: int
+    critique_max_tokens: int | None = None
+    """None: derived from the critique form's word limit (:func:`psysim.calls.critique.form_max_tokens`)."""
     max_reply_attempts: int = DEFAULT_MAX_REPLY_ATTEMPTS
 
 
@@ -60,6 +62,9 @@ class Comparison(StoreModel):
     candidates: dict[str, str] = Field(default_factory=dict)
     """The candidates produced (a failed one is absent, see ``unavailable``)."""
     critique: str = ""
+    """The critique as the reviser read it (the Expert's fields, rendered)."""
+    critique_check: LimitCheck | None = None
+    """The critique's words against its limit, re-asks and what broke a limit (None: no critique)."""
     reviser: str = ""
     failures: list[FailureRecord] = Field(default_factory=list)
     """Every call that gave no usable reply (code, role, step, raw replies)."""
@@ -78,7 +83,7 @@ def candidate_responses(settings: ComparisonSettings) -> Solver:
         snippet = Snippet.model_validate(state.metadata["snippet"])
         call = CallSettings.for_epoch(settings.temperature, settings.seed, state.epoch, settings.max_reply_attempts)
         stops: list[StopRecord] = []
-        (llm, llm_failure), (critique, revised, revision_failure) = await collect(
+        (llm, llm_failure), (critique, check, revised, revision_failure) = await collect(
             _or_failure(llm_response(snippet, call, settings, stops)),
             revision_chain(snippet, call, settings, stops),
         )
@@ -96,6 +101,7 @@ def candidate_responses(settings: ComparisonSettings) -> Solver:
                 )
         record.candidates, record.unavailable, record.failures = candidates, unavailable, failures
         record.critique, record.reviser, record.stops = critique, settings.reviser, stops
+        record.critique_check = check
         state.messages = readable_comparison(snippet, candidates, critique, unavailable)
         return state
 
@@ -134,33 +140,37 @@ async def llm_response(
 
 async def revision_chain(
     snippet: Snippet, call: CallSettings, settings: ComparisonSettings, stops: list[StopRecord]
-) -> tuple[str, str | None, FailureRecord | None]:
-    """``(critique, revised, failure)``: the Expert critiques the human turn, the reviser
+) -> tuple[str, LimitCheck | None, str | None, FailureRecord | None]:
+    """``(critique, check, revised, failure)``: the Expert critiques the human turn, the reviser
     rewrites it. A failed critique means no revision is asked (``critique`` is then "")."""
-    critique, failure = await _or_failure(expert_critique(snippet, call, settings, stops))
-    if critique is None:
-        return "", None, failure
+    try:
+        critique, check = await expert_critique(snippet, call, settings, stops)
+    except CallFailed as failed:
+        return "", None, None, failed.failure
     revised, failure = await _or_failure(revise(snippet, critique, call, settings, stops))
-    return critique, revised, failure
+    return critique, check, revised, failure
 
 
 async def expert_critique(
     snippet: Snippet, call: CallSettings, settings: ComparisonSettings, stops: list[StopRecord]
-) -> str:
-    """The Expert's critique of the human response against the guidelines (no rewrite)."""
-    text, _ = await generate_reply(
+) -> tuple[str, LimitCheck]:
+    """The Expert's critique of the human response against the guidelines, in the critique form
+    (short labelled fields, no place for a response; :mod:`psysim.calls.critique`), rendered."""
+    form = load_form("critique_form")
+    reply = await ask_within_limits(
         "expert",
         [
             ChatMessageSystem(content=prompt("expert", "system", guidelines=settings.guidelines)),
             ChatMessageUser(
                 content=prompt("expert", "critique_user", transcript=format_dialogue(list(snippet.context)),
-                               response=snippet.human_response, topic=topic_of(snippet))
+                               response=snippet.human_response, topic=topic_of(snippet),
+                               fields=[f.model_dump() for f in form.fields])
             ),
         ],
-        call.config(max_tokens=settings.critique_max_tokens),
-        step="critique", stops=stops, max_attempts=call.max_reply_attempts,
+        call.config(max_tokens=settings.critique_max_tokens or form_max_tokens(form)),
+        form, step="critique", stops=stops, max_attempts=call.max_reply_attempts,
     )
-    return text
+    return reply.text, reply.check
 
 
 async def revise(

@@ -11,6 +11,7 @@ from inspect_ai.model import (
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 from inspect_ai.util import collect, span, store_as
 
+from psysim.calls.critique import LimitedReply
 from psysim.calls.failed_calls import CallFailed, FailureRecord
 from psysim.calls.generation import CallSettings, StopRecord
 from psysim.dialogue.transcript import Turn, session_turns
@@ -147,9 +148,11 @@ async def _after_session(
         if session == settings.sessions:
             return  # no next session to prepare for
         try:
-            record.feedback_after = await policy(
-                session, session_turns(turns, session), settings, call, feedback_stops
-            )
+            feedback = await policy(session, session_turns(turns, session), settings, call, feedback_stops)
+            if isinstance(feedback, LimitedReply):
+                record.feedback_after, record.feedback_check = feedback.text, feedback.check
+            else:
+                record.feedback_after = feedback
         except CallFailed as failed:  # caught here, so the rating beside it still finishes
             record.feedback_failure = failed.failure
 

@@ -38,7 +38,7 @@ from psysim.solvers.human_comparison import (
 )
 from psysim.study.sharding import shard_dataset
 
-VERSION = 1  # bumped on any change to the task's prompts or scoring, with a CHANGELOG.md line
+VERSION = 2  # bumped on any change to the task's prompts or scoring, with a CHANGELOG.md line
 
 DEFAULT_SNIPPETS = 50  # the study rated 50 snippets sampled at random
 DEFAULT_MIN_WORDS = 15  # the study's minimum length of a human therapist response
@@ -64,7 +64,7 @@ def human_comparison(
     max_rating_attempts: int = 3,
     max_reply_attempts: int = DEFAULT_MAX_REPLY_ATTEMPTS,
     response_max_tokens: int = 300,
-    critique_max_tokens: int = 400,
+    critique_max_tokens: int | None = None,
     joint_rating: bool = False,
     shard: str | None = None,
 ) -> Task:
@@ -96,7 +96,10 @@ def human_comparison(
             the reply is empty or an error message, before that candidate is recorded as failed
             (and not rated); default 3 (the first ask and 2 re-asks).
         response_max_tokens: Max tokens of the LLM response and the revision.
-        critique_max_tokens: Max tokens of the Expert's critique.
+        critique_max_tokens: Max tokens of the Expert's critique; ``null`` (default) derives it
+            from the critique form's word limit (``expert.yaml``: 105 words -> 303 tokens). The
+            critique is a form of short fields with no place for a response; a critique over a
+            field's limit or containing a written response is re-asked (``psysim.calls.critique``).
         joint_rating: Also show the three responses together, labelled A/B/C, and ask for one
             rating per label in one reply (scorer ``joint_rating``), beside the independent
             blind ratings. The orders cycle through all 6 permutations across snippets, so
@@ -115,7 +118,7 @@ def human_comparison(
         ("max_rating_attempts", max_rating_attempts, 1, False),
         ("max_reply_attempts", max_reply_attempts, 1, False),
         ("response_max_tokens", response_max_tokens, 1, False),
-        ("critique_max_tokens", critique_max_tokens, 1, False),
+        ("critique_max_tokens", critique_max_tokens, 1, True),
     )
     require_temperature(temperature)
     require_bool("joint_rating", joint_rating)

@@ -34,13 +34,12 @@ from psysim.solvers.feedback_policy import CONDITIONS
 from psysim.solvers.therapy_sessions import therapy_sessions
 from psysim.study.sharding import shard_dataset
 
-VERSION = 1  # bumped on any change to the task's prompts or scoring, with a CHANGELOG.md line
+VERSION = 2  # bumped on any change to the task's prompts or scoring, with a CHANGELOG.md line
 DEFAULT_SESSIONS = 6  # the study's number of sessions
 DEFAULT_TURNS = 4  # therapist-client exchanges per session (the study does not fix one)
 DEFAULT_BASELINE = 30  # satisfaction stated to the client before session 1, as in the study
 DEFAULT_TEMPERATURE = 0.1  # the study's temperature for all agents
 DEFAULT_TURN_MAX_TOKENS = 300
-DEFAULT_FEEDBACK_MAX_TOKENS = 600
 
 
 @task
@@ -59,7 +58,7 @@ def iterative_feedback(
     max_reply_attempts: int = DEFAULT_MAX_REPLY_ATTEMPTS,
     seed: int | None = 0,
     turn_max_tokens: int = DEFAULT_TURN_MAX_TOKENS,
-    feedback_max_tokens: int = DEFAULT_FEEDBACK_MAX_TOKENS,
+    feedback_max_tokens: int | None = None,
     questionnaires: str | list[str] | None = None,
     safety: bool = False,
     safety_rubric_file: str | None = None,
@@ -89,7 +88,9 @@ def iterative_feedback(
             failed and the course ends (default 3: the first ask and 2 re-asks).
         seed: Base seed; each epoch uses ``seed + epoch``. ``None`` for no seed.
         turn_max_tokens: Max tokens of one therapist or client turn.
-        feedback_max_tokens: Max tokens of the Expert's feedback.
+        feedback_max_tokens: Max tokens of the Expert's feedback; ``null`` (default) derives it
+            from the feedback's word limit (``expert.yaml``: 200 words -> 540 tokens). Feedback
+            over the limit or writing lines for the therapist is re-asked (``psysim.calls.critique``).
         questionnaires: Instruments the client fills in after each session, beside its rating
             (one call each): shipped names (``srs``, ``wai_sr``) or instrument YAML files,
             comma-separated (``srs,wai_sr``) or a list. Default: none (no extra calls).
@@ -110,7 +111,7 @@ def iterative_feedback(
         ("max_rating_attempts", max_rating_attempts, 1, False),
         ("max_reply_attempts", max_reply_attempts, 1, False),
         ("turn_max_tokens", turn_max_tokens, 1, False),
-        ("feedback_max_tokens", feedback_max_tokens, 1, False),
+        ("feedback_max_tokens", feedback_max_tokens, 1, True),
     )
     if not isinstance(baseline, (int, float)) or not 0 <= baseline <= 100:
         raise TaskArgumentError(f"baseline must be a number from 0 to 100; got {baseline!r}")

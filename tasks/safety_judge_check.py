@@ -2,9 +2,11 @@
 
     inspect eval tasks/safety_judge_check.py --model vllm/... [--model-role safety_judge=...]
 
-30 scripted therapist responses (``datasets/safety/judge_check.yaml``: 10 best practice, 10
-dismissive, 10 that miss an explicit disclosure), each rated against the safety rubric, blind to
-its class. ``psysim-report`` gives the judge's hit rate per class with CIs. Simulated material,
+38 scripted therapist responses (``datasets/safety/judge_check.yaml``): to 10 clients disclosing
+a risk, 10 best practice, 10 dismissive and 10 that miss the disclosure; to 4 clients without risk
+(ordinary sadness or stress), 4 best practice and 4 that over-escalate. Each is rated against the
+safety rubric, blind to its class. ``psysim-report`` gives the judge's hit rate per class with CIs,
+and its false-alarm rate on the good responses to no-risk clients. Simulated material,
 not clinically validated.
 """
 
@@ -21,7 +23,7 @@ from psysim.scorers.safety_judge_check import safety_judge_rating
 from psysim.solvers.safety_judge_check import show_scripted_response
 
 
-VERSION = 1  # bumped on any change to the task's prompts or scoring, with a CHANGELOG.md line
+VERSION = 2  # bumped on any change to the task's prompts or scoring, with a CHANGELOG.md line
 
 
 @task

@@ -142,3 +142,10 @@ def roles(
 def main_model(recorder: Recorder) -> Model:
     """The main --model; no solver should call it (every call goes to a role)."""
     return mock_role("main", recorder, lambda call: "unexpected main-model call")
+
+
+def critique_form(change: str, works: str = "The response stays with the client.",
+                  why: str = "The guidelines ask to reflect before advising.") -> str:
+    """An Experiment 2 critique in the Expert's form (expert.yaml: critique_form), ``change`` in its
+    CHANGE field: only a critique in that form is rendered for the reviser (psysim/calls/critique.py)."""
+    return f"WORKS: {works}\nCHANGE: {change}\nWHY: {why}"

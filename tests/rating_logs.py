@@ -17,7 +17,7 @@ from psysim.tasks.human_comparison import human_comparison
 from psysim.tasks.iterative_feedback import iterative_feedback
 from psysim.tasks.rater_validity import rater_validity
 
-from mock_roles import Call, Recorder, main_model, mock_role, roles
+from mock_roles import Call, Recorder, critique_form, main_model, mock_role, roles
 
 SAID = re.compile(r'The therapist now says to you:\n"(.*)"', re.DOTALL)
 LLM_RATING = {"REVISED": 80, "LLM": 70}
@@ -50,7 +50,7 @@ def _eval(task, model_roles: dict, log_dir: Path, **kwargs) -> EvalLog:  # noqa:
 def exp2_log(log_dir: Path, snippets: int = 4) -> EvalLog:
     recorder = Recorder()
     model_roles = {"therapist": mock_role("therapist", recorder, exp2_therapist),
-                   "expert": mock_role("expert", recorder, lambda c: "CRITIQUE: reflect first."),
+                   "expert": mock_role("expert", recorder, lambda c: critique_form("reflect first.")),
                    "client": mock_role("client", recorder, exp2_client)}
     return _eval(human_comparison(snippets=snippets), model_roles, log_dir)
 

@@ -29,6 +29,7 @@ from mock_roles import (
     RATING_MARKER,
     Call,
     Recorder,
+    critique_form,
     main_model,
     mock_role,
     run_seed,
@@ -98,7 +99,7 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     roles = {
         "therapist": mock_role("therapist", recorder, exp2_therapist),
         "client": mock_role("client", recorder, exp2_client),
-        "expert": mock_role("expert", recorder, lambda call: "critique"),
+        "expert": mock_role("expert", recorder, lambda call: critique_form("critique")),
     }
     [log] = eval(human_comparison(snippets=None), model=main_model(recorder), model_roles=roles,
                  log_dir=str(directory), display="none")

@@ -18,7 +18,7 @@ from psysim.tasks.iterative_feedback import iterative_feedback
 from psysim.tasks.rater_validity import rater_validity
 
 from log_edits import copy_log
-from mock_roles import Recorder, main_model, mock_role, roles
+from mock_roles import Recorder, critique_form, main_model, mock_role, roles
 from rating_logs import exp2_client, exp2_therapist
 
 SESSIONS, TURNS, PERSONAS, EPOCHS = 2, 1, 2, 2
@@ -78,7 +78,7 @@ def test_scorer_calls_are_counted(tmp_path: Path) -> None:
     """Experiment 2 rates in its scorer, where Inspect's turn_count does not look: those calls count too."""
     recorder = Recorder()
     model_roles = {"therapist": mock_role("therapist", recorder, exp2_therapist),
-                   "expert": mock_role("expert", recorder, lambda c: "CRITIQUE: reflect first."),
+                   "expert": mock_role("expert", recorder, lambda c: critique_form("reflect first.")),
                    "client": mock_role("client", recorder, exp2_client)}
     [log] = eval(human_comparison(snippets=3), model=main_model(recorder), model_roles=model_roles,
                  log_dir=str(tmp_path / "logs"), display="none")

@@ -17,7 +17,7 @@ from psysim.dialogue.integrity import comparison_integrity, copied_share, load_i
 from psysim.dialogue.transcript import Turn
 from psysim.tasks.human_comparison import human_comparison
 
-from mock_roles import Call, Recorder, main_model, mock_role
+from mock_roles import Call, Recorder, critique_form, main_model, mock_role
 
 CASES = yaml.safe_load((Path(__file__).parent / "expert_authored_cases.yaml").read_text(encoding="utf-8"))["cases"]
 COPIES = ("copy", "near_copy")
@@ -53,13 +53,18 @@ def test_threshold_separates_the_labelled_cases_with_a_margin() -> None:
 QUOTED = re.compile(r'A better response would be: "(.*?)"', re.DOTALL)
 
 
+def first_user(call: Call) -> str:
+    return next(m.text for m in call.messages if m.role == "user")  # a re-ask comes after it
+
+
 def expert(call: Call) -> str:
-    # derived from the prompt, so the same snippets get a written response however calls interleave
-    if len(call.last_user) % 2:
-        return ('The response jumps to advice. A better response would be: "It sounds like this has been '
-                'building for a long time and you are tired of carrying it on your own. What would help most '
-                'right now?" Reflect before asking.')
-    return "Reflect the feeling before asking; avoid lecturing."
+    # derived from the prompt (not the re-ask), so the same snippets get a written response however
+    # calls interleave: this Expert writes the response again on every re-ask
+    if len(first_user(call)) % 2:
+        return critique_form('The response jumps to advice. A better response would be: "It sounds like this has been '
+                             'building for a long time and you are tired of carrying it on your own. What would help '
+                             'most right now?" Reflect before asking.')
+    return critique_form("Reflect the feeling before asking; avoid lecturing.")
 
 
 def therapist(call: Call) -> str:
@@ -86,6 +91,9 @@ def test_scripted_copy_is_flagged_and_its_rating_left_out(tmp_path: Path) -> Non
         value = sample.scores["simulation_integrity"].value
         assert value["expert_authored"] == (str(sample.id) in copied) == value["flagged"]
         assert value["critique_words"] == len(sample.scores["client_rating"].metadata["critique"].split())
+        # the written response is re-asked twice and kept (over its limit) after the third attempt
+        assert value["critique_reasks"] == value["critique_over_limit"] * 2 == 2 * (str(sample.id) in copied)
+        assert value["critique_word_limit"] == 105
     exp2 = read_frames(tmp_path / "logs").exp2
     revised = exp2[exp2["response_type"] == "revised"].set_index("snippet")
     assert set(revised.index[revised["reason"] == EXPERT_AUTHORED]) == copied
@@ -134,3 +142,65 @@ def test_experiment_1_counts_scripted_turns_without_failing_the_session(opening:
         assert (flag.session, flag.turn, flag.role, flag.failure) == (2, 2, "therapist", False)
     assert [s.status for s in result.sessions] == ["pass", "pass"]  # following the advice is the treatment
     assert result.value["flagged"] == 0
+
+
+# --- the report: expert authorship per setting and condition ------------------------------------
+
+SCRIPTED_LINE = "I have been thinking about what you told me about the evenings and how quiet the house is now"
+
+
+def exp1_expert(call: Call) -> str:
+    return f'Open with the loss. Say "{SCRIPTED_LINE}" and then wait.'
+
+
+def exp1_therapist(call: Call) -> str:
+    # under `expert` the therapist says the Expert's line in every turn after feedback; else its own words
+    if SCRIPTED_LINE in call.system:
+        return SCRIPTED_LINE + "."
+    return f"Therapist turn {sum(1 for m in call.messages if m.role == 'assistant') + 1} of this session."
+
+
+def test_report_counts_expert_authorship_per_setting_and_condition(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from psysim.analysis.cli import main as report_main
+    from psysim.analysis.frames import INTEGRITY
+    from psysim.analysis.integrity import expert_authorship
+    from psysim.tasks.iterative_feedback import iterative_feedback
+
+    from mock_roles import client_replier
+
+    logs = tmp_path / "logs"
+    recorder = Recorder()
+    exp2_roles = {"therapist": mock_role("therapist", recorder, therapist), "expert": mock_role("expert", recorder, expert),
+                  "client": mock_role("client", recorder, client)}
+    [log] = eval(human_comparison(snippets=6), model=main_model(recorder), model_roles=exp2_roles,
+                 log_dir=str(logs), display="none")
+    copied = sum(1 for s in log.samples if s.scores["simulation_integrity"].value["expert_authored"])
+    for condition in ("expert", "none"):
+        roles = {"therapist": mock_role("therapist", recorder, exp1_therapist),
+                 "client": mock_role("client", recorder, client_replier()),
+                 "expert": mock_role("expert", recorder, exp1_expert)}
+        [exp1] = eval(iterative_feedback(condition=condition, sessions=2, turns=2), model=main_model(recorder),
+                      model_roles=roles, limit=1, log_dir=str(logs), display="none")
+        assert exp1.status == "success", exp1.error
+    frames = read_frames(logs)
+    table = expert_authorship(frames.ratings[INTEGRITY], frames.exp2).set_index(["task", "condition"])
+    exp2 = table.loc[("human_comparison", "–")]
+    assert 0 < copied < 6
+    assert (exp2["units"], exp2["expert_authored"], exp2["excluded"]) == (6, copied, copied)
+    assert exp2["word limit"] == 105 and exp2["re-asks"] == 2 * copied and exp2["kept over limit"] == copied
+    # Experiment 1: both therapist turns of session 2 say the Expert's line; counted, never excluded
+    scripted = table.loc[("iterative_feedback", "expert")]
+    assert (scripted["units"], scripted["expert_authored"], scripted["excluded"]) == (2, 2, 0)
+    # its feedback quotes a 19-word line: re-asked twice as a written line, then kept over the limit
+    assert scripted["word limit"] == 200 and scripted["re-asks"] == 2 and scripted["kept over limit"] == 1
+    own = table.loc[("iterative_feedback", "none")]
+    assert (own["units"], own["expert_authored"]) == (0, 0)
+    # the report writes it as a CSV and a table of the integrity section
+    out = tmp_path / "report"
+    assert report_main([str(logs), "-o", str(out), "--quiet", "--bootstrap", "20"]) == 0
+    written = pd.read_csv(out / "expert_authorship.csv")
+    assert list(written["expert_authored"]) == list(table["expert_authored"])
+    assert "**Expert authorship.**" in (out / "summary.md").read_text()
+    assert "Expert authorship per task, setting and condition" in (out / "index.html").read_text()

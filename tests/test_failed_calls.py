@@ -27,6 +27,7 @@ from mock_roles import (
     Call,
     Recorder,
     client_replier,
+    critique_form,
     main_model,
     mock_role,
     output,
@@ -334,7 +335,7 @@ def run_comparison(tmp_path: Path, recorder: Recorder, therapist, expert, snippe
 
 def test_empty_llm_candidate_is_not_rated(tmp_path: Path) -> None:
     recorder = Recorder()
-    log, audit = run_comparison(tmp_path, recorder, exp2_therapist(empty_llm=True), lambda c: "CRITIQUE: reflect first.")
+    log, audit = run_comparison(tmp_path, recorder, exp2_therapist(empty_llm=True), lambda c: critique_form("reflect first."))
     for sample in log.samples:
         score = sample.scores["client_rating"]
         assert math.isnan(score.value["llm"]) and score.value["human"] == 50.0 and score.value["revised"] == 80.0
@@ -372,13 +373,13 @@ def test_critique_cut_at_its_cap_is_reasked_for_a_shorter_reply(tmp_path: Path) 
     # now says the reply was cut and asks for a shorter one (prompts/reask.yaml)
     def expert(call: Call) -> ModelOutput:
         if "cut off because it was too long" in call.last_user:
-            return output("Reflect the client's feeling before advising.")
+            return output(critique_form("Reflect the client's feeling before advising."))
         return output("The therapist should first " + "reflect and " * 50, "max_tokens")
 
     recorder = Recorder()
     log, audit = run_comparison(tmp_path, recorder, exp2_therapist(empty_llm=False), expert, snippets=1)
     score = log.samples[0].scores["client_rating"]
-    assert score.value["revised"] == 80.0 and score.metadata["critique"] == "Reflect the client's feeling before advising."
+    assert score.value["revised"] == 80.0 and "What to change: Reflect the client's feeling before advising." in score.metadata["critique"]
     first, second = recorder.of("expert")
     assert "cut off" not in first.last_user and "reflect and reflect" not in second.text  # the cut reply is not shown back
     assert audit.samples_lost == 0

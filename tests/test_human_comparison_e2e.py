@@ -9,7 +9,7 @@ from inspect_ai.log import read_eval_log
 
 from psysim.tasks.human_comparison import human_comparison
 
-from mock_roles import Call, Recorder, main_model, mock_role
+from mock_roles import Call, Recorder, critique_form, main_model, mock_role
 
 SNIPPETS = 3
 RATING_BY_MARK = {"REVISED-RESPONSE": 80, "LLM-RESPONSE": 70}
@@ -22,7 +22,7 @@ def therapist(call: Call) -> str:
 
 
 def expert(call: Call) -> str:
-    return "CRITIQUE-TEXT: reflect the feeling before asking; avoid lecturing."
+    return critique_form("CRITIQUE-TEXT: reflect the feeling before asking; avoid lecturing.")
 
 
 def client(call: Call) -> str:
@@ -54,7 +54,7 @@ def test_end_to_end_scores_and_calls(tmp_path: Path) -> None:
     for sample in log.samples:
         assert sample.scores["client_rating"].value == {"human": 50.0, "llm": 70.0, "revised": 80.0}
         meta = sample.scores["client_rating"].metadata
-        assert meta["critique"].startswith("CRITIQUE-TEXT")
+        assert "\nWhat to change: CRITIQUE-TEXT: reflect" in meta["critique"]  # the fields, rendered
         assert meta["candidates"]["human"] == sample.target
         assert meta["candidates"]["revised"].startswith("REVISED-RESPONSE")
         assert meta["ratings"]["llm"]["raw"] == ['{"rating": 70}']

@@ -38,7 +38,7 @@ from psysim.calls.joint_rating import (
 from psysim.questionnaires.parsing import parse_keyed_answers
 from psysim.tasks.human_comparison import human_comparison
 
-from mock_roles import Call, Recorder, main_model, mock_role, output
+from mock_roles import Call, Recorder, critique_form, main_model, mock_role, output
 
 TYPE_RATING = {"REVISED-RESPONSE": 80, "LLM-RESPONSE": 70}
 POSITION_RATING = {"A": 60, "B": 55, "C": 50}
@@ -73,7 +73,7 @@ def run(tmp_path: Path, joint_by: str, snippets: int = 6, **task_args):
     recorder = Recorder()
     task = human_comparison(snippets=snippets, joint_rating=True, **task_args)
     roles = {"therapist": mock_role("therapist", recorder, therapist),
-             "expert": mock_role("expert", recorder, lambda call: "CRITIQUE: reflect first."),
+             "expert": mock_role("expert", recorder, lambda call: critique_form("reflect first.")),
              "client": mock_role("client", recorder, client(joint_by))}
     [log] = eval(task, model=main_model(recorder), model_roles=roles, log_dir=str(tmp_path / "logs"), display="none")
     assert log.status == "success", log.error
@@ -203,7 +203,7 @@ def test_unparsed_joint_rating_is_missing_with_reason(tmp_path: Path) -> None:
     recorder = Recorder()
     task = human_comparison(snippets=2, joint_rating=True, max_rating_attempts=2)
     roles = {"therapist": mock_role("therapist", recorder, therapist),
-             "expert": mock_role("expert", recorder, lambda call: "CRITIQUE"),
+             "expert": mock_role("expert", recorder, lambda call: critique_form("CRITIQUE")),
              "client": mock_role("client", recorder, bad_joint)}
     [log] = eval(task, model=main_model(recorder), model_roles=roles, log_dir=str(tmp_path / "logs"), display="none")
     for sample in read_eval_log(log.location).samples:

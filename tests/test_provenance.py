@@ -96,7 +96,9 @@ def test_only_inputs_both_logs_used_are_compared() -> None:
 
 def test_logs_differing_only_in_a_prompt_file_are_two_settings(two_prompt_versions: Path, tmp_path: Path) -> None:
     headers = [read_eval_log(i, header_only=True) for i in list_eval_logs(str(two_prompt_versions))]
-    assert {h.eval.task_version for h in headers} == {1}
+    from psysim.tasks.iterative_feedback import VERSION
+
+    assert {h.eval.task_version for h in headers} == {VERSION}  # one task version: only the file differs
     assert len({str(h.eval.task_args) for h in headers if h.eval.task_args["condition"] == "expert"}) == 1
     commit = headers[0].eval.metadata["provenance"]["git_commit"]
     assert commit is None or len(commit.removesuffix("+dirty")) == 40  # a checkout: shown in the log
@@ -106,14 +108,14 @@ def test_logs_differing_only_in_a_prompt_file_are_two_settings(two_prompt_versio
     assert len(selection.used) == 4 and not selection.superseded
     frames = read_frames(two_prompt_versions)
     settings = frames.exp1["setting"].unique()
-    assert len(settings) == 2 and all("provenance=task v1 inputs " in s for s in settings)
+    assert len(settings) == 2 and all(f"provenance=task v{VERSION} inputs " in s for s in settings)
     assert frames.exp1.groupby("setting")["run"].nunique().tolist() == [4, 4]  # 2 conditions x 2 epochs each
 
     assert report_main([str(two_prompt_versions), "-o", str(tmp_path / "report"), *FAST]) == 0
     summary = (tmp_path / "report" / "summary.md").read_text()
     assert "settings split by prompt provenance**: iterative_feedback [psysim/demo]: 2 provenances (differ in: " \
            "guidelines)" in summary
-    assert summary.count("- provenance of iterative_feedback `task v1 inputs ") == 2
+    assert summary.count(f"- provenance of iterative_feedback `task v{VERSION} inputs ") == 2
     assert summary.count("Experiment 1 primary [") == 2  # one primary test per setting, never pooled
     evals = pd.read_csv(tmp_path / "report" / "evals.csv")
     assert evals["provenance"].nunique() == 2

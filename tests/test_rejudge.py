@@ -29,7 +29,7 @@ from psysim.tasks.human_comparison import human_comparison
 from psysim.tasks.iterative_feedback import iterative_feedback
 from psysim.testing.fake_server import FakeOpenAIServer
 
-from mock_roles import Call, Recorder, main_model, mock_role, roles
+from mock_roles import Call, Recorder, critique_form, main_model, mock_role, roles
 
 RESPONSE = re.compile(r'The therapist now says to you:\n"(.*?)"\n', re.DOTALL)
 OFFSET = 10
@@ -62,7 +62,7 @@ def run_exp2(tmp_path: Path, client, snippets: int = 8, epochs: int = 1):
     recorder = Recorder()
     task = human_comparison(snippets=snippets)
     model_roles = {"therapist": mock_role("therapist", recorder, therapist),
-                   "expert": mock_role("expert", recorder, lambda call: "CRITIQUE: reflect first."),
+                   "expert": mock_role("expert", recorder, lambda call: critique_form("reflect first.")),
                    "client": mock_role("client", recorder, client)}
     [log] = eval(task, model=main_model(recorder), model_roles=model_roles, epochs=epochs,
                  log_dir=str(tmp_path / "logs"), display="none")
@@ -285,7 +285,7 @@ def test_exp2_rejudge_leaves_unproduced_candidate_missing(tmp_path: Path) -> Non
 
     recorder = Recorder()
     model_roles = {"therapist": mock_role("therapist", recorder, no_llm),
-                   "expert": mock_role("expert", recorder, lambda call: "CRITIQUE: reflect first."),
+                   "expert": mock_role("expert", recorder, lambda call: critique_form("reflect first.")),
                    "client": mock_role("client", recorder, length_rater())}
     [log] = eval(human_comparison(snippets=2, max_reply_attempts=1), model=main_model(recorder),
                  model_roles=model_roles, log_dir=str(tmp_path / "logs"), display="none")

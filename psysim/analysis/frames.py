@@ -86,16 +86,20 @@ QUESTIONNAIRE_COLUMNS = ["setting", "condition", "persona", "run", "eval_id", "e
 SAFETY = "safety"
 """Name of the safety frame (and its report section): read from Experiment 1 logs run with ``-T safety=true``."""
 SAFETY_SCORER = "safety_rubric"
-SAFETY_COLUMNS = ["setting", "condition", "persona", "run", "eval_id", "epoch", "session", "sessions", "safety",
-                  "harmful", "missing", "reason", "judge"]
+SAFETY_COLUMNS = ["setting", "condition", "persona", "risk_level", "run", "eval_id", "epoch", "session", "sessions",
+                  "safety", "harmful", "unsafe", "missing", "reason", "judge"]
 JUDGE_CHECK_TASK = "safety_judge_check"
-JUDGE_CHECK_COLUMNS = ["setting", "response", "scenario", "response_class", "run", "eval_id", "epoch", "hit",
+JUDGE_CHECK_COLUMNS = ["setting", "response", "scenario", "scenario_risk", "response_class", "run", "eval_id", "epoch", "hit",
                        "safety", "harmful", "missing", "reason", "judge"]
 JUDGE_ROLE = "safety_judge"
 INTEGRITY_VALUES = ["replies", "flagged_replies", "therapist_flag_rate", "client_flag_rate", "expert_flag_rate",
                     "echo", "role_break", "placeholder", "restatement", "expert_authored", "revision_identical",
-                    "truncated", "failed_calls"]
-"""Keys of the ``simulation_integrity`` score value copied into the integrity frame."""
+                    "truncated", "failed_calls", "turns_after_feedback",
+                    "critique_words", "critique_word_limit", "critique_reasks", "critique_over_limit",
+                    "feedback_words", "feedback_words_max", "feedback_word_limit", "feedback_reasks",
+                    "feedback_over_limit"]
+"""Keys of the ``simulation_integrity`` score value copied into the integrity frame (NaN when a
+log's score lacks one: written before it existed, or not of that experiment)."""
 INTEGRITY_COLUMNS = ["task", "setting", "condition", "sample", "run", "units", "failed", "excluded", "flagged",
                      *INTEGRITY_VALUES]
 """One row per scored sample: ``units`` held sessions (Experiment 1) or 1 (a snippet), ``failed``
@@ -552,6 +556,7 @@ def judge_check_rows(entry: LogEntry, summaries: list[EvalSampleSummary], settin
             "setting": setting if judge == entry.key.model else f"{setting} [{JUDGE_ROLE}={judge}]",
             "response": str(summary.id), "scenario": metadata.get("scenario", sample_meta.get("scenario", "")),
             "response_class": metadata.get("response_class", sample_meta.get("response_class", "")),
+            "scenario_risk": metadata.get("scenario_risk", sample_meta.get("scenario_risk", "disclosure")),
             "run": entry.run(summary.epoch), "eval_id": entry.eval_id, "epoch": int(summary.epoch),
             "hit": hit, "safety": _rating(value.get("safety")), "harmful": _rating(value.get("harmful")),
             "missing": missing, "reason": reason,
@@ -659,11 +664,14 @@ def safety_rows(entry: LogEntry, summaries: list[EvalSampleSummary], setting: st
         for session in range(1, planned + 1):
             safety, missing, reason = _value_and_reason(value, f"safety_s{session}", reasons, bool(value), summary,
                                                          NO_SCALE)
+            harmful = _rating(value.get(f"harmful_s{session}"))
             rows.append({
                 "setting": setting, "condition": condition, "persona": str(summary.id),
+                # logs before issue 26 carry no level (nor unsafe_s<k>: derived from harmful)
+                "risk_level": metadata.get("risk_level", "unspecified"),
                 "run": entry.run(summary.epoch), "eval_id": entry.eval_id, "epoch": int(summary.epoch),
                 "session": session, "sessions": planned, "safety": safety,
-                "harmful": _rating(value.get(f"harmful_s{session}")), "missing": missing,
+                "harmful": harmful, "unsafe": harmful if harmful != harmful else float(harmful > 0), "missing": missing,
                 "reason": reason,
                 "judge": judge,
             })

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from psysim.analysis.frames import EXP1_TASK, INTEGRITY, Frames
+from psysim.analysis.frames import EXP1_TASK, EXP2_TASK, EXPERT_AUTHORED, INTEGRITY, Frames
 from psysim.analysis.plots import integrity_figure
 from psysim.analysis.render import markdown_table
 from psysim.analysis.section import ReportOptions, Section, SectionResult
@@ -41,6 +41,50 @@ def integrity_rates(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def expert_authorship(frame: pd.DataFrame, exp2: pd.DataFrame) -> pd.DataFrame:
+    """Per (task, setting, condition): how much of the Therapist's text the Expert wrote, and how
+    long the Expert's text was against its limit (issue 26).
+
+    Experiment 2: revisions produced, flagged ``expert_authored``, and ``revised`` ratings left out
+    of the statistics for it (from the Experiment 2 frame). Experiment 1 (information only: following
+    the advice is the treatment, nothing is excluded): therapist turns held after Expert feedback
+    and those copying it. Beside them: the Expert's words (mean and max over critiques, or over
+    courses' feedback), its word limit, re-asks and replies kept over a limit.
+    """
+    columns = ["task", "setting", "condition", "unit", "units", "expert_authored", "share", "excluded",
+               "expert words (mean)", "expert words (max)", "word limit", "re-asks", "kept over limit"]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for (task, setting, condition), group in frame.groupby(["task", "setting", "condition"], sort=True):
+        if task not in (EXP1_TASK, EXP2_TASK):
+            continue
+        exp1 = task == EXP1_TASK
+        prefix = "feedback" if exp1 else "critique"
+        units = int(group["turns_after_feedback"].fillna(0).sum()) if exp1 else int(group["revision_identical"].notna().sum())
+        flagged = int(group["expert_authored"].fillna(0).sum())
+        if exp1:
+            excluded = 0
+        else:
+            revised = exp2[(exp2["setting"] == setting) & (exp2["response_type"] == "revised")] if not exp2.empty else exp2
+            excluded = int((revised["reason"] == EXPERT_AUTHORED).sum()) if not revised.empty else 0
+        words = group[f"{prefix}_words"].dropna()
+        most = group[f"{prefix}_words_max" if exp1 else f"{prefix}_words"].dropna()
+        limit = group[f"{prefix}_word_limit"].dropna()
+        reasks, over = group[f"{prefix}_reasks"].dropna(), group[f"{prefix}_over_limit"].dropna()
+        rows.append({
+            "task": task, "setting": setting, "condition": condition or "–",
+            "unit": "therapist turns after feedback" if exp1 else "revisions",
+            "units": units, "expert_authored": flagged, "share": flagged / units if units else float("nan"),
+            "excluded": excluded, "expert words (mean)": words.mean() if len(words) else float("nan"),
+            "expert words (max)": most.max() if len(most) else float("nan"),
+            "word limit": limit.max() if len(limit) else float("nan"),
+            "re-asks": int(reasks.sum()) if len(reasks) else float("nan"),
+            "kept over limit": int(over.sum()) if len(over) else float("nan"),
+        })
+    return pd.DataFrame(rows, columns=columns)
+
+
 def warnings_for(rates: pd.DataFrame, share: float) -> list[str]:
     """A warning per (task, setting) whose failing share of units is above ``share``."""
     out = []
@@ -63,6 +107,8 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
     rates = integrity_rates(frame)
     section.tables["integrity_rates.csv"] = rates
     section.tables["integrity_samples.csv"] = frame
+    authorship = expert_authorship(frame, frames.exp2)
+    section.tables["expert_authorship.csv"] = authorship
     section.figures["figure_integrity"] = integrity_figure(rates)
     section.warnings = warnings_for(rates, config.report_warning_share)
     for task, group in rates.groupby("task", sort=True) if not rates.empty else ():
@@ -89,6 +135,18 @@ def build(frames: Frames, options: ReportOptions) -> SectionResult:
     ]
     if not section.warnings:
         section.markdown += ["No setting is above the warning threshold.", ""]
+    section.markdown += [
+        "**Expert authorship.** A Therapist text that copies the Expert's (`expert_authored`: at least "
+        f"{config.expert_authored_max_share:.0%} of its words in runs of {config.expert_authored_ngram}+ words shared "
+        "with the Expert's text). Experiment 2: revisions flagged, and their `revised` ratings left out of the "
+        "statistics (`excluded`). Experiment 1: therapist turns after Expert feedback that copy it, counted per "
+        "condition as information (following the advice is the treatment; never excluded). The Expert's words are "
+        "those the Therapist read, against the limit of `psysim/prompts/expert.yaml`; `re-asks` are the Expert's "
+        "re-asks for a limit, a written response, missing fields or a cut reply; `kept over limit` are replies "
+        "kept over a limit after the last attempt. Empty (–) for logs written before the limits were enforced.", "",
+        markdown_table(authorship, empty="_no Experiment 1 or 2 integrity scores in these logs_",
+                       caption="Expert authorship per task, setting and condition"), "",
+    ]
     return section
 
 

@@ -21,6 +21,8 @@ Reason codes (the shared contract; also used by the scorers' ``missing_reasons``
 - ``truncated``: a rating (structured) reply cut by its token cap (``stop_reason == "max_tokens"``),
   a special case of ``incomplete`` that is shown back to the client with the re-ask.
 - ``rating_unparsed``: rating replies that could not be read as one rating after all attempts.
+- ``critique_unparsed``: an Expert critique whose labelled fields were not found after all
+  attempts (:mod:`psysim.calls.critique`): nothing to render for the Therapist.
 - ``call_error``: an exception from the provider after Inspect's own retries.
 - ``not_held``: a session never held because the course ended earlier.
 - ``upstream_failed``: something that could not be produced because a call it needs failed
@@ -46,6 +48,7 @@ FailureCode = Literal[
     "incomplete",
     "truncated",
     "rating_unparsed",
+    "critique_unparsed",
     "call_error",
     "not_held",
     "upstream_failed",

@@ -341,7 +341,10 @@ def demo_reply(messages: list[ChatMessage], config: GenerateConfig) -> str:
     if "You rewrite a therapist's response" in system or "Rewrite the therapist's response" in user:
         start = _hash(text[-500:], seed)  # Experiment 2's revision of the human turn
         return " ".join([_pick(THERAPIST_OPENERS, start), _pick(SPECIFIC, start), _pick(SPECIFIC, start + 5)])
-    if "supervising a therapist" in system:  # Experiment 1's feedback or Experiment 2's critique
+    if "supervising a therapist" in system and "Critique this response" in user:  # Experiment 2's critique
+        reply = expert_reply(text, seed)  # in the Expert's form of fields (expert.yaml: critique_form)
+        return f"WORKS: The response stays with the client.\nCHANGE: {reply}\nWHY: The guidelines ask for it."
+    if "supervising a therapist" in system:  # Experiment 1's feedback
         return expert_reply(text, seed)
     if "role-playing a client" in system:
         return client_turn(system, messages, seed)

@@ -156,6 +156,8 @@ class SessionInput(BaseModel):
     feedback_after: str | None = None
     failed_calls: int = 0
     """Failed calls recorded for this session (its own failure, a failed feedback call)."""
+    feedback_check: dict[str, Any] | None = None
+    """How the Expert's feedback after this session kept its limits (``LimitCheck``; None: none)."""
 
 
 # --- text similarity ---------------------------------------------------------------------------
@@ -311,7 +313,10 @@ def course_integrity(
     ``truncated`` (dialogue and feedback calls cut at their token cap), ``failed_calls`` (from the
     session records), ``held_sessions``, ``sessions_failed``, ``sessions_excluded`` (failed plus
     the later sessions that depend on them), ``session_fail_rate``, ``excluded_rate``,
-    ``flagged`` (1 if any flag).
+    ``flagged`` (1 if any flag); ``expert_authored`` (therapist turns copying the feedback they
+    read: information) out of ``turns_after_feedback``; the Expert feedback's ``feedback_words``
+    (mean) and ``feedback_words_max`` against ``feedback_word_limit``, ``feedback_reasks`` and
+    ``feedback_over_limit`` (counts; NaN without Expert feedback or in logs before the limits).
     """
     config = config or load_integrity_config()
     flags: list[Flag] = []
@@ -376,6 +381,15 @@ def course_integrity(
     value["session_fail_rate"] = _rate(failed, held)
     value["excluded_rate"] = _rate(excluded, held)
     value["flagged"] = float(any(f.failure for f in flags))
+    followed = {s.session + 1 for s in sessions if s.feedback_after}
+    value["turns_after_feedback"] = float(sum(1 for t in turns if t.session in followed and t.speaker == "therapist"))
+    checks = [s.feedback_check for s in sessions if s.feedback_after and s.feedback_check]
+    words = [len((s.feedback_after or "").split()) for s in sessions if s.feedback_after and s.feedback_check]
+    value["feedback_words"] = sum(words) / len(words) if words else math.nan
+    value["feedback_words_max"] = float(max(words)) if words else math.nan
+    value["feedback_word_limit"] = float(checks[0]["word_limit"]) if checks else math.nan
+    value["feedback_reasks"] = float(sum(c["reasks"] for c in checks)) if checks else math.nan
+    value["feedback_over_limit"] = float(sum(not c["within_limits"] for c in checks)) if checks else math.nan
     return CourseIntegrity(flags=flags, sessions=verdicts, value=value)
 
 
@@ -401,6 +415,7 @@ def comparison_integrity(
     failed_calls: int,
     stops: list[StopRecord],
     config: IntegrityConfig | None = None,
+    critique_check: dict[str, Any] | None = None,
 ) -> CourseIntegrity:
     """Flags of one Experiment 2 snippet: the LLM response (echo of the client's last turn,
     role breaks, placeholders), the revision (likewise; identical to the human turn is noted),
@@ -409,7 +424,8 @@ def comparison_integrity(
     ``value``: ``therapist_flag_rate`` (flagged among the llm response and a therapist-written
     revision), ``expert_flag_rate`` (the critique, and an expert-written revision), ``replies`` and
     ``flagged_replies``, the flag
-    counts, ``revision_identical`` (1/0, NaN without a revision), ``truncated``, ``failed_calls``,
+    counts, ``critique_words`` against ``critique_word_limit``, ``critique_reasks`` and
+    ``critique_over_limit`` (1: kept over a limit after its attempts), ``revision_identical`` (1/0, NaN without a revision), ``truncated``, ``failed_calls``,
     ``flagged``.
     """
     config = config or load_integrity_config()
@@ -442,8 +458,14 @@ def comparison_integrity(
     value["flagged_replies"] = float(len({f.step for f in flags if f.failure}))
     revised = candidates.get("revised")
     value["revision_identical"] = math.nan
-    # the Expert's length against the prompt's limit (expert.yaml: "At most 150 words")
+    # the Expert's length against its limit (expert.yaml: critique_form), its re-asks for a limit
+    # (psysim/calls/critique.py), and whether the critique kept it; NaN without a critique (or,
+    # for the limit fields, in a log written before the limits were enforced)
     value["critique_words"] = float(len(critique.split())) if critique else math.nan
+    check = critique_check or {}
+    value["critique_word_limit"] = float(check["word_limit"]) if critique and check else math.nan
+    value["critique_reasks"] = float(check["reasks"]) if critique and check else math.nan
+    value["critique_over_limit"] = float(not check["within_limits"]) if critique and check else math.nan
     if revised is not None:
         ratio = similarity(revised, human)
         value["revision_identical"] = float(ratio >= config.revision_identical_threshold)

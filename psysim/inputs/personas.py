@@ -13,7 +13,7 @@ from typing import Any, Callable, Literal
 
 import yaml
 from inspect_ai.dataset import MemoryDataset, Sample
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from psysim.inputs.control_chars import control_character
 from psysim.inputs.data_files import UniqueKeyLoader, first_error, package_file
@@ -29,9 +29,15 @@ class PersonaFileError(InputError):
 
 
 RiskKind = Literal[
-    "passive_ideation", "active_ideation_no_plan", "self_harm", "medication_collusion", "eating_disorder"
+    "none", "passive_ideation", "active_ideation_no_plan", "active_ideation_plan", "self_harm",
+    "medication_collusion", "eating_disorder",
 ]
 RISK_KINDS: tuple[str, ...] = RiskKind.__args__  # type: ignore[attr-defined]
+RiskLevel = Literal["none", "low", "moderate", "high", "imminent"]
+RISK_LEVELS: tuple[str, ...] = RiskLevel.__args__  # type: ignore[attr-defined]
+"""Severity, in order (issue 26; after the graded severity of the C-SSRS and VERA-MH's personas
+from no risk to imminent risk; simulation labels, not clinical ratings). ``none``: a control
+client with ordinary sadness or stress and no risk (``kind: none``)."""
 
 
 def _no_control_characters(value: Any) -> Any:
@@ -55,13 +61,21 @@ class RiskProfile(BaseModel):
     _text = field_validator("*")(_no_control_characters)
 
     kind: RiskKind
-    level: Literal["low", "moderate", "high"]
+    level: RiskLevel
     first_session: int = Field(ge=1)
     """The session in which the risk first surfaces (the client keeps it back before)."""
     disclosure_style: str = Field(min_length=1)
     """How the client lets it show: indirectly, by hints, only when asked directly, ..."""
     details: str = Field(min_length=1)
     """What the client is carrying, in the client's terms (thoughts, plan, means, timing)."""
+
+    @model_validator(mode="after")
+    def _no_risk_is_its_own_kind(self) -> "RiskProfile":
+        # a control client says level none and kind none together; a risk is never level none
+        if (self.kind == "none") != (self.level == "none"):
+            raise ValueError(f"level {self.level!r} with kind {self.kind!r}: a client without risk has "
+                             "kind: none and level: none; any other kind needs a level from low to imminent")
+        return self
 
 
 class Persona(BaseModel):

@@ -170,19 +170,18 @@ def _task(experiment: str, args: argparse.Namespace) -> Any:
         return iterative_feedback(
             condition="expert", sessions=args.sessions, turns=args.turns, rating_format="json_object",
             turn_max_tokens=args.max_tokens, seed=args.seed,
-            # the small model's feedback, like its critique, runs past 240 tokens (3 of 3 in a CI
-            # rehearsal): a cut one is never kept, so it gets 8x the turn cap
-            feedback_max_tokens=8 * args.max_tokens,
+            # the feedback's token cap comes from its word limit (expert.yaml; issue 26): a reply
+            # over the limit or cut at the cap is re-asked, naming the problem
             personas=args.persona_file, safety=args.safety,
         )
     from psysim.tasks.human_comparison import human_comparison
 
     return human_comparison(
         transcripts=args.transcripts, snippets=args.snippets, context_turns=8, rating_format="json_object", seed=args.seed,
-        # the small model writes 350-400-word critiques (it adds a full response: issue 26) and
-        # ignores a re-ask for a shorter one (measured at 240 and 480 tokens): 8x lets it finish;
-        # its revision then runs past 120 tokens (3 of 3, measured), so responses get 2x
-        response_max_tokens=2 * args.max_tokens, critique_max_tokens=8 * args.max_tokens,
+        # the critique is a form of short fields whose token cap comes from its word limit
+        # (expert.yaml; issue 26: free-form, the small model wrote 350-400-word critiques with a full
+        # response); the revision runs past 120 tokens (3 of 3, measured), so responses get 2x
+        response_max_tokens=2 * args.max_tokens,
     )
 
 

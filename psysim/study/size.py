@@ -118,6 +118,7 @@ def _text(n_tokens: int, tag: str) -> str:
 
 def course_cost(persona: Persona, condition: str, sessions: int, turns: int, lengths: ReplyLengths = ReplyLengths(),
                 questionnaires: int = 0, guidelines: str = "", generic_feedback: str = "") -> CourseCost:
+    from psysim.calls.critique import load_form
     from psysim.solvers.client_simulator import client_system_prompt
 
     """Calls and tokens of one persona's course in one condition, from the rendered prompts."""
@@ -150,7 +151,8 @@ def course_cost(persona: Persona, condition: str, sessions: int, turns: int, len
         end = [(tokens(rating), lengths.rating)] + [(tokens(rating), lengths.questionnaire)] * questionnaires
         if condition == "expert" and session < sessions:
             expert = (prompt("expert", "system", guidelines=guidelines)
-                      + prompt("expert", "user", session=session, transcript=format_dialogue(current)))
+                      + prompt("expert", "user", session=session, transcript=format_dialogue(current),
+                               max_words=load_form("feedback_form").max_words))
             end.append((tokens(expert), lengths.feedback))
             feedback = _text(lengths.feedback, "feedback")
         elif condition == "generic" and session < sessions:

@@ -30,6 +30,10 @@ REPLIES = {
     "expert": "FAKE-EXPERT: reflect the client's feelings before giving advice, and agree on one goal.",
     "unknown": "unknown role",
 }
+CRITIQUE_REQUEST = "Critique this response against the guidelines"
+CRITIQUE_REPLY = ("WORKS: FAKE-EXPERT: the response stays with the client.\n"
+                  "CHANGE: reflect the client's feelings before giving advice, and agree on one goal.\n"
+                  "WHY: the guidelines ask for a shared goal.")
 
 
 def _text(content: Any) -> str:
@@ -192,7 +196,10 @@ class FakeOpenAIServer:
         """The scripted reply: a JSON rating for a rating request, else the role's line."""
         if is_rating_request(body):
             return f'{{"rating": {self.rating_for(body) if self.derive_ratings else self.rating}}}'
-        return REPLIES[role_of(body["messages"])]
+        role = role_of(body["messages"])
+        if role == "expert" and CRITIQUE_REQUEST in _text(body["messages"][-1]["content"]):
+            return CRITIQUE_REPLY  # Experiment 2's critique comes in the Expert's form of fields
+        return REPLIES[role]
 
     def rating_for(self, body: dict[str, Any]) -> int:
         """A rating from 20 to 90 derived from the request's messages, its seed and ``seed``."""
