@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 
 from psysim.calls.failed_calls import CallFailed, FailureRecord, reply_fault
 from psysim.calls.generation import StopRecord, cut_at_cap, generate_once, reask_config
+from psysim.inputs.snippets import word_count
 from psysim.prompts import load_prompts, prompt
 
 EXPERT_PROMPTS = "expert"
@@ -94,10 +95,6 @@ def load_form(name: str) -> LimitForm:
 def form_max_tokens(form: LimitForm) -> int:
     """The token cap derived from the word limit: ``max_words * tokens_per_word + token_slack``."""
     return math.ceil(form.max_words * form.tokens_per_word) + form.token_slack
-
-
-def word_count(text: str) -> int:
-    return len(text.split())
 
 
 _QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”')
