@@ -7,13 +7,15 @@ Every call of a course (condition ``expert``: the Expert's feedback is read from
 shipped templates with each shipped persona and replies of the assumed length, exactly as psysim/study/size.py does
 for ``psysim-paper``'s size table (about 4 characters a token; no tokenizer). Printed per session: the longest
 prompt over all personas and over the therapist turns, client turns, rating and feedback calls. A server's
-``max_model_len`` must hold that prompt plus the call's completion cap (turns 300 tokens, feedback 600).
+``max_model_len`` must hold that prompt plus the call's completion cap (turns 300 tokens, feedback the cap
+derived from the Expert's word limit: 540 tokens).
 """
 
 from __future__ import annotations
 
 import sys
 
+from psysim.calls.critique import form_max_tokens, load_form
 from psysim.dialogue.transcript import Turn, format_dialogue
 from psysim.inputs.personas import DEFAULT_PERSONAS, load_personas
 from psysim.prompts import DEFAULT_GUIDELINES, prompt, text_or_file
@@ -21,6 +23,7 @@ from psysim.solvers.client_simulator import client_system_prompt
 from psysim.study.size import _text, tokens
 
 SESSIONS, TURNS = 6, 4  # the study's
+FEEDBACK = load_form("feedback_form")  # the Expert's word limit and its derived token cap
 
 
 def longest_prompts(turn_tokens: int, feedback_tokens: int) -> list[int]:
@@ -48,13 +51,16 @@ def longest_prompts(turn_tokens: int, feedback_tokens: int) -> list[int]:
                                                        session=session, baseline=30, earlier_ratings=[])))
             if session < SESSIONS:
                 sizes.append(tokens(prompt("expert", "system", guidelines=guidelines)
-                                    + prompt("expert", "user", session=session, transcript=format_dialogue(current))))
+                                    + prompt("expert", "user", session=session, transcript=format_dialogue(current),
+                                             max_words=FEEDBACK.max_words)))
                 feedback = _text(feedback_tokens, "feedback")
             worst[session - 1] = max(worst[session - 1], *sizes)
     return worst
 
 
-CASES = ((80, 260), (150, 260), (300, 600))  # psysim-paper's size table's assumption; longer replies; every cap
+# psysim-paper's size table's assumption; longer replies; every reply at its cap (turns 300 tokens,
+# feedback the cap derived from the Expert's word limit)
+CASES = ((80, 260), (150, 260), (300, form_max_tokens(FEEDBACK)))
 
 
 if __name__ == "__main__":

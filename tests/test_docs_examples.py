@@ -34,7 +34,7 @@ BLOCK_TIMEOUT = 240  # seconds, one block (the whole test's budget is under 3 mi
 # commands a runnable block may not hold: they run until Ctrl-C, need a GPU or the network, or take many minutes
 NEVER_RUN = (r"run_offline\.sh", r"\binspect view\b", r"\bserve\b", r"psysim-serve", r"\bpip install\b",
              r"\bpsysim-offline\b", r"\bbenchmarks/", r"\bsbatch\b", r"\bsubmit\.sh\b", r"\bpytest\b")
-LINKED = ("tasks", "scorers", "datasets", "configs", "psysim", "docs")
+LINKED = ("tasks", "scorers", "datasets", "configs", "psysim", "docs", "tests")
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 LINK = re.compile(r"(?<!!)\[(?:[^\]\[]|\[[^\]]*\])*\]\((?P<target>[^)\s]+)(?:\s+\"[^\"]*\")?\)|!\[[^\]]*\]\((?P<image>[^)\s]+)\)")
 
