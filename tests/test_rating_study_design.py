@@ -93,6 +93,12 @@ def test_extra_items_file_is_read(tmp_path: Path) -> None:
     ("- context: [{client: a}]\n  response: b\n  expected: low\n  answer: 3\n", r"item 1: unknown field\(s\) answer"),
     ("{}\n", r"expected a non-empty list"),
     ("- [unclosed\n", r"not valid YAML"),
+    # as in every other input file: a key given twice, a control character in the text
+    ("- context: [{client: a}]\n  response: b\n  response: c\n  expected: low\n", r"found key 'response' twice"),
+    ('- context: [{client: a}]\n  response: "b\\0c"\n  expected: low\n',
+     r"item 1 \(id 1\), field response: control character U\+0000 \(NUL\)"),
+    ('- context: [{client: "a\\x1b[2J"}]\n  response: b\n  expected: low\n',
+     r"field context turn 1: control character U\+001B \(ESC\)"),
 ])
 def test_bad_gold_file_names_file_item_and_field(tmp_path: Path, body: str, message: str) -> None:
     path = tmp_path / "g.yaml"

@@ -23,6 +23,8 @@ from typing import Literal
 
 import yaml
 
+from psysim.inputs.control_chars import control_character
+from psysim.inputs.data_files import UniqueKeyLoader
 from psysim.rating_app.items import CLIENT_VIEW, Item, Line, Response
 
 Role = Literal["practice", "gold"]
@@ -44,7 +46,8 @@ def load_extra_items(path: str | Path, role: Role) -> list[Item]:
     if not path.is_file():
         raise ExtraItemsError(f"{option} {path}: no such file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # like every other input file: a key given twice is an error, not the last one silently
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except (yaml.YAMLError, UnicodeDecodeError) as ex:
         raise ExtraItemsError(f"{option} {path}: not valid YAML or JSON: {ex}") from ex
     if not isinstance(data, list) or not data:
@@ -66,6 +69,8 @@ def load_extra_items(path: str | Path, role: Role) -> list[Item]:
         response = entry.get("response")
         if not isinstance(response, str) or not response.strip():
             raise ExtraItemsError(f"{where}, field response: a non-empty text is required")
+        if problem := control_character(response):
+            raise ExtraItemsError(f"{where}, field response: {problem}")
         expected = entry.get("expected")
         if expected is None and role == "gold":
             raise ExtraItemsError(f"{where}, field expected: required for a gold item (low or high)")
@@ -93,6 +98,8 @@ def _context(turns: object, where: str) -> list[Line]:
             raise ExtraItemsError(f"{where}, field context turn {index}: speaker {speaker!r} is not client or therapist")
         if not isinstance(text, str) or not text.strip():
             raise ExtraItemsError(f"{where}, field context turn {index}: empty text")
+        if problem := control_character(text):
+            raise ExtraItemsError(f"{where}, field context turn {index}: {problem}")
         lines.append(Line(CLIENT_VIEW[speaker], text.strip()))
     return lines
 
