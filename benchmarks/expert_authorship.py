@@ -4,7 +4,8 @@ is the Expert's text, and how long the Expert's critiques are (issue 26's before
     python benchmarks/expert_authorship.py [--common] [--markdown] /work/runs/before26 /work/runs/after26
 
 Per log directory: snippets; revisions produced; revisions flagged ``expert_authored`` (the
-integrity flag, whatever the log's version); critique words (median, max; the text the reviser
+integrity flag, whatever the log's version); revisions flagged ``revision_identical`` (at least
+0.95 similar to the human turn: no revision at all); critique words (median, max; the text the reviser
 read); Expert calls beyond one per snippet (re-asks of any kind: a cut, an empty reply, a limit);
 failed calls; wall time. Reads only what the log holds: a running log counts its finished samples.
 """
@@ -32,6 +33,8 @@ def measure(log_dir: str, only: set[str] | None = None) -> dict[str, object]:
     words = [v.value["critique_words"] for v in integrity if v.value.get("critique_words") == v.value.get("critique_words")]
     revisions = sum(1 for s in samples if "revised" in (s.scores["client_rating"].metadata or {}).get("candidates", {}))
     flagged = sum(1 for v in integrity if v.value.get("expert_authored"))
+    # the other way "revised" stops meaning a revision: the reviser handed back the human turn
+    identical = sum(1 for v in integrity if v.value.get("revision_identical"))
     reasks = sum(max(expert_calls(s) - 1, 0) for s in samples)
     over = [v.value.get("critique_over_limit") for v in integrity if v.value.get("critique_over_limit") is not None]
     stats = header.stats
@@ -41,6 +44,7 @@ def measure(log_dir: str, only: set[str] | None = None) -> dict[str, object]:
     return {
         "log": info.name, "status": header.status, "task_version": header.eval.task_version,
         "snippets": len(samples), "revisions": revisions, "expert_authored": flagged,
+        "revision_identical": identical,
         "critique_words_median": statistics.median(words) if words else None,
         "critique_words_max": max(words) if words else None,
         "expert_reasks": reasks,
@@ -67,8 +71,8 @@ def main(argv: list[str]) -> int:
     only = set.intersection(*(sample_ids(d) for d in dirs)) if common else None
     if markdown:  # the table of docs/experiment-2.md
         print("| run | task version | snippets | revisions | flagged expert_authored | critique words (median, max) "
-              "| Expert re-asks | kept over limit | failed calls | wall time |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+              "| identical to the human turn | Expert re-asks | kept over limit | failed calls | wall time |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
     for log_dir in dirs:
         r = measure(log_dir, only)
         if not markdown:
@@ -77,7 +81,7 @@ def main(argv: list[str]) -> int:
         wall = f"{r['wall_seconds'] / 60:.0f} min" if r["wall_seconds"] else f"– ({r['status']})"
         over = "–" if r["critiques_over_limit"] is None else r["critiques_over_limit"]
         print(f"| {Path(log_dir).name} | {r['task_version']} | {r['snippets']} | {r['revisions']} | "
-              f"{r['expert_authored']} of {r['revisions']} | {_words(r)} | "
+              f"{r['expert_authored']} of {r['revisions']} | {_words(r)} | {r['revision_identical']} of {r['revisions']} | "
               f"{r['expert_reasks']} | {over} | {r['failed_calls']} | {wall} |")
     return 0
 
