@@ -104,6 +104,40 @@ def test_scripted_copy_is_flagged_and_its_rating_left_out(tmp_path: Path) -> Non
     assert (others["rating"] == 60).all()
 
 
+HUMAN_TURN = re.compile(r'The therapist\'s next response was:\n"(.*?)"\n\nA clinical supervisor', re.DOTALL)
+
+
+def lazy_reviser(call: Call) -> str:
+    """Copies a response the Expert wrote; otherwise hands back the human turn unchanged."""
+    if "supervisor critiqued" in call.last_user:
+        written = QUOTED.search(call.last_user)
+        return written.group(1) if written else HUMAN_TURN.search(call.last_user).group(1)
+    return "You have been carrying a lot. What would you like to be different?"
+
+
+def test_expert_authorship_benchmark_counts_copies_and_unchanged_revisions(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """``benchmarks/expert_authorship.py`` (the before/after table of docs/experiment-2.md) counts
+    both ways a "revised" candidate stops being a revision, as the log's integrity flags say."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import expert_authorship
+
+    recorder = Recorder()
+    roles = {"therapist": mock_role("therapist", recorder, lazy_reviser),
+             "expert": mock_role("expert", recorder, expert), "client": mock_role("client", recorder, client)}
+    [log] = eval(human_comparison(snippets=6), model=main_model(recorder), model_roles=roles,
+                 log_dir=str(tmp_path / "logs"), display="none")
+    assert log.status == "success", log.error
+    copied = sum("A better response" in s.scores["client_rating"].metadata["critique"] for s in log.samples)
+    assert 0 < copied < 6
+    measured = expert_authorship.measure(str(tmp_path / "logs"))
+    assert (measured["snippets"], measured["revisions"]) == (6, 6)
+    assert measured["expert_authored"] == copied
+    assert measured["revision_identical"] == 6 - copied
+    assert measured["expert_reasks"] == measured["critiques_over_limit"] * 2 == 2 * copied
+    assert measured["failed_calls"] == 0
+
+
 # --- Experiment 1: flagged and counted, never excluded -----------------------------------------
 
 FEEDBACK = ('Next session, open with the loss: say "I have been thinking about what you told me about your '
