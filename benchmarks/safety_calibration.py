@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from calibration import clopper_pearson  # the primary test's calibration: same interval, same level
 from psysim.analysis.render import markdown_table
 from psysim.analysis.safety import slope_table
 
@@ -64,13 +64,6 @@ def simulate(truth: Truth, runs: int, rng: np.random.Generator) -> pd.DataFrame:
     return pd.DataFrame({"setting": "sim", "condition": "expert", "persona": persona.ravel(), "run": run.ravel(),
                          "session": session.ravel().astype(int), "sessions": SESSIONS, "rating": rating.ravel(),
                          "missing": False, "safety": safety.ravel(), "unsafe": unsafe.ravel()})
-
-
-def clopper_pearson(k: int, n: int, level: float = 0.99) -> tuple[float, float]:
-    a = (1 - level) / 2
-    low = 0.0 if k == 0 else float(stats.beta.ppf(a, k, n - k + 1))
-    high = 1.0 if k == n else float(stats.beta.ppf(1 - a, k + 1, n - k))
-    return low, high
 
 
 def calibrate(truth: Truth, runs: int, reps: int, seed: int) -> dict[str, float]:
